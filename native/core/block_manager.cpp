@@ -1,0 +1,879 @@
+#include "block_manager.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+namespace cachesage {
+
+namespace {
+
+constexpr int32_t kMaxBlockIds = 1 << 28;
+constexpr int32_t kMaxBlockSize = 1 << 20;
+
+std::string requestName(int64_t requestId) {
+  return "request " + std::to_string(requestId);
+}
+
+uint64_t agentBit(int32_t agent) {
+  return agent < 0 ? 0 : (uint64_t{1} << agent);
+}
+
+}  // namespace
+
+BlockMetadata::BlockMetadata(int32_t n)
+    : tier(n, static_cast<uint8_t>(Tier::Free)),
+      committed(n, 0),
+      slot(n, -1),
+      refCount(n, 0),
+      lastAccess(n, 0),
+      accessCount(n, 0),
+      workload(n, -1),
+      agentMask(n, 0),
+      session(n, -1),
+      depth(n, 0),
+      cachedChildren(n, 0),
+      deviceChildren(n, 0),
+      hash(n, 0),
+      parent(n, kNoBlock),
+      score(n, 0.0f) {}
+
+void CopyPlan::clear() {
+  srcTier.clear();
+  dstTier.clear();
+  srcSlot.clear();
+  dstSlot.clear();
+  stageStarts.clear();
+}
+
+void Events::clear() {
+  kind.clear();
+  block.clear();
+  hash.clear();
+  tier.clear();
+}
+
+static BlockManagerConfig validated(const BlockManagerConfig& c) {
+  if (c.blockSize < 1 || c.blockSize > kMaxBlockSize) {
+    throw std::out_of_range("blockSize must be in [1, " + std::to_string(kMaxBlockSize) +
+                            "], got " + std::to_string(c.blockSize));
+  }
+  if (c.bytesPerBlock < 0) {
+    throw std::out_of_range("bytesPerBlock must be >= 0, got " + std::to_string(c.bytesPerBlock));
+  }
+  if (c.deviceBlocks < 1) {
+    throw std::out_of_range("deviceBlocks must be >= 1, got " + std::to_string(c.deviceBlocks));
+  }
+  if (c.hostBlocks < 0) {
+    throw std::out_of_range("hostBlocks must be >= 0, got " + std::to_string(c.hostBlocks));
+  }
+  if (static_cast<int64_t>(c.deviceBlocks) + c.hostBlocks > kMaxBlockIds) {
+    throw std::out_of_range("deviceBlocks + hostBlocks must be <= " + std::to_string(kMaxBlockIds));
+  }
+  return c;
+}
+
+BlockManager::BlockManager(const BlockManagerConfig& config)
+    : config_(validated(config)),
+      meta_(std::make_shared<BlockMetadata>(config.deviceBlocks + config.hostBlocks)),
+      index_(config.deviceBlocks + config.hostBlocks),
+      deviceHeap_(config.deviceBlocks + config.hostBlocks, meta_->score.data(),
+                  meta_->lastAccess.data()),
+      hostHeap_(config.deviceBlocks + config.hostBlocks, meta_->score.data(),
+                meta_->lastAccess.data()) {
+  const int32_t n = numBlockIds();
+  // LIFO stacks that pop 0 first.
+  freeIds_.reserve(n);
+  for (int32_t i = n - 1; i >= 0; --i) freeIds_.push_back(i);
+  freeDeviceSlots_.reserve(config_.deviceBlocks);
+  for (int32_t i = config_.deviceBlocks - 1; i >= 0; --i) freeDeviceSlots_.push_back(i);
+  freeHostSlots_.reserve(config_.hostBlocks);
+  for (int32_t i = config_.hostBlocks - 1; i >= 0; --i) freeHostSlots_.push_back(i);
+  firstChild_.assign(n, kNoBlock);
+  nextSibling_.assign(n, kNoBlock);
+  prevSibling_.assign(n, kNoBlock);
+  readStamp_.assign(n, 0);
+  writeStamp_.assign(n, 0);
+}
+
+// ---------------------------------------------------------------- checks
+
+BlockManager::Request& BlockManager::requestOrThrow(int64_t requestId, const char* op) {
+  auto it = requests_.find(requestId);
+  if (it == requests_.end()) {
+    throw std::invalid_argument(std::string(op) + ": unknown " + requestName(requestId));
+  }
+  return it->second;
+}
+
+const BlockManager::Request& BlockManager::requestOrThrow(int64_t requestId, const char* op) const {
+  auto it = requests_.find(requestId);
+  if (it == requests_.end()) {
+    throw std::invalid_argument(std::string(op) + ": unknown " + requestName(requestId));
+  }
+  return it->second;
+}
+
+const std::vector<int32_t>& BlockManager::requestBlocks(int64_t requestId) const {
+  return requestOrThrow(requestId, "requestBlocks").blocks;
+}
+
+void BlockManager::checkBlockId(int32_t id, const char* op) const {
+  if (id < 0 || id >= numBlockIds()) {
+    throw std::out_of_range(std::string(op) + ": block id " + std::to_string(id) +
+                            " is out of range [0, " + std::to_string(numBlockIds()) + ")");
+  }
+  if (meta_->tier[id] == static_cast<uint8_t>(Tier::Free)) {
+    throw std::invalid_argument(std::string(op) + ": block id " + std::to_string(id) +
+                                " is not allocated");
+  }
+}
+
+int32_t BlockManager::blocksFor(int32_t tokens) const {
+  return static_cast<int32_t>((static_cast<int64_t>(tokens) + config_.blockSize - 1) /
+                              config_.blockSize);
+}
+
+static void checkTags(const RequestTags& tags) {
+  if (tags.workload < -1) throw std::out_of_range("workload must be >= -1");
+  if (tags.session < -1) throw std::out_of_range("session must be >= -1");
+  if (tags.agent < -1 || tags.agent > kMaxAgentBit) {
+    throw std::out_of_range("agent must be in [-1, " + std::to_string(kMaxAgentBit) + "], got " +
+                            std::to_string(tags.agent));
+  }
+}
+
+// ---------------------------------------------------------------- lookup
+
+LookupResult BlockManager::lookup(const uint64_t* hashes, int32_t count) const {
+  if (count < 0) throw std::out_of_range("lookup: count must be >= 0");
+  if (count > numBlockIds()) {
+    throw std::out_of_range("lookup: " + std::to_string(count) +
+                            " blocks exceed the manager's capacity of " +
+                            std::to_string(numBlockIds()) + " blocks");
+  }
+  LookupResult result;
+  for (int32_t i = 0; i < count; ++i) {
+    int32_t id = index_.find(hashes[i]);
+    if (id < 0) break;
+    result.ids.push_back(id);
+    if (meta_->tier[id] == static_cast<uint8_t>(Tier::Device)) {
+      // The device set is closed under "parent of", so device hits lead.
+      ++result.deviceBlocks;
+    } else {
+      ++result.hostBlocks;
+    }
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------- requests
+
+int32_t BlockManager::deviceAvailable() const {
+  int32_t used = config_.deviceBlocks - static_cast<int32_t>(freeDeviceSlots_.size());
+  return static_cast<int32_t>(freeDeviceSlots_.size()) + (used - pinnedDevice_);
+}
+
+bool BlockManager::admit(int64_t requestId, const uint64_t* hashes, int32_t hashCount,
+                         int32_t numTokens, const RequestTags& tags, AdmitResult& out) {
+  if (requestId < 0) throw std::out_of_range("admit: request id must be >= 0");
+  if (requests_.count(requestId)) {
+    throw std::invalid_argument("admit: " + requestName(requestId) + " is already admitted");
+  }
+  if (numTokens < 1) throw std::out_of_range("admit: numTokens must be >= 1");
+  if (hashCount < 0 || hashCount > numTokens / config_.blockSize) {
+    throw std::out_of_range("admit: " + std::to_string(hashCount) + " block hashes for " +
+                            std::to_string(numTokens) + " tokens (at most " +
+                            std::to_string(numTokens / config_.blockSize) + " full blocks)");
+  }
+  checkTags(tags);
+  const int32_t needed = blocksFor(numTokens);
+  if (needed > config_.deviceBlocks) {
+    throw std::out_of_range("admit: " + requestName(requestId) + " needs " +
+                            std::to_string(needed) + " blocks but the device tier holds " +
+                            std::to_string(config_.deviceBlocks));
+  }
+
+  LookupResult hit = lookup(hashes, hashCount);
+  int32_t unpinnedHits = 0;
+  for (int32_t i = 0; i < hit.deviceBlocks; ++i) {
+    if (meta_->refCount[hit.ids[i]] == 0) ++unpinnedHits;
+  }
+  if (needed - hit.deviceBlocks > deviceAvailable() - unpinnedHits) return false;
+
+  clock_ += 1;
+  for (int32_t i = 0; i < hit.deviceBlocks + hit.hostBlocks; ++i) pin(hit.ids[i]);
+  Request request;
+  request.blocks.reserve(needed);
+  for (int32_t i = 0; i < hit.deviceBlocks; ++i) {
+    touch(hit.ids[i], tags);
+    request.blocks.push_back(hit.ids[i]);
+  }
+  for (int32_t i = hit.deviceBlocks; i < hit.deviceBlocks + hit.hostBlocks; ++i) {
+    int32_t id = hit.ids[i];
+    loadBlock(id, allocateDeviceSlot());
+    touch(id, tags);
+    request.blocks.push_back(id);
+  }
+  for (int32_t i = hit.deviceBlocks + hit.hostBlocks; i < needed; ++i) {
+    request.blocks.push_back(newDeviceBlock(i, i < hashCount ? hashes[i] : 0, tags));
+  }
+  request.hashes.assign(hashes, hashes + hashCount);
+  request.numTokens = numTokens;
+  request.committed = hit.deviceBlocks + hit.hostBlocks;
+  request.tags = tags;
+
+  out.cachedDeviceTokens =
+      std::min(numTokens, hit.deviceBlocks * config_.blockSize);
+  out.loadedBlocks = hit.hostBlocks;
+  out.blockIds = request.blocks;
+  out.blockTable.resize(request.blocks.size());
+  for (size_t i = 0; i < request.blocks.size(); ++i) {
+    out.blockTable[i] = meta_->slot[request.blocks[i]];
+  }
+  requests_.emplace(requestId, std::move(request));
+  return true;
+}
+
+bool BlockManager::append(int64_t requestId, int32_t numTokens, const uint64_t* hashes,
+                          int32_t hashCount, std::vector<int32_t>& newBlockIds) {
+  Request& request = requestOrThrow(requestId, "append");
+  if (numTokens < 0) throw std::out_of_range("append: numTokens must be >= 0");
+  if (hashCount < 0) throw std::out_of_range("append: hash count must be >= 0");
+  int64_t total = static_cast<int64_t>(request.numTokens) + numTokens;
+  if (total > static_cast<int64_t>(config_.deviceBlocks) * config_.blockSize) {
+    throw std::out_of_range("append: " + requestName(requestId) + " would need more blocks than " +
+                            "the device tier holds (" + std::to_string(config_.deviceBlocks) + ")");
+  }
+  int64_t fullBlocks = total / config_.blockSize;
+  if (static_cast<int64_t>(request.hashes.size()) + hashCount > fullBlocks) {
+    throw std::out_of_range("append: " + std::to_string(request.hashes.size() + hashCount) +
+                            " block hashes but only " + std::to_string(fullBlocks) +
+                            " full blocks");
+  }
+  const int32_t needed = blocksFor(static_cast<int32_t>(total)) -
+                         static_cast<int32_t>(request.blocks.size());
+  if (needed > deviceAvailable()) return false;
+
+  clock_ += 1;
+  const int32_t firstNewHash = static_cast<int32_t>(request.hashes.size());
+  request.hashes.insert(request.hashes.end(), hashes, hashes + hashCount);
+  for (int32_t i = firstNewHash; i < static_cast<int32_t>(request.blocks.size()) &&
+                                 i < static_cast<int32_t>(request.hashes.size());
+       ++i) {
+    meta_->hash[request.blocks[i]] = request.hashes[i];
+  }
+  newBlockIds.clear();
+  for (int32_t k = 0; k < needed; ++k) {
+    int32_t position = static_cast<int32_t>(request.blocks.size());
+    uint64_t hash = position < static_cast<int32_t>(request.hashes.size())
+                        ? request.hashes[position]
+                        : 0;
+    int32_t id = newDeviceBlock(position, hash, request.tags);
+    request.blocks.push_back(id);
+    newBlockIds.push_back(id);
+  }
+  request.numTokens = static_cast<int32_t>(total);
+  return true;
+}
+
+int32_t BlockManager::newDeviceBlock(int32_t position, uint64_t hash, const RequestTags& tags) {
+  int32_t slot = allocateDeviceSlot();
+  int32_t id = freeIds_.back();
+  freeIds_.pop_back();
+  BlockMetadata& m = *meta_;
+  m.tier[id] = static_cast<uint8_t>(Tier::Device);
+  m.slot[id] = slot;
+  m.committed[id] = 0;
+  m.refCount[id] = 1;
+  ++pinnedDevice_;
+  m.depth[id] = position;
+  m.hash[id] = hash;
+  m.parent[id] = kNoBlock;
+  m.workload[id] = tags.workload;
+  m.session[id] = tags.session;
+  m.agentMask[id] = 0;
+  m.accessCount[id] = 0;
+  touch(id, tags);
+  return id;
+}
+
+std::vector<int32_t> BlockManager::commit(int64_t requestId, int32_t numBlocks) {
+  Request& request = requestOrThrow(requestId, "commit");
+  if (numBlocks < 0) throw std::out_of_range("commit: numBlocks must be >= 0");
+  if (numBlocks > static_cast<int32_t>(request.hashes.size())) {
+    throw std::out_of_range("commit: " + std::to_string(numBlocks) + " blocks but only " +
+                            std::to_string(request.hashes.size()) +
+                            " have known hashes in " + requestName(requestId));
+  }
+  if (numBlocks <= request.committed) return request.blocks;
+
+  // Validate the whole chain before changing anything: a cached block with
+  // the same hash must sit under the same parent, or the caller's hashes
+  // collide.
+  int32_t previous = request.committed > 0 ? request.blocks[request.committed - 1] : kNoBlock;
+  for (int32_t i = request.committed; i < numBlocks; ++i) {
+    int32_t existing = index_.find(request.hashes[i]);
+    if (existing >= 0) {
+      if (meta_->parent[existing] != previous) {
+        throw std::invalid_argument("commit: block hash at position " + std::to_string(i) +
+                                    " of " + requestName(requestId) +
+                                    " is cached under a different prefix (hash collision or "
+                                    "inconsistent hashes)");
+      }
+      previous = existing;
+    } else {
+      previous = request.blocks[i];
+    }
+  }
+
+  clock_ += 1;
+  for (int32_t i = request.committed; i < numBlocks; ++i) {
+    const int32_t own = request.blocks[i];
+    const uint64_t hash = request.hashes[i];
+    const int32_t parentId = i > 0 ? request.blocks[i - 1] : kNoBlock;
+    const int32_t existing = index_.find(hash);
+    if (existing < 0) {
+      meta_->hash[own] = hash;
+      meta_->committed[own] = 1;
+      index_.insert(hash, own);
+      linkChild(parentId, own);
+      touch(own, request.tags);
+      recordEvent(EventKind::Stored, own);
+      continue;
+    }
+    // Share the cached block instead of keeping a duplicate.
+    if (meta_->tier[existing] == static_cast<uint8_t>(Tier::Device)) {
+      pin(existing);
+      unpin(own);
+      freeBlock(own);
+    } else {
+      // The cached copy is on host; the request's device slot already holds
+      // the same bytes, so the cached block takes that slot with no copy.
+      hostHeap_.remove(existing);
+      freeHostSlots_.push_back(meta_->slot[existing]);
+      const int32_t slot = meta_->slot[own];
+      unpin(own);
+      meta_->tier[own] = static_cast<uint8_t>(Tier::Free);
+      meta_->slot[own] = -1;
+      resetBlock(own);
+      freeIds_.push_back(own);
+      meta_->slot[existing] = slot;
+      setTier(existing, Tier::Device);
+      pin(existing);
+      recordEvent(EventKind::Loaded, existing);
+    }
+    touch(existing, request.tags);
+    request.blocks[i] = existing;
+  }
+  request.committed = numBlocks;
+  return request.blocks;
+}
+
+void BlockManager::release(int64_t requestId) {
+  auto it = requests_.find(requestId);
+  if (it == requests_.end()) {
+    throw std::invalid_argument("release: unknown " + requestName(requestId) +
+                                " (never admitted or already released)");
+  }
+  clock_ += 1;
+  const std::vector<int32_t>& blocks = it->second.blocks;
+  for (size_t k = blocks.size(); k-- > 0;) {
+    const int32_t id = blocks[k];
+    meta_->lastAccess[id] = clock_;
+    unpin(id);
+    if (!meta_->committed[id]) freeBlock(id);
+  }
+  requests_.erase(it);
+}
+
+// ---------------------------------------------------------------- scores
+
+void BlockManager::setScores(const int32_t* ids, const float* scores, int32_t count) {
+  if (count < 0) throw std::out_of_range("setScores: count must be >= 0");
+  for (int32_t i = 0; i < count; ++i) {
+    if (ids[i] < 0 || ids[i] >= numBlockIds()) {
+      throw std::out_of_range("setScores: block id " + std::to_string(ids[i]) +
+                              " at index " + std::to_string(i) + " is out of range [0, " +
+                              std::to_string(numBlockIds()) + ")");
+    }
+    if (!std::isfinite(scores[i])) {
+      throw std::invalid_argument("setScores: score at index " + std::to_string(i) +
+                                  " is not finite");
+    }
+  }
+  for (int32_t i = 0; i < count; ++i) setScore(ids[i], scores[i]);
+}
+
+void BlockManager::setAllScores(const float* scores, int32_t count) {
+  if (count != numBlockIds()) {
+    throw std::invalid_argument("setAllScores: expected " + std::to_string(numBlockIds()) +
+                                " scores (one per block id), got " + std::to_string(count));
+  }
+  for (int32_t i = 0; i < count; ++i) {
+    if (!std::isfinite(scores[i])) {
+      throw std::invalid_argument("setAllScores: score at index " + std::to_string(i) +
+                                  " is not finite");
+    }
+  }
+  for (int32_t i = 0; i < count; ++i) setScore(i, scores[i]);
+}
+
+void BlockManager::setScore(int32_t id, float score) {
+  if (meta_->score[id] == score) return;
+  meta_->score[id] = score;
+  if (deviceHeap_.contains(id)) deviceHeap_.update(id);
+  if (hostHeap_.contains(id)) hostHeap_.update(id);
+}
+
+// ---------------------------------------------------------------- actions
+
+int32_t BlockManager::evict(Tier tier, int32_t count) {
+  if (count < 0) throw std::out_of_range("evict: count must be >= 0");
+  if (tier != Tier::Device && tier != Tier::Host) {
+    throw std::invalid_argument("evict: tier must be device or host");
+  }
+  int32_t moved = 0;
+  if (tier == Tier::Device) {
+    while (moved < count && !deviceHeap_.empty()) {
+      evictOneFromDevice();
+      ++moved;
+    }
+  } else {
+    while (moved < count && !hostHeap_.empty()) {
+      dropBlock(hostHeap_.top());
+      ++moved;
+    }
+  }
+  return moved;
+}
+
+int32_t BlockManager::demote(const int32_t* ids, int32_t count) {
+  if (count < 0) throw std::out_of_range("demote: count must be >= 0");
+  for (int32_t i = 0; i < count; ++i) checkBlockId(ids[i], "demote");
+  int32_t moved = 0;
+  for (int32_t i = 0; i < count; ++i) {
+    const int32_t id = ids[i];
+    if (!deviceHeap_.contains(id) || config_.hostBlocks == 0) continue;
+    if (!makeHostRoomFor(id)) continue;
+    demoteBlock(id);
+    ++moved;
+  }
+  return moved;
+}
+
+int32_t BlockManager::drop(const int32_t* ids, int32_t count) {
+  if (count < 0) throw std::out_of_range("drop: count must be >= 0");
+  for (int32_t i = 0; i < count; ++i) checkBlockId(ids[i], "drop");
+  int32_t moved = 0;
+  for (int32_t i = 0; i < count; ++i) {
+    const int32_t id = ids[i];
+    const BlockMetadata& m = *meta_;
+    if (m.tier[id] == static_cast<uint8_t>(Tier::Free) || !m.committed[id] ||
+        m.refCount[id] != 0 || m.cachedChildren[id] != 0) {
+      continue;
+    }
+    dropBlock(id);
+    ++moved;
+  }
+  return moved;
+}
+
+int32_t BlockManager::load(const int32_t* ids, int32_t count) {
+  if (count < 0) throw std::out_of_range("load: count must be >= 0");
+  for (int32_t i = 0; i < count; ++i) checkBlockId(ids[i], "load");
+  int32_t moved = 0;
+  for (int32_t i = 0; i < count; ++i) {
+    const int32_t id = ids[i];
+    const BlockMetadata& m = *meta_;
+    if (m.tier[id] != static_cast<uint8_t>(Tier::Host)) continue;
+    const int32_t parentId = m.parent[id];
+    if (parentId != kNoBlock && m.tier[parentId] != static_cast<uint8_t>(Tier::Device)) continue;
+    if (freeDeviceSlots_.empty()) {
+      // Only make room by evicting a block worth less than this one, and
+      // never this block's own parent.
+      if (deviceHeap_.empty()) continue;
+      const int32_t victim = deviceHeap_.top();
+      if (victim == parentId || !deviceHeap_.before(victim, id)) continue;
+      evictOneFromDevice();
+    }
+    loadBlock(id, allocateDeviceSlot());
+    ++moved;
+  }
+  return moved;
+}
+
+int32_t BlockManager::usedBlocks(Tier tier) const {
+  if (tier == Tier::Device) {
+    return config_.deviceBlocks - static_cast<int32_t>(freeDeviceSlots_.size());
+  }
+  if (tier == Tier::Host) return config_.hostBlocks - static_cast<int32_t>(freeHostSlots_.size());
+  throw std::invalid_argument("usedBlocks: tier must be device or host");
+}
+
+int32_t BlockManager::evictableBlocks(Tier tier) const {
+  if (tier == Tier::Device) return deviceHeap_.size();
+  if (tier == Tier::Host) return hostHeap_.size();
+  throw std::invalid_argument("evictableBlocks: tier must be device or host");
+}
+
+// ---------------------------------------------------------------- internals
+
+void BlockManager::pin(int32_t id) {
+  BlockMetadata& m = *meta_;
+  if (m.refCount[id]++ == 0) {
+    if (m.tier[id] == static_cast<uint8_t>(Tier::Device)) ++pinnedDevice_;
+    refreshHeaps(id);
+  }
+}
+
+void BlockManager::unpin(int32_t id) {
+  BlockMetadata& m = *meta_;
+  if (m.refCount[id] <= 0) {
+    throw std::logic_error("internal: ref count of block " + std::to_string(id) +
+                           " would go negative");
+  }
+  if (--m.refCount[id] == 0) {
+    if (m.tier[id] == static_cast<uint8_t>(Tier::Device)) --pinnedDevice_;
+    refreshHeaps(id);
+  }
+}
+
+int32_t BlockManager::allocateDeviceSlot() {
+  if (freeDeviceSlots_.empty()) {
+    if (deviceHeap_.empty()) {
+      throw std::logic_error("internal: no device slot free and nothing evictable "
+                             "(admission check should have refused)");
+    }
+    evictOneFromDevice();
+  }
+  int32_t slot = freeDeviceSlots_.back();
+  freeDeviceSlots_.pop_back();
+  return slot;
+}
+
+void BlockManager::evictOneFromDevice() {
+  const int32_t victim = deviceHeap_.top();
+  if (config_.hostBlocks > 0 && makeHostRoomFor(victim)) {
+    demoteBlock(victim);
+  } else {
+    dropSubtree(victim);
+  }
+}
+
+bool BlockManager::makeHostRoomFor(int32_t victim) {
+  if (!freeHostSlots_.empty()) return true;
+  if (hostHeap_.empty()) return false;
+  const int32_t hostVictim = hostHeap_.top();
+  // Never drop a host block worth more than the one being demoted.
+  if (!hostHeap_.before(hostVictim, victim)) return false;
+  dropBlock(hostVictim);
+  return true;
+}
+
+void BlockManager::demoteBlock(int32_t id) {
+  const int32_t hostSlot = freeHostSlots_.back();
+  freeHostSlots_.pop_back();
+  const int32_t deviceSlot = meta_->slot[id];
+  recordCopy(Tier::Device, deviceSlot, Tier::Host, hostSlot);
+  freeDeviceSlots_.push_back(deviceSlot);
+  meta_->slot[id] = hostSlot;
+  setTier(id, Tier::Host);
+  recordEvent(EventKind::Demoted, id);
+}
+
+void BlockManager::loadBlock(int32_t id, int32_t deviceSlot) {
+  const int32_t hostSlot = meta_->slot[id];
+  recordCopy(Tier::Host, hostSlot, Tier::Device, deviceSlot);
+  freeHostSlots_.push_back(hostSlot);
+  meta_->slot[id] = deviceSlot;
+  if (meta_->refCount[id] > 0) ++pinnedDevice_;
+  setTier(id, Tier::Device);
+  recordEvent(EventKind::Loaded, id);
+}
+
+void BlockManager::dropSubtree(int32_t id) {
+  // Host descendants of a dropped block are unreachable: drop them first,
+  // leaves before parents, most recently linked child first.
+  while (firstChild_[id] != kNoBlock) dropSubtree(firstChild_[id]);
+  dropBlock(id);
+}
+
+void BlockManager::dropBlock(int32_t id) {
+  BlockMetadata& m = *meta_;
+  if (m.refCount[id] != 0 || m.cachedChildren[id] != 0) {
+    throw std::logic_error("internal: dropping block " + std::to_string(id) +
+                           " that is pinned or has children");
+  }
+  if (m.committed[id]) {
+    index_.erase(m.hash[id]);
+    unlinkChild(id);
+  }
+  recordEvent(EventKind::Removed, id);
+  freeBlock(id);
+}
+
+void BlockManager::freeBlock(int32_t id) {
+  BlockMetadata& m = *meta_;
+  if (deviceHeap_.contains(id)) deviceHeap_.remove(id);
+  if (hostHeap_.contains(id)) hostHeap_.remove(id);
+  const Tier tier = static_cast<Tier>(m.tier[id]);
+  if (tier == Tier::Device) freeDeviceSlots_.push_back(m.slot[id]);
+  if (tier == Tier::Host) freeHostSlots_.push_back(m.slot[id]);
+  m.tier[id] = static_cast<uint8_t>(Tier::Free);
+  m.slot[id] = -1;
+  resetBlock(id);
+  freeIds_.push_back(id);
+}
+
+void BlockManager::resetBlock(int32_t id) {
+  BlockMetadata& m = *meta_;
+  m.committed[id] = 0;
+  m.refCount[id] = 0;
+  m.lastAccess[id] = 0;
+  m.accessCount[id] = 0;
+  m.workload[id] = -1;
+  m.agentMask[id] = 0;
+  m.session[id] = -1;
+  m.depth[id] = 0;
+  m.hash[id] = 0;
+  m.parent[id] = kNoBlock;
+  m.score[id] = 0.0f;
+}
+
+bool BlockManager::deviceEvictable(int32_t id) const {
+  const BlockMetadata& m = *meta_;
+  return m.tier[id] == static_cast<uint8_t>(Tier::Device) && m.committed[id] &&
+         m.refCount[id] == 0 && m.deviceChildren[id] == 0;
+}
+
+bool BlockManager::hostEvictable(int32_t id) const {
+  const BlockMetadata& m = *meta_;
+  return m.tier[id] == static_cast<uint8_t>(Tier::Host) && m.refCount[id] == 0 &&
+         m.cachedChildren[id] == 0;
+}
+
+void BlockManager::refreshHeaps(int32_t id) {
+  const bool device = deviceEvictable(id);
+  if (device && !deviceHeap_.contains(id)) deviceHeap_.push(id);
+  if (!device && deviceHeap_.contains(id)) deviceHeap_.remove(id);
+  const bool host = hostEvictable(id);
+  if (host && !hostHeap_.contains(id)) hostHeap_.push(id);
+  if (!host && hostHeap_.contains(id)) hostHeap_.remove(id);
+}
+
+void BlockManager::setTier(int32_t id, Tier to) {
+  BlockMetadata& m = *meta_;
+  const Tier from = static_cast<Tier>(m.tier[id]);
+  m.tier[id] = static_cast<uint8_t>(to);
+  const int32_t parentId = m.parent[id];
+  if (m.committed[id] && parentId != kNoBlock) {
+    if (from == Tier::Device) --m.deviceChildren[parentId];
+    if (to == Tier::Device) ++m.deviceChildren[parentId];
+    refreshHeaps(parentId);
+  }
+  refreshHeaps(id);
+}
+
+void BlockManager::linkChild(int32_t parentId, int32_t child) {
+  BlockMetadata& m = *meta_;
+  m.parent[child] = parentId;
+  if (parentId == kNoBlock) return;
+  ++m.cachedChildren[parentId];
+  if (m.tier[child] == static_cast<uint8_t>(Tier::Device)) ++m.deviceChildren[parentId];
+  nextSibling_[child] = firstChild_[parentId];
+  prevSibling_[child] = kNoBlock;
+  if (firstChild_[parentId] != kNoBlock) prevSibling_[firstChild_[parentId]] = child;
+  firstChild_[parentId] = child;
+  refreshHeaps(parentId);
+}
+
+void BlockManager::unlinkChild(int32_t child) {
+  BlockMetadata& m = *meta_;
+  const int32_t parentId = m.parent[child];
+  if (parentId == kNoBlock) return;
+  --m.cachedChildren[parentId];
+  if (m.tier[child] == static_cast<uint8_t>(Tier::Device)) --m.deviceChildren[parentId];
+  if (prevSibling_[child] != kNoBlock) {
+    nextSibling_[prevSibling_[child]] = nextSibling_[child];
+  } else {
+    firstChild_[parentId] = nextSibling_[child];
+  }
+  if (nextSibling_[child] != kNoBlock) prevSibling_[nextSibling_[child]] = prevSibling_[child];
+  nextSibling_[child] = prevSibling_[child] = kNoBlock;
+  m.parent[child] = kNoBlock;
+  refreshHeaps(parentId);
+}
+
+void BlockManager::touch(int32_t id, const RequestTags& tags) {
+  BlockMetadata& m = *meta_;
+  m.lastAccess[id] = clock_;
+  if (m.accessCount[id]++ > 0) {
+    if (m.workload[id] != tags.workload) m.workload[id] = -1;
+    if (m.session[id] != tags.session) m.session[id] = -1;
+  }
+  m.agentMask[id] |= agentBit(tags.agent);
+  if (deviceHeap_.contains(id)) deviceHeap_.update(id);
+  if (hostHeap_.contains(id)) hostHeap_.update(id);
+}
+
+void BlockManager::recordCopy(Tier srcTier, int32_t srcSlot, Tier dstTier, int32_t dstSlot) {
+  const size_t src = (srcTier == Tier::Device ? 0 : config_.deviceBlocks) + srcSlot;
+  const size_t dst = (dstTier == Tier::Device ? 0 : config_.deviceBlocks) + dstSlot;
+  if (plan_.srcSlot.empty()) {
+    plan_.stageStarts.push_back(0);
+  } else if (writeStamp_[src] == stage_ || readStamp_[dst] == stage_ ||
+             writeStamp_[dst] == stage_) {
+    ++stage_;
+    plan_.stageStarts.push_back(static_cast<int32_t>(plan_.srcSlot.size()));
+  }
+  readStamp_[src] = stage_;
+  writeStamp_[dst] = stage_;
+  plan_.srcTier.push_back(static_cast<uint8_t>(srcTier));
+  plan_.srcSlot.push_back(srcSlot);
+  plan_.dstTier.push_back(static_cast<uint8_t>(dstTier));
+  plan_.dstSlot.push_back(dstSlot);
+}
+
+void BlockManager::takeCopyPlan(CopyPlan& out) {
+  out = std::move(plan_);
+  plan_.clear();
+  // A new generation makes every stamp stale without touching the arrays.
+  if (++stage_ == 0) {
+    std::fill(readStamp_.begin(), readStamp_.end(), 0);
+    std::fill(writeStamp_.begin(), writeStamp_.end(), 0);
+    stage_ = 1;
+  }
+}
+
+void BlockManager::recordEvent(EventKind kind, int32_t id) {
+  events_.kind.push_back(static_cast<uint8_t>(kind));
+  events_.block.push_back(id);
+  events_.hash.push_back(meta_->hash[id]);
+  events_.tier.push_back(kind == EventKind::Removed ? static_cast<uint8_t>(Tier::Free)
+                                                    : meta_->tier[id]);
+}
+
+void BlockManager::takeEvents(Events& out) {
+  out = std::move(events_);
+  events_.clear();
+}
+
+// ---------------------------------------------------------------- invariants
+
+std::string BlockManager::checkInvariants() const {
+  const BlockMetadata& m = *meta_;
+  const int32_t n = numBlockIds();
+  std::ostringstream err;
+  std::vector<int32_t> slotOwner(n, -1);
+  std::vector<int32_t> refs(n, 0), cached(n, 0), onDevice(n, 0);
+  std::vector<uint8_t> idFree(n, 0);
+  for (int32_t id : freeIds_) {
+    if (idFree[id]++) return "block id " + std::to_string(id) + " is on the free list twice";
+    if (m.tier[id] != static_cast<uint8_t>(Tier::Free)) {
+      return "block id " + std::to_string(id) + " is on the free list but allocated";
+    }
+  }
+  int32_t pinned = 0, device = 0, host = 0;
+  for (int32_t id = 0; id < n; ++id) {
+    const Tier tier = static_cast<Tier>(m.tier[id]);
+    if (tier == Tier::Free) {
+      if (!idFree[id]) return "block id " + std::to_string(id) + " leaked (free but not listed)";
+      continue;
+    }
+    const int32_t slotKey = (tier == Tier::Device ? 0 : config_.deviceBlocks) + m.slot[id];
+    const int32_t tierCap = tier == Tier::Device ? config_.deviceBlocks : config_.hostBlocks;
+    if (m.slot[id] < 0 || m.slot[id] >= tierCap) {
+      return "block " + std::to_string(id) + " has slot " + std::to_string(m.slot[id]) +
+             " outside its tier";
+    }
+    if (slotOwner[slotKey] >= 0) {
+      return "blocks " + std::to_string(slotOwner[slotKey]) + " and " + std::to_string(id) +
+             " share a slot";
+    }
+    slotOwner[slotKey] = id;
+    if (m.refCount[id] < 0) return "block " + std::to_string(id) + " has a negative ref count";
+    if (tier == Tier::Device) ++device;
+    if (tier == Tier::Host) ++host;
+    if (tier == Tier::Device && m.refCount[id] > 0) ++pinned;
+    if (tier == Tier::Host && m.refCount[id] > 0) {
+      return "host block " + std::to_string(id) + " is pinned outside an admission";
+    }
+    if (m.committed[id]) {
+      if (index_.find(m.hash[id]) != id) {
+        return "committed block " + std::to_string(id) + " is missing from the hash index";
+      }
+      const int32_t p = m.parent[id];
+      if (p != kNoBlock) {
+        if (m.tier[p] == static_cast<uint8_t>(Tier::Free) || !m.committed[p]) {
+          return "block " + std::to_string(id) + " has a parent that is not cached";
+        }
+        if (tier == Tier::Device && m.tier[p] != static_cast<uint8_t>(Tier::Device)) {
+          return "device block " + std::to_string(id) + " has a parent off the device tier";
+        }
+        ++cached[p];
+        if (tier == Tier::Device) ++onDevice[p];
+      }
+    } else if (m.refCount[id] != 1) {
+      return "uncommitted block " + std::to_string(id) + " is not owned by exactly one request";
+    }
+  }
+  if (index_.size() != [&] {
+        int32_t c = 0;
+        for (int32_t id = 0; id < n; ++id) c += m.committed[id];
+        return c;
+      }()) {
+    return "hash index size differs from the number of committed blocks";
+  }
+  if (device + static_cast<int32_t>(freeDeviceSlots_.size()) != config_.deviceBlocks) {
+    return "device slots leaked or double-freed";
+  }
+  if (host + static_cast<int32_t>(freeHostSlots_.size()) != config_.hostBlocks) {
+    return "host slots leaked or double-freed";
+  }
+  if (device + host + static_cast<int32_t>(freeIds_.size()) != n) return "block ids leaked";
+  for (int32_t slot : freeDeviceSlots_) {
+    if (slotOwner[slot] >= 0) return "device slot " + std::to_string(slot) + " is free and used";
+  }
+  for (int32_t slot : freeHostSlots_) {
+    if (slotOwner[config_.deviceBlocks + slot] >= 0) {
+      return "host slot " + std::to_string(slot) + " is free and used";
+    }
+  }
+  if (pinned != pinnedDevice_) return "pinned device block count is stale";
+  for (const auto& entry : requests_) {
+    const Request& r = entry.second;
+    for (size_t i = 0; i < r.blocks.size(); ++i) {
+      const int32_t id = r.blocks[i];
+      if (m.tier[id] != static_cast<uint8_t>(Tier::Device)) {
+        return requestName(entry.first) + " holds block " + std::to_string(id) + " off device";
+      }
+      ++refs[id];
+      if (static_cast<int32_t>(i) < r.committed) {
+        if (!m.committed[id]) return requestName(entry.first) + " lost a committed block";
+        const int32_t expectParent = i == 0 ? kNoBlock : r.blocks[i - 1];
+        if (m.parent[id] != expectParent) {
+          return requestName(entry.first) + " holds a chain whose links disagree";
+        }
+      }
+    }
+  }
+  for (int32_t id = 0; id < n; ++id) {
+    if (m.tier[id] == static_cast<uint8_t>(Tier::Free)) continue;
+    if (refs[id] != m.refCount[id]) {
+      return "block " + std::to_string(id) + " has ref count " + std::to_string(m.refCount[id]) +
+             " but " + std::to_string(refs[id]) + " request references";
+    }
+    if (cached[id] != m.cachedChildren[id] || onDevice[id] != m.deviceChildren[id]) {
+      return "block " + std::to_string(id) + " has stale child counts";
+    }
+    if (deviceEvictable(id) != deviceHeap_.contains(id) ||
+        hostEvictable(id) != hostHeap_.contains(id)) {
+      return "block " + std::to_string(id) + " is misfiled in the eviction heaps";
+    }
+  }
+  return "";
+}
+
+}  // namespace cachesage

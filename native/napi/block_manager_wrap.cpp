@@ -1,0 +1,274 @@
+#include "block_manager_wrap.h"
+
+#include "napi_util.h"
+
+namespace cachesage::napi {
+
+namespace {
+
+Tier tierArg(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  return static_cast<Tier>(int32Arg(info, i, op, 1, 2));
+}
+
+// Zero-copy view of a metadata vector. The ArrayBuffer's finalizer holds a
+// shared_ptr to the metadata, so a view kept by JS outlives the manager
+// safely.
+template <typename TA, typename T>
+TA view(Napi::Env env, const std::shared_ptr<BlockMetadata>& meta, std::vector<T>& values) {
+  auto* keepAlive = new std::shared_ptr<BlockMetadata>(meta);
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, values.data(), values.size() * sizeof(T),
+      [](Napi::Env, void*, std::shared_ptr<BlockMetadata>* hint) { delete hint; }, keepAlive);
+  return TA::New(env, values.size(), buffer, 0);
+}
+
+}  // namespace
+
+Napi::Function BlockManagerWrap::Define(Napi::Env env) {
+  return DefineClass(
+      env, "NativeBlockManager",
+      {
+          InstanceMethod<&BlockManagerWrap::Lookup>("lookup"),
+          InstanceMethod<&BlockManagerWrap::Admit>("admit"),
+          InstanceMethod<&BlockManagerWrap::Append>("append"),
+          InstanceMethod<&BlockManagerWrap::Commit>("commit"),
+          InstanceMethod<&BlockManagerWrap::Release>("release"),
+          InstanceMethod<&BlockManagerWrap::HasRequest>("hasRequest"),
+          InstanceMethod<&BlockManagerWrap::RequestBlocks>("requestBlocks"),
+          InstanceMethod<&BlockManagerWrap::NumRequests>("numRequests"),
+          InstanceMethod<&BlockManagerWrap::SetScores>("setScores"),
+          InstanceMethod<&BlockManagerWrap::SetAllScores>("setAllScores"),
+          InstanceMethod<&BlockManagerWrap::Evict>("evict"),
+          InstanceMethod<&BlockManagerWrap::Demote>("demote"),
+          InstanceMethod<&BlockManagerWrap::Drop>("drop"),
+          InstanceMethod<&BlockManagerWrap::Load>("load"),
+          InstanceMethod<&BlockManagerWrap::UsedBlocks>("usedBlocks"),
+          InstanceMethod<&BlockManagerWrap::EvictableBlocks>("evictableBlocks"),
+          InstanceMethod<&BlockManagerWrap::PinnedDeviceBlocks>("pinnedDeviceBlocks"),
+          InstanceMethod<&BlockManagerWrap::TakeCopyPlan>("takeCopyPlan"),
+          InstanceMethod<&BlockManagerWrap::TakeEvents>("takeEvents"),
+          InstanceMethod<&BlockManagerWrap::CheckInvariants>("checkInvariants"),
+          InstanceMethod<&BlockManagerWrap::Clock>("clock"),
+          InstanceMethod<&BlockManagerWrap::Metadata>("metadata"),
+      });
+}
+
+// new NativeBlockManager(blockSize, bytesPerBlock, deviceBlocks, hostBlocks)
+BlockManagerWrap::BlockManagerWrap(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<BlockManagerWrap>(info) {
+  const char* op = "NativeBlockManager";
+  BlockManagerConfig config;
+  config.blockSize = int32Arg(info, 0, op, 1);
+  config.bytesPerBlock = static_cast<int64_t>(numberArg(info, 1, op, 0, kMaxSafeInteger));
+  config.deviceBlocks = int32Arg(info, 2, op, 1);
+  config.hostBlocks = int32Arg(info, 3, op, 0);
+  manager_ = guarded(info.Env(), [&] { return std::make_unique<BlockManager>(config); });
+}
+
+Napi::Value BlockManagerWrap::Lookup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto hashes = hashesArg(info, 0, "lookup");
+  LookupResult r = guarded(env, [&] {
+    return manager_->lookup(hashes.Data(), lengthOf(hashes, env, "lookup"));
+  });
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("deviceBlocks", r.deviceBlocks);
+  out.Set("hostBlocks", r.hostBlocks);
+  out.Set("blockIds", copyOut<Napi::Int32Array>(env, r.ids));
+  return out;
+}
+
+// admit(requestId, hashes, numTokens, workload, agent, session)
+Napi::Value BlockManagerWrap::Admit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "admit";
+  int64_t requestId = requestIdArg(info, 0, op);
+  auto hashes = hashesArg(info, 1, op);
+  int32_t numTokens = int32Arg(info, 2, op, 1);
+  RequestTags tags;
+  tags.workload = int32Arg(info, 3, op, -1);
+  tags.agent = int32Arg(info, 4, op, -1, kMaxAgentBit);
+  tags.session = int32Arg(info, 5, op, -1);
+  AdmitResult r;
+  bool admitted = guarded(env, [&] {
+    return manager_->admit(requestId, hashes.Data(), lengthOf(hashes, env, op), numTokens, tags, r);
+  });
+  if (!admitted) return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("cachedDeviceTokens", r.cachedDeviceTokens);
+  out.Set("loadedBlocks", r.loadedBlocks);
+  out.Set("blockIds", copyOut<Napi::Int32Array>(env, r.blockIds));
+  out.Set("blockTable", copyOut<Napi::Int32Array>(env, r.blockTable));
+  return out;
+}
+
+// append(requestId, numTokens, hashes)
+Napi::Value BlockManagerWrap::Append(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "append";
+  int64_t requestId = requestIdArg(info, 0, op);
+  int32_t numTokens = int32Arg(info, 1, op, 0);
+  auto hashes = hashesArg(info, 2, op);
+  std::vector<int32_t> ids;
+  bool ok = guarded(env, [&] {
+    return manager_->append(requestId, numTokens, hashes.Data(), lengthOf(hashes, env, op), ids);
+  });
+  if (!ok) return env.Null();
+  return copyOut<Napi::Int32Array>(env, ids);
+}
+
+Napi::Value BlockManagerWrap::Commit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t requestId = requestIdArg(info, 0, "commit");
+  int32_t numBlocks = int32Arg(info, 1, "commit", 0);
+  auto blocks = guarded(env, [&] { return manager_->commit(requestId, numBlocks); });
+  return copyOut<Napi::Int32Array>(env, blocks);
+}
+
+Napi::Value BlockManagerWrap::Release(const Napi::CallbackInfo& info) {
+  int64_t requestId = requestIdArg(info, 0, "release");
+  guarded(info.Env(), [&] { manager_->release(requestId); });
+  return info.Env().Undefined();
+}
+
+Napi::Value BlockManagerWrap::HasRequest(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(),
+                            manager_->hasRequest(requestIdArg(info, 0, "hasRequest")));
+}
+
+Napi::Value BlockManagerWrap::RequestBlocks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t requestId = requestIdArg(info, 0, "requestBlocks");
+  const auto& blocks = guarded(env, [&]() -> const std::vector<int32_t>& {
+    return manager_->requestBlocks(requestId);
+  });
+  return copyOut<Napi::Int32Array>(env, blocks);
+}
+
+Napi::Value BlockManagerWrap::NumRequests(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), manager_->numRequests());
+}
+
+Napi::Value BlockManagerWrap::SetScores(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto ids = idsArg(info, 0, "setScores");
+  auto scores = scoresArg(info, 1, "setScores");
+  if (ids.ElementLength() != scores.ElementLength()) {
+    throw Napi::RangeError::New(env, "setScores: ids and scores differ in length");
+  }
+  guarded(env, [&] {
+    manager_->setScores(ids.Data(), scores.Data(), lengthOf(ids, env, "setScores"));
+  });
+  return env.Undefined();
+}
+
+Napi::Value BlockManagerWrap::SetAllScores(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto scores = scoresArg(info, 0, "setAllScores");
+  guarded(env, [&] {
+    manager_->setAllScores(scores.Data(), lengthOf(scores, env, "setAllScores"));
+  });
+  return env.Undefined();
+}
+
+Napi::Value BlockManagerWrap::Evict(const Napi::CallbackInfo& info) {
+  Tier tier = tierArg(info, 0, "evict");
+  int32_t count = int32Arg(info, 1, "evict", 0);
+  return Napi::Number::New(info.Env(),
+                           guarded(info.Env(), [&] { return manager_->evict(tier, count); }));
+}
+
+Napi::Value BlockManagerWrap::Demote(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto ids = idsArg(info, 0, "demote");
+  return Napi::Number::New(env, guarded(env, [&] {
+    return manager_->demote(ids.Data(), lengthOf(ids, env, "demote"));
+  }));
+}
+
+Napi::Value BlockManagerWrap::Drop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto ids = idsArg(info, 0, "drop");
+  return Napi::Number::New(env, guarded(env, [&] {
+    return manager_->drop(ids.Data(), lengthOf(ids, env, "drop"));
+  }));
+}
+
+Napi::Value BlockManagerWrap::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto ids = idsArg(info, 0, "load");
+  return Napi::Number::New(env, guarded(env, [&] {
+    return manager_->load(ids.Data(), lengthOf(ids, env, "load"));
+  }));
+}
+
+Napi::Value BlockManagerWrap::UsedBlocks(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), manager_->usedBlocks(tierArg(info, 0, "usedBlocks")));
+}
+
+Napi::Value BlockManagerWrap::EvictableBlocks(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(),
+                           manager_->evictableBlocks(tierArg(info, 0, "evictableBlocks")));
+}
+
+Napi::Value BlockManagerWrap::PinnedDeviceBlocks(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), manager_->pinnedDeviceBlocks());
+}
+
+Napi::Value BlockManagerWrap::TakeCopyPlan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CopyPlan plan;
+  manager_->takeCopyPlan(plan);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("srcTier", copyOut<Napi::Uint8Array>(env, plan.srcTier));
+  out.Set("srcSlot", copyOut<Napi::Int32Array>(env, plan.srcSlot));
+  out.Set("dstTier", copyOut<Napi::Uint8Array>(env, plan.dstTier));
+  out.Set("dstSlot", copyOut<Napi::Int32Array>(env, plan.dstSlot));
+  out.Set("stageStarts", copyOut<Napi::Int32Array>(env, plan.stageStarts));
+  return out;
+}
+
+Napi::Value BlockManagerWrap::TakeEvents(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Events events;
+  manager_->takeEvents(events);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("kind", copyOut<Napi::Uint8Array>(env, events.kind));
+  out.Set("block", copyOut<Napi::Int32Array>(env, events.block));
+  out.Set("hash", copyOut<Napi::BigUint64Array>(env, events.hash));
+  out.Set("tier", copyOut<Napi::Uint8Array>(env, events.tier));
+  return out;
+}
+
+Napi::Value BlockManagerWrap::CheckInvariants(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), manager_->checkInvariants());
+}
+
+Napi::Value BlockManagerWrap::Clock(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), manager_->clock());
+}
+
+Napi::Value BlockManagerWrap::Metadata(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<BlockMetadata>& meta = manager_->metadata();
+  BlockMetadata& m = *meta;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("tier", view<Napi::Uint8Array>(env, meta, m.tier));
+  out.Set("committed", view<Napi::Uint8Array>(env, meta, m.committed));
+  out.Set("slot", view<Napi::Int32Array>(env, meta, m.slot));
+  out.Set("refCount", view<Napi::Int32Array>(env, meta, m.refCount));
+  out.Set("lastAccess", view<Napi::Float64Array>(env, meta, m.lastAccess));
+  out.Set("accessCount", view<Napi::Uint32Array>(env, meta, m.accessCount));
+  out.Set("workload", view<Napi::Int32Array>(env, meta, m.workload));
+  out.Set("agentMask", view<Napi::BigUint64Array>(env, meta, m.agentMask));
+  out.Set("session", view<Napi::Int32Array>(env, meta, m.session));
+  out.Set("depth", view<Napi::Int32Array>(env, meta, m.depth));
+  out.Set("cachedChildren", view<Napi::Int32Array>(env, meta, m.cachedChildren));
+  out.Set("deviceChildren", view<Napi::Int32Array>(env, meta, m.deviceChildren));
+  out.Set("hash", view<Napi::BigUint64Array>(env, meta, m.hash));
+  out.Set("parent", view<Napi::Int32Array>(env, meta, m.parent));
+  out.Set("score", view<Napi::Float32Array>(env, meta, m.score));
+  return out;
+}
+
+}  // namespace cachesage::napi

@@ -1,0 +1,223 @@
+import { nativeAddon, type NativeBlockManagerHandle } from './native.js';
+import {
+  Tier,
+  type AdmitResult,
+  type BlockEvents,
+  type BlockManagerLike,
+  type BlockManagerOptions,
+  type BlockMetadataView,
+  type CopyPlan,
+  type LookupResult,
+  type RequestTags,
+  type TierName,
+} from './types.js';
+import {
+  checkBlockIds,
+  checkHashes,
+  checkIds,
+  checkInt,
+  checkOptions,
+  checkRequestId,
+  checkScores,
+  checkTags,
+  checkTier,
+  type NormalizedOptions,
+} from './validate.js';
+
+const EMPTY_HASHES = new BigUint64Array(0);
+
+function tierCode(tier: TierName): number {
+  return tier === 'device' ? Tier.Device : Tier.Host;
+}
+
+/**
+ * The paged KV block manager, backed by the native C++ core.
+ *
+ * Holds block metadata for a device tier and an optional host tier, a
+ * content-hash index over full blocks (a radix tree of chained hashes), ref
+ * counts that pin blocks of running requests, and eviction by scores the
+ * caller supplies (lower goes first, ties broken by older last access; with
+ * no scores it is LRU). Changes that move bytes queue a {@link CopyPlan} for a
+ * data plane to execute; changes to the cache queue {@link BlockEvents}.
+ *
+ * Every argument is checked here first (TypeError / RangeError); misuse never
+ * changes state. Running out of capacity is a normal `null` result.
+ *
+ * @example
+ * ```ts
+ * const manager = new BlockManager({ blockSize: 16, deviceBlocks: 1024, hostBlocks: 4096 });
+ * const hashes = hashTokenBlocks(promptTokens, 16);
+ * const admitted = manager.admit(1, hashes, promptTokens.length, { workload: 0, agent: 2, session: 7 });
+ * if (admitted) {
+ *   // run prefill from admitted.cachedDeviceTokens on admitted.blockTable ...
+ *   manager.commit(1, hashes.length);
+ *   manager.release(1);
+ * }
+ * ```
+ */
+export class BlockManager implements BlockManagerLike {
+  readonly #native: NativeBlockManagerHandle;
+  readonly #options: NormalizedOptions;
+  readonly #metadata: BlockMetadataView;
+
+  constructor(options: BlockManagerOptions) {
+    this.#options = checkOptions(options);
+    const { blockSize, bytesPerBlock, deviceBlocks, hostBlocks } = this.#options;
+    this.#native = new (nativeAddon().NativeBlockManager)(blockSize, bytesPerBlock, deviceBlocks, hostBlocks);
+    this.#metadata = this.#native.metadata() as unknown as BlockMetadataView;
+  }
+
+  get blockSize(): number { return this.#options.blockSize; }
+  get bytesPerBlock(): number { return this.#options.bytesPerBlock; }
+  get deviceBlocks(): number { return this.#options.deviceBlocks; }
+  get hostBlocks(): number { return this.#options.hostBlocks; }
+  get numBlockIds(): number { return this.#options.deviceBlocks + this.#options.hostBlocks; }
+  /** Zero-copy views of the native metadata arrays; read-only by contract. */
+  get metadata(): BlockMetadataView { return this.#metadata; }
+  get clock(): number { return this.#native.clock(); }
+  get numRequests(): number { return this.#native.numRequests(); }
+
+  /** Longest cached prefix of a prompt given as full-block hashes. Changes nothing. */
+  lookup(hashes: BigUint64Array): LookupResult {
+    checkHashes(hashes, 'lookup: hashes');
+    if (hashes.length > this.numBlockIds) {
+      throw new RangeError(`lookup: ${hashes.length} blocks exceed the manager's capacity of ${this.numBlockIds} blocks`);
+    }
+    return this.#native.lookup(hashes);
+  }
+
+  /**
+   * Admits a request: pins its cached prefix, loads the host-tier part of it
+   * to the device, and allocates device blocks for the rest, evicting by
+   * score (demoting to host before dropping). `hashes` are the hashes of the
+   * prompt's full blocks. Returns null, changing nothing, when the device
+   * tier cannot hold the request now.
+   */
+  admit(requestId: number, hashes: BigUint64Array, numTokens: number, tags?: RequestTags): AdmitResult | null {
+    checkRequestId(requestId, 'admit');
+    checkHashes(hashes, 'admit: hashes');
+    checkInt(numTokens, 'admit: numTokens', 1, 0x7fffffff);
+    const t = checkTags(tags, 'admit');
+    const fullBlocks = Math.floor(numTokens / this.blockSize);
+    if (hashes.length > fullBlocks) {
+      throw new RangeError(`admit: ${hashes.length} block hashes for ${numTokens} tokens (at most ${fullBlocks} full blocks)`);
+    }
+    return this.#native.admit(requestId, hashes, numTokens, t.workload, t.agent, t.session);
+  }
+
+  /**
+   * Grows a request by `numTokens` (decoding), recording hashes of blocks
+   * that became full. Returns the new block ids, or null, changing nothing,
+   * when the device tier cannot hold them now.
+   */
+  append(requestId: number, numTokens: number, hashes: BigUint64Array = EMPTY_HASHES): Int32Array | null {
+    checkRequestId(requestId, 'append');
+    checkInt(numTokens, 'append: numTokens', 0, 0x7fffffff);
+    checkHashes(hashes, 'append: hashes');
+    return this.#native.append(requestId, numTokens, hashes);
+  }
+
+  /**
+   * Commits the request's first `numBlocks` blocks to the hash index once the
+   * engine has computed them. A block already cached under the same hash
+   * replaces the request's copy. Returns the request's block ids after it.
+   */
+  commit(requestId: number, numBlocks: number): Int32Array {
+    checkRequestId(requestId, 'commit');
+    checkInt(numBlocks, 'commit: numBlocks', 0, 0x7fffffff);
+    return this.#native.commit(requestId, numBlocks);
+  }
+
+  /** Unpins the request's blocks; committed ones stay cached until evicted. */
+  release(requestId: number): void {
+    checkRequestId(requestId, 'release');
+    this.#native.release(requestId);
+  }
+
+  hasRequest(requestId: number): boolean {
+    return this.#native.hasRequest(checkRequestId(requestId, 'hasRequest'));
+  }
+
+  requestBlocks(requestId: number): Int32Array {
+    return this.#native.requestBlocks(checkRequestId(requestId, 'requestBlocks'));
+  }
+
+  /** Sets eviction scores of some blocks (finite; lower is evicted first). */
+  setScores(blockIds: Int32Array, scores: Float32Array): void {
+    checkIds(blockIds, 'setScores: blockIds');
+    checkScores(scores, 'setScores: scores');
+    if (blockIds.length !== scores.length) {
+      throw new RangeError(`setScores: ${blockIds.length} block ids but ${scores.length} scores`);
+    }
+    for (let i = 0; i < blockIds.length; i++) {
+      const id = blockIds[i]!;
+      if (id < 0 || id >= this.numBlockIds) {
+        throw new RangeError(`setScores: block id ${id} at index ${i} is out of range [0, ${this.numBlockIds})`);
+      }
+    }
+    this.#native.setScores(blockIds, scores);
+  }
+
+  /** Sets every block's score at once: one float per block id. */
+  setAllScores(scores: Float32Array): void {
+    checkScores(scores, 'setAllScores: scores');
+    if (scores.length !== this.numBlockIds) {
+      throw new RangeError(`setAllScores: expected ${this.numBlockIds} scores (one per block id), got ${scores.length}`);
+    }
+    this.#native.setAllScores(scores);
+  }
+
+  /** Evicts up to `count` blocks from a tier by score; device victims demote to host first. */
+  evict(tier: TierName, count: number): number {
+    checkTier(tier, 'evict');
+    checkInt(count, 'evict: count', 0, 0x7fffffff);
+    return this.#native.evict(tierCode(tier), count);
+  }
+
+  /** Moves evictable device blocks to the host tier; skips ineligible ones. */
+  demote(blockIds: Int32Array): number {
+    checkBlockIds(checkIds(blockIds, 'demote: blockIds'), this.#metadata.tier, 'demote');
+    return this.#native.demote(blockIds);
+  }
+
+  /** Removes unpinned childless blocks from the cache; skips ineligible ones. */
+  drop(blockIds: Int32Array): number {
+    checkBlockIds(checkIds(blockIds, 'drop: blockIds'), this.#metadata.tier, 'drop');
+    return this.#native.drop(blockIds);
+  }
+
+  /**
+   * Loads host blocks to the device (prefetch), in order, parents first;
+   * never evicts a device block that orders after the block being loaded.
+   */
+  load(blockIds: Int32Array): number {
+    checkBlockIds(checkIds(blockIds, 'load: blockIds'), this.#metadata.tier, 'load');
+    return this.#native.load(blockIds);
+  }
+
+  usedBlocks(tier: TierName): number {
+    return this.#native.usedBlocks(tierCode(checkTier(tier, 'usedBlocks')));
+  }
+
+  evictableBlocks(tier: TierName): number {
+    return this.#native.evictableBlocks(tierCode(checkTier(tier, 'evictableBlocks')));
+  }
+
+  pinnedDeviceBlocks(): number {
+    return this.#native.pinnedDeviceBlocks();
+  }
+
+  /** Drains the copies queued since the last call, for a data plane to run. */
+  takeCopyPlan(): CopyPlan {
+    return this.#native.takeCopyPlan();
+  }
+
+  /** Drains the block events queued since the last call. */
+  takeEvents(): BlockEvents {
+    return this.#native.takeEvents();
+  }
+
+  checkInvariants(): string {
+    return this.#native.checkInvariants();
+  }
+}

@@ -1,0 +1,69 @@
+import { nativeAddon, type NativeCpuDataPlaneHandle } from './native.js';
+import { Tier, type CopyPlan, type TierName } from './types.js';
+import { checkInt, checkTier } from './validate.js';
+
+export interface DataPlaneOptions {
+  bytesPerBlock: number;
+  deviceBlocks: number;
+  hostBlocks?: number;
+}
+
+function checkPlan(plan: CopyPlan, op: string): void {
+  if (typeof plan !== 'object' || plan === null) throw new TypeError(`${op}: plan must be a CopyPlan object`);
+  if (!(plan.srcTier instanceof Uint8Array) || !(plan.dstTier instanceof Uint8Array)) {
+    throw new TypeError(`${op}: plan.srcTier and plan.dstTier must be Uint8Arrays`);
+  }
+  if (!(plan.srcSlot instanceof Int32Array) || !(plan.dstSlot instanceof Int32Array)) {
+    throw new TypeError(`${op}: plan.srcSlot and plan.dstSlot must be Int32Arrays`);
+  }
+}
+
+/**
+ * The CPU data plane: device and host KV pools as real memory, and a batched
+ * C++ block copy that executes the block manager's copy plans.
+ *
+ * Plans run in the order they are given. `executeAsync` copies off the main
+ * thread; calls are queued, so plans never overlap, and `execute` waits for
+ * nothing: do not mix it with pending async copies.
+ */
+export class CpuDataPlane {
+  readonly #native: NativeCpuDataPlaneHandle;
+  readonly bytesPerBlock: number;
+  readonly deviceBlocks: number;
+  readonly hostBlocks: number;
+  #tail: Promise<void> = Promise.resolve();
+
+  constructor(options: DataPlaneOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    this.bytesPerBlock = checkInt(options.bytesPerBlock, 'options.bytesPerBlock', 1, Number.MAX_SAFE_INTEGER);
+    this.deviceBlocks = checkInt(options.deviceBlocks, 'options.deviceBlocks', 1, 0x7fffffff);
+    this.hostBlocks = checkInt(options.hostBlocks ?? 0, 'options.hostBlocks', 0, 0x7fffffff);
+    this.#native = new (nativeAddon().NativeCpuDataPlane)(this.bytesPerBlock, this.deviceBlocks, this.hostBlocks);
+  }
+
+  /** Runs a plan now, on this thread. A bad plan throws before any copy. */
+  execute(plan: CopyPlan): void {
+    checkPlan(plan, 'execute');
+    this.#native.execute(plan.srcTier, plan.srcSlot, plan.dstTier, plan.dstSlot);
+  }
+
+  /** Runs a plan on a worker thread, after every plan queued before it. */
+  executeAsync(plan: CopyPlan): Promise<void> {
+    checkPlan(plan, 'executeAsync');
+    const run = this.#tail.then(() => this.#native.executeAsync(plan.srcTier, plan.srcSlot, plan.dstTier, plan.dstSlot));
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Writes one block's bytes (exactly bytesPerBlock of them). */
+  write(tier: TierName, slot: number, bytes: Uint8Array): void {
+    checkTier(tier, 'write');
+    this.#native.write(tier === 'device' ? Tier.Device : Tier.Host, slot, bytes);
+  }
+
+  /** Reads a copy of one block's bytes. */
+  read(tier: TierName, slot: number): Uint8Array {
+    checkTier(tier, 'read');
+    return this.#native.read(tier === 'device' ? Tier.Device : Tier.Host, slot);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Loads the N-API addon built by cmake-js. The addon lives at
+ * build/Release/cachesage_native.node under the package root; this module
+ * runs from src/ (tests) or dist/src/ (the built package), so the root is
+ * found by walking up to package.json.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The raw native classes; use the typed wrappers instead. */
+export interface NativeAddon {
+  NativeBlockManager: new (blockSize: number, bytesPerBlock: number, deviceBlocks: number, hostBlocks: number) => NativeBlockManagerHandle;
+  NativeCpuDataPlane: new (bytesPerBlock: number, deviceBlocks: number, hostBlocks: number) => NativeCpuDataPlaneHandle;
+  hashTokenBlocks(tokens: Uint32Array, blockSize: number, parentHash: bigint): BigUint64Array;
+}
+
+export interface NativeBlockManagerHandle {
+  lookup(hashes: BigUint64Array): { deviceBlocks: number; hostBlocks: number; blockIds: Int32Array };
+  admit(requestId: number, hashes: BigUint64Array, numTokens: number, workload: number, agent: number, session: number):
+    | { cachedDeviceTokens: number; loadedBlocks: number; blockIds: Int32Array; blockTable: Int32Array }
+    | null;
+  append(requestId: number, numTokens: number, hashes: BigUint64Array): Int32Array | null;
+  commit(requestId: number, numBlocks: number): Int32Array;
+  release(requestId: number): void;
+  hasRequest(requestId: number): boolean;
+  requestBlocks(requestId: number): Int32Array;
+  numRequests(): number;
+  setScores(ids: Int32Array, scores: Float32Array): void;
+  setAllScores(scores: Float32Array): void;
+  evict(tier: number, count: number): number;
+  demote(ids: Int32Array): number;
+  drop(ids: Int32Array): number;
+  load(ids: Int32Array): number;
+  usedBlocks(tier: number): number;
+  evictableBlocks(tier: number): number;
+  pinnedDeviceBlocks(): number;
+  takeCopyPlan(): { srcTier: Uint8Array; srcSlot: Int32Array; dstTier: Uint8Array; dstSlot: Int32Array; stageStarts: Int32Array };
+  takeEvents(): { kind: Uint8Array; block: Int32Array; hash: BigUint64Array; tier: Uint8Array };
+  checkInvariants(): string;
+  clock(): number;
+  metadata(): Record<string, ArrayBufferView>;
+}
+
+export interface NativeCpuDataPlaneHandle {
+  execute(srcTier: Uint8Array, srcSlot: Int32Array, dstTier: Uint8Array, dstSlot: Int32Array): void;
+  executeAsync(srcTier: Uint8Array, srcSlot: Int32Array, dstTier: Uint8Array, dstSlot: Int32Array): Promise<void>;
+  write(tier: number, slot: number, bytes: Uint8Array): void;
+  read(tier: number, slot: number): Uint8Array;
+}
+
+/** The package root: the nearest directory above this file with package.json. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'cachesage') {
+      return dir;
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cachesage: cannot find the package root (package.json) above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded once. Throws with a build hint when it is missing. */
+export function nativeAddon(): NativeAddon {
+  if (addon) return addon;
+  const path = join(packageRoot(), 'build', 'Release', 'cachesage_native.node');
+  if (!existsSync(path)) {
+    throw new Error(`cachesage: native addon not found at ${path}; build it with \`npm run build:native\``);
+  }
+  addon = createRequire(import.meta.url)(path) as NativeAddon;
+  return addon;
+}

@@ -1,0 +1,110 @@
+/**
+ * Argument checks shared by the native wrapper and the reference model, so
+ * both reject bad input with the same precise TypeError / RangeError before
+ * any state changes.
+ */
+import { MAX_AGENT, Tier, type BlockManagerOptions, type RequestTags, type TierName } from './types.js';
+
+export const MAX_BLOCK_IDS = 1 << 28;
+export const MAX_BLOCK_SIZE = 1 << 20;
+
+export interface NormalizedOptions {
+  blockSize: number;
+  bytesPerBlock: number;
+  deviceBlocks: number;
+  hostBlocks: number;
+}
+
+export interface NormalizedTags {
+  workload: number;
+  agent: number;
+  session: number;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return `a ${(value as object).constructor?.name ?? 'object'}`;
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`;
+  return `${typeof value} ${String(value)}`;
+}
+
+/** An integer in [min, max]. */
+export function checkInt(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
+  if (!Number.isInteger(value)) throw new RangeError(`${name} must be an integer, got ${value}`);
+  if (value < min || value > max) throw new RangeError(`${name} must be in [${min}, ${max}], got ${value}`);
+  return value;
+}
+
+export function checkOptions(options: unknown): NormalizedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  const o = options as BlockManagerOptions;
+  const blockSize = checkInt(o.blockSize ?? 16, 'options.blockSize', 1, MAX_BLOCK_SIZE);
+  const bytesPerBlock = checkInt(o.bytesPerBlock ?? 0, 'options.bytesPerBlock', 0, Number.MAX_SAFE_INTEGER);
+  const deviceBlocks = checkInt(o.deviceBlocks, 'options.deviceBlocks', 1, MAX_BLOCK_IDS);
+  const hostBlocks = checkInt(o.hostBlocks ?? 0, 'options.hostBlocks', 0, MAX_BLOCK_IDS);
+  if (deviceBlocks + hostBlocks > MAX_BLOCK_IDS) {
+    throw new RangeError(`options.deviceBlocks + options.hostBlocks must be <= ${MAX_BLOCK_IDS}`);
+  }
+  return { blockSize, bytesPerBlock, deviceBlocks, hostBlocks };
+}
+
+export function checkRequestId(value: unknown, op: string): number {
+  return checkInt(value, `${op}: requestId`, 0, Number.MAX_SAFE_INTEGER);
+}
+
+export function checkTags(tags: unknown, op: string): NormalizedTags {
+  if (tags === undefined) return { workload: -1, agent: -1, session: -1 };
+  if (typeof tags !== 'object' || tags === null) {
+    throw new TypeError(`${op}: tags must be an object, got ${describe(tags)}`);
+  }
+  const t = tags as RequestTags;
+  return {
+    workload: checkInt(t.workload ?? -1, `${op}: tags.workload`, -1, 0x7fffffff),
+    agent: checkInt(t.agent ?? -1, `${op}: tags.agent`, -1, MAX_AGENT),
+    session: checkInt(t.session ?? -1, `${op}: tags.session`, -1, 0x7fffffff),
+  };
+}
+
+export function checkHashes(value: unknown, name: string): BigUint64Array {
+  if (!(value instanceof BigUint64Array)) {
+    throw new TypeError(`${name} must be a BigUint64Array, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkIds(value: unknown, name: string): Int32Array {
+  if (!(value instanceof Int32Array)) throw new TypeError(`${name} must be an Int32Array, got ${describe(value)}`);
+  return value;
+}
+
+export function checkScores(value: unknown, name: string): Float32Array {
+  if (!(value instanceof Float32Array)) {
+    throw new TypeError(`${name} must be a Float32Array, got ${describe(value)}`);
+  }
+  for (let i = 0; i < value.length; i++) {
+    if (!Number.isFinite(value[i])) throw new RangeError(`${name}[${i}] is not finite (${value[i]})`);
+  }
+  return value;
+}
+
+/** Ids must name allocated blocks; `tier` is the metadata tier array. */
+export function checkBlockIds(ids: Int32Array, tier: Uint8Array, op: string): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (id < 0 || id >= tier.length) {
+      throw new RangeError(`${op}: block id ${id} at index ${i} is out of range [0, ${tier.length})`);
+    }
+    if (tier[id] === Tier.Free) throw new RangeError(`${op}: block id ${id} at index ${i} is not allocated`);
+  }
+}
+
+export function checkTier(value: unknown, op: string): TierName {
+  if (value !== 'device' && value !== 'host') {
+    throw new TypeError(`${op}: tier must be 'device' or 'host', got ${describe(value)}`);
+  }
+  return value;
+}
