@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
+#include <unordered_set>
 
 namespace cachesage {
 
@@ -154,9 +155,14 @@ LookupResult BlockManager::lookup(const uint64_t* hashes, int32_t count) const {
                             std::to_string(numBlockIds()) + " blocks");
   }
   LookupResult result;
+  for (int32_t i = 0; i < count; ++i) index_.prefetch(hashes[i]);
+  int32_t previous = kNoBlock;
   for (int32_t i = 0; i < count; ++i) {
     int32_t id = index_.find(hashes[i]);
-    if (id < 0) break;
+    // A cached block only extends the match when it sits under the previous
+    // hit: callers' hashes may repeat or fail to chain.
+    if (id < 0 || meta_->parent[id] != previous) break;
+    previous = id;
     result.ids.push_back(id);
     if (meta_->tier[id] == static_cast<uint8_t>(Tier::Device)) {
       // The device set is closed under "parent of", so device hits lead.
@@ -177,10 +183,8 @@ int32_t BlockManager::deviceAvailable() const {
 
 bool BlockManager::admit(int64_t requestId, const uint64_t* hashes, int32_t hashCount,
                          int32_t numTokens, const RequestTags& tags, AdmitResult& out) {
+  // Argument checks come before state checks, here and in every operation.
   if (requestId < 0) throw std::out_of_range("admit: request id must be >= 0");
-  if (requests_.count(requestId)) {
-    throw std::invalid_argument("admit: " + requestName(requestId) + " is already admitted");
-  }
   if (numTokens < 1) throw std::out_of_range("admit: numTokens must be >= 1");
   if (hashCount < 0 || hashCount > numTokens / config_.blockSize) {
     throw std::out_of_range("admit: " + std::to_string(hashCount) + " block hashes for " +
@@ -193,6 +197,9 @@ bool BlockManager::admit(int64_t requestId, const uint64_t* hashes, int32_t hash
     throw std::out_of_range("admit: " + requestName(requestId) + " needs " +
                             std::to_string(needed) + " blocks but the device tier holds " +
                             std::to_string(config_.deviceBlocks));
+  }
+  if (requests_.count(requestId)) {
+    throw std::invalid_argument("admit: " + requestName(requestId) + " is already admitted");
   }
 
   LookupResult hit = lookup(hashes, hashCount);
@@ -238,10 +245,13 @@ bool BlockManager::admit(int64_t requestId, const uint64_t* hashes, int32_t hash
 
 bool BlockManager::append(int64_t requestId, int32_t numTokens, const uint64_t* hashes,
                           int32_t hashCount, std::vector<int32_t>& newBlockIds) {
-  Request& request = requestOrThrow(requestId, "append");
   if (numTokens < 0) throw std::out_of_range("append: numTokens must be >= 0");
   if (hashCount < 0) throw std::out_of_range("append: hash count must be >= 0");
+  Request& request = requestOrThrow(requestId, "append");
   int64_t total = static_cast<int64_t>(request.numTokens) + numTokens;
+  if (total > INT32_MAX) {
+    throw std::out_of_range("append: " + requestName(requestId) + " would exceed 2^31 - 1 tokens");
+  }
   if (total > static_cast<int64_t>(config_.deviceBlocks) * config_.blockSize) {
     throw std::out_of_range("append: " + requestName(requestId) + " would need more blocks than " +
                             "the device tier holds (" + std::to_string(config_.deviceBlocks) + ")");
@@ -295,13 +305,15 @@ int32_t BlockManager::newDeviceBlock(int32_t position, uint64_t hash, const Requ
   m.session[id] = tags.session;
   m.agentMask[id] = 0;
   m.accessCount[id] = 0;
+  // A score set on the id while it was free does not carry over.
+  m.score[id] = 0.0f;
   touch(id, tags);
   return id;
 }
 
 std::vector<int32_t> BlockManager::commit(int64_t requestId, int32_t numBlocks) {
-  Request& request = requestOrThrow(requestId, "commit");
   if (numBlocks < 0) throw std::out_of_range("commit: numBlocks must be >= 0");
+  Request& request = requestOrThrow(requestId, "commit");
   if (numBlocks > static_cast<int32_t>(request.hashes.size())) {
     throw std::out_of_range("commit: " + std::to_string(numBlocks) + " blocks but only " +
                             std::to_string(request.hashes.size()) +
@@ -313,8 +325,15 @@ std::vector<int32_t> BlockManager::commit(int64_t requestId, int32_t numBlocks) 
   // the same hash must sit under the same parent, or the caller's hashes
   // collide.
   int32_t previous = request.committed > 0 ? request.blocks[request.committed - 1] : kNoBlock;
+  std::unordered_set<uint64_t> inserting;
   for (int32_t i = request.committed; i < numBlocks; ++i) {
     int32_t existing = index_.find(request.hashes[i]);
+    if (existing < 0 && !inserting.insert(request.hashes[i]).second) {
+      throw std::invalid_argument("commit: block hash at position " + std::to_string(i) +
+                                  " of " + requestName(requestId) +
+                                  " repeats an earlier block of the same commit (inconsistent "
+                                  "hashes)");
+    }
     if (existing >= 0) {
       if (meta_->parent[existing] != previous) {
         throw std::invalid_argument("commit: block hash at position " + std::to_string(i) +
@@ -351,7 +370,8 @@ std::vector<int32_t> BlockManager::commit(int64_t requestId, int32_t numBlocks) 
     } else {
       // The cached copy is on host; the request's device slot already holds
       // the same bytes, so the cached block takes that slot with no copy.
-      hostHeap_.remove(existing);
+      // A host block with cached children is not in the host heap.
+      if (hostHeap_.contains(existing)) hostHeap_.remove(existing);
       freeHostSlots_.push_back(meta_->slot[existing]);
       const int32_t slot = meta_->slot[own];
       unpin(own);
@@ -553,8 +573,35 @@ int32_t BlockManager::allocateDeviceSlot() {
   return slot;
 }
 
+void BlockManager::prefetchBlock(int32_t id) const {
+  const BlockMetadata& m = *meta_;
+  __builtin_prefetch(&m.tier[id]);
+  __builtin_prefetch(&m.committed[id]);
+  __builtin_prefetch(&m.slot[id]);
+  __builtin_prefetch(&m.refCount[id]);
+  __builtin_prefetch(&m.lastAccess[id]);
+  __builtin_prefetch(&m.accessCount[id]);
+  __builtin_prefetch(&m.workload[id]);
+  __builtin_prefetch(&m.agentMask[id]);
+  __builtin_prefetch(&m.session[id]);
+  __builtin_prefetch(&m.depth[id]);
+  __builtin_prefetch(&m.cachedChildren[id]);
+  __builtin_prefetch(&m.deviceChildren[id]);
+  __builtin_prefetch(&m.hash[id]);
+  __builtin_prefetch(&m.parent[id]);
+  __builtin_prefetch(&m.score[id]);
+  __builtin_prefetch(&firstChild_[id]);
+  __builtin_prefetch(&nextSibling_[id]);
+  __builtin_prefetch(&prevSibling_[id]);
+}
+
 void BlockManager::evictOneFromDevice() {
   const int32_t victim = deviceHeap_.top();
+  // Eviction walks cold blocks one field array at a time; loading the
+  // victim's lines and its parent's (usually the next victim) together
+  // overlaps the misses.
+  prefetchBlock(victim);
+  if (meta_->parent[victim] != kNoBlock) prefetchBlock(meta_->parent[victim]);
   if (config_.hostBlocks > 0 && makeHostRoomFor(victim)) {
     demoteBlock(victim);
   } else {

@@ -223,6 +223,7 @@ class BlockManager {
   bool hostEvictable(int32_t id) const;
   void refreshHeaps(int32_t id);
   void evictOneFromDevice();
+  void prefetchBlock(int32_t id) const;
   bool makeHostRoomFor(int32_t victim);
   void demoteBlock(int32_t id);
   void dropSubtree(int32_t id);

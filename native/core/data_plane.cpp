@@ -15,6 +15,12 @@ constexpr size_t kPoolAlignment = 4096;
 BlockPool::BlockPool(int64_t bytesPerBlock, int32_t blocks)
     : bytesPerBlock_(bytesPerBlock), blocks_(blocks) {
   if (bytesPerBlock < 0 || blocks < 0) throw std::out_of_range("pool size must be >= 0");
+  // Refuse sizes whose byte count (rounded up to the alignment) overflows.
+  if (blocks > 0 && static_cast<uint64_t>(bytesPerBlock) >
+                        (SIZE_MAX - kPoolAlignment) / static_cast<uint64_t>(blocks)) {
+    throw std::out_of_range("pool of " + std::to_string(blocks) + " blocks of " +
+                            std::to_string(bytesPerBlock) + " bytes is too large");
+  }
   const size_t bytes = static_cast<size_t>(bytesPerBlock) * static_cast<size_t>(blocks);
   if (bytes == 0) return;
   const size_t rounded = (bytes + kPoolAlignment - 1) / kPoolAlignment * kPoolAlignment;

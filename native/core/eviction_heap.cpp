@@ -8,55 +8,58 @@ EvictionHeap::EvictionHeap(int32_t numIds, const float* score, const double* las
 }
 
 void EvictionHeap::push(int32_t id) {
-  heap_.push_back(id);
-  pos_[id] = static_cast<int32_t>(heap_.size() - 1);
-  siftUp(heap_.size() - 1);
+  heap_.push_back(keyOf(id));
+  siftUp(heap_.size() - 1, heap_.back());
 }
 
 void EvictionHeap::remove(int32_t id) {
-  size_t i = static_cast<size_t>(pos_[id]);
+  const size_t i = static_cast<size_t>(pos_[id]);
   pos_[id] = -1;
-  int32_t last = heap_.back();
+  const Entry last = heap_.back();
   heap_.pop_back();
   if (i == heap_.size()) return;
-  place(i, last);
-  siftUp(i);
-  siftDown(static_cast<size_t>(pos_[last]));
+  if (i > 0 && before(last, heap_[(i - 1) / 4])) {
+    siftUp(i, last);
+  } else {
+    siftDown(i, last);
+  }
 }
 
 void EvictionHeap::update(int32_t id) {
-  size_t i = static_cast<size_t>(pos_[id]);
-  siftUp(i);
-  siftDown(static_cast<size_t>(pos_[id]));
+  const size_t i = static_cast<size_t>(pos_[id]);
+  const Entry entry = keyOf(id);
+  if (i > 0 && before(entry, heap_[(i - 1) / 4])) {
+    siftUp(i, entry);
+  } else {
+    siftDown(i, entry);
+  }
 }
 
-void EvictionHeap::siftUp(size_t i) {
-  int32_t id = heap_[i];
+void EvictionHeap::siftUp(size_t i, Entry entry) {
   while (i > 0) {
-    size_t parent = (i - 1) / 4;
-    if (!before(id, heap_[parent])) break;
+    const size_t parent = (i - 1) / 4;
+    if (!before(entry, heap_[parent])) break;
     place(i, heap_[parent]);
     i = parent;
   }
-  place(i, id);
+  place(i, entry);
 }
 
-void EvictionHeap::siftDown(size_t i) {
-  int32_t id = heap_[i];
-  size_t n = heap_.size();
+void EvictionHeap::siftDown(size_t i, Entry entry) {
+  const size_t n = heap_.size();
   while (true) {
-    size_t first = i * 4 + 1;
+    const size_t first = i * 4 + 1;
     if (first >= n) break;
     size_t best = first;
-    size_t end = first + 4 < n ? first + 4 : n;
+    const size_t end = first + 4 < n ? first + 4 : n;
     for (size_t c = first + 1; c < end; ++c) {
       if (before(heap_[c], heap_[best])) best = c;
     }
-    if (!before(heap_[best], id)) break;
+    if (!before(heap_[best], entry)) break;
     place(i, heap_[best]);
     i = best;
   }
-  place(i, id);
+  place(i, entry);
 }
 
 }  // namespace cachesage
