@@ -1,0 +1,1041 @@
+/**
+ * Plain TypeScript reference model of the paged KV block manager in
+ * native/core/block_manager.cpp. It is the oracle for property tests: for any
+ * operation sequence it returns the same values, block ids, slots, events,
+ * copy plans, metadata and clock as the native manager.
+ *
+ * The data structures are deliberately simpler than the native ones so the
+ * two implementations share as little as possible: a Map for the hash index,
+ * child lists as arrays, and eviction candidates found by a linear scan with
+ * eligibility derived from the metadata on every query (no heaps to keep in
+ * sync). What must match exactly is the order of every state change, since
+ * ids and slots come from LIFO stacks and the eviction order reads
+ * lastAccess.
+ */
+import {
+  EventKind,
+  Tier,
+  type AdmitResult,
+  type BlockEvents,
+  type BlockManagerLike,
+  type BlockManagerOptions,
+  type BlockMetadataView,
+  type CopyPlan,
+  type EventKindCode,
+  type LookupResult,
+  type RequestTags,
+  type TierCode,
+  type TierName,
+} from './types.js';
+import {
+  checkBlockIds,
+  checkHashes,
+  checkIds,
+  checkInt,
+  checkOptions,
+  checkRequestId,
+  checkScores,
+  checkTags,
+  checkTier,
+  type NormalizedTags,
+} from './validate.js';
+
+const NO_BLOCK = -1;
+const INT32_MAX = 0x7fffffff;
+
+interface RequestState {
+  blocks: number[];
+  /** Known full-block hashes, in order. */
+  hashes: bigint[];
+  numTokens: number;
+  /** Leading blocks committed. */
+  committed: number;
+  tags: NormalizedTags;
+}
+
+interface Match {
+  deviceBlocks: number;
+  hostBlocks: number;
+  ids: number[];
+}
+
+function agentBit(agent: number): bigint {
+  return agent < 0 ? 0n : 1n << BigInt(agent);
+}
+
+function requestName(requestId: number): string {
+  return `request ${requestId}`;
+}
+
+/**
+ * Reference implementation of {@link BlockManagerLike}, semantically
+ * identical to the native block manager (see native/core/block_manager.h for
+ * the model: two exclusive tiers, a radix tree of committed blocks keyed by
+ * chained hashes, eviction by (score, lastAccess, id) ascending, LIFO free
+ * stacks for ids and slots).
+ *
+ * Bad arguments throw TypeError / RangeError before any state changes;
+ * misuse of request ids throws Error; running out of device capacity makes
+ * `admit` / `append` return null with no state change.
+ */
+export class ReferenceBlockManager implements BlockManagerLike {
+  readonly blockSize: number;
+  readonly bytesPerBlock: number;
+  readonly deviceBlocks: number;
+  readonly hostBlocks: number;
+  readonly numBlockIds: number;
+  /** Live metadata arrays; the same objects for the manager's lifetime. */
+  readonly metadata: BlockMetadataView;
+
+  private clockValue = 0;
+  private readonly index = new Map<bigint, number>();
+  // LIFO stacks: the next item is the last element.
+  private readonly freeIds: number[] = [];
+  private readonly freeDeviceSlots: number[] = [];
+  private readonly freeHostSlots: number[] = [];
+  /** Committed children of each block, most recently linked first. */
+  private readonly children: number[][] = [];
+  private readonly requests = new Map<number, RequestState>();
+
+  private readonly plan = {
+    srcTier: [] as number[],
+    srcSlot: [] as number[],
+    dstTier: [] as number[],
+    dstSlot: [] as number[],
+    stageStarts: [] as number[],
+  };
+  // Slot keys (device slots, then host slots after deviceBlocks) read and
+  // written by the copies of the current stage.
+  private readonly stageReads = new Set<number>();
+  private readonly stageWrites = new Set<number>();
+
+  private readonly events = {
+    kind: [] as number[],
+    block: [] as number[],
+    hash: [] as bigint[],
+    tier: [] as number[],
+  };
+
+  /**
+   * @throws TypeError / RangeError when `options` is not a valid
+   *   configuration (deviceBlocks >= 1, hostBlocks >= 0, blockSize in
+   *   [1, 2^20], at most 2^28 ids in all).
+   */
+  constructor(options: BlockManagerOptions) {
+    const o = checkOptions(options);
+    this.blockSize = o.blockSize;
+    this.bytesPerBlock = o.bytesPerBlock;
+    this.deviceBlocks = o.deviceBlocks;
+    this.hostBlocks = o.hostBlocks;
+    const n = o.deviceBlocks + o.hostBlocks;
+    this.numBlockIds = n;
+    this.metadata = {
+      tier: new Uint8Array(n),
+      committed: new Uint8Array(n),
+      slot: new Int32Array(n).fill(-1),
+      refCount: new Int32Array(n),
+      lastAccess: new Float64Array(n),
+      accessCount: new Uint32Array(n),
+      workload: new Int32Array(n).fill(-1),
+      agentMask: new BigUint64Array(n),
+      session: new Int32Array(n).fill(-1),
+      depth: new Int32Array(n),
+      cachedChildren: new Int32Array(n),
+      deviceChildren: new Int32Array(n),
+      hash: new BigUint64Array(n),
+      parent: new Int32Array(n).fill(NO_BLOCK),
+      score: new Float32Array(n),
+    };
+    for (let i = n - 1; i >= 0; i--) this.freeIds.push(i);
+    for (let i = o.deviceBlocks - 1; i >= 0; i--) this.freeDeviceSlots.push(i);
+    for (let i = o.hostBlocks - 1; i >= 0; i--) this.freeHostSlots.push(i);
+    for (let i = 0; i < n; i++) this.children.push([]);
+  }
+
+  /** Logical clock: ticks once per admit, append, commit and release. */
+  get clock(): number {
+    return this.clockValue;
+  }
+
+  /** Requests admitted and not yet released. */
+  get numRequests(): number {
+    return this.requests.size;
+  }
+
+  // ------------------------------------------------------------ requests
+
+  /**
+   * Longest cached prefix of `hashes` (full-block hashes in prompt order).
+   * Touches no state.
+   *
+   * @throws RangeError when there are more hashes than block ids.
+   */
+  lookup(hashes: BigUint64Array): LookupResult {
+    checkHashes(hashes, 'lookup: hashes');
+    this.checkLookupCount(hashes.length);
+    const hit = this.match(hashes);
+    return { deviceBlocks: hit.deviceBlocks, hostBlocks: hit.hostBlocks, blockIds: Int32Array.from(hit.ids) };
+  }
+
+  /**
+   * Admits a request of `numTokens` prompt tokens whose first full blocks
+   * have the given hashes: pins the cached prefix, loads its host part to
+   * the device, and allocates device blocks for the rest, evicting by score
+   * (demoting to host before dropping).
+   *
+   * @returns null, with no state change, when the device tier cannot hold
+   *   the request now.
+   * @throws Error when the request id is already admitted.
+   * @throws RangeError when there are more hashes than full blocks, or the
+   *   request needs more blocks than the device tier holds.
+   */
+  admit(requestId: number, hashes: BigUint64Array, numTokens: number, tags?: RequestTags): AdmitResult | null {
+    checkRequestId(requestId, 'admit');
+    checkHashes(hashes, 'admit: hashes');
+    checkInt(numTokens, 'admit: numTokens', 1, INT32_MAX);
+    const t = checkTags(tags, 'admit');
+    const fullBlocks = Math.floor(numTokens / this.blockSize);
+    if (hashes.length > fullBlocks) {
+      throw new RangeError(
+        `admit: ${hashes.length} block hashes for ${numTokens} tokens (at most ${fullBlocks} full blocks)`,
+      );
+    }
+    const needed = this.blocksFor(numTokens);
+    if (needed > this.deviceBlocks) {
+      throw new RangeError(
+        `admit: ${requestName(requestId)} needs ${needed} blocks but the device tier holds ${this.deviceBlocks}`,
+      );
+    }
+    // Argument checks come before state checks, as in the native manager.
+    if (this.requests.has(requestId)) {
+      throw new Error(`admit: ${requestName(requestId)} is already admitted`);
+    }
+    const hashList = Array.from(hashes);
+
+    const m = this.metadata;
+    const hit = this.match(hashList);
+    let unpinnedHits = 0;
+    for (let i = 0; i < hit.deviceBlocks; i++) {
+      if (m.refCount[hit.ids[i]!] === 0) unpinnedHits++;
+    }
+    // Device hits that are unpinned now count as available but will be
+    // pinned by this request, so they cannot make room for it.
+    if (needed - hit.deviceBlocks > this.deviceAvailable() - unpinnedHits) return null;
+
+    this.clockValue += 1;
+    const hits = hit.deviceBlocks + hit.hostBlocks;
+    // Pin every hit before loading any, so making room for one load never
+    // evicts another block of this prefix.
+    for (let i = 0; i < hits; i++) this.pin(hit.ids[i]!);
+    const blocks: number[] = [];
+    for (let i = 0; i < hit.deviceBlocks; i++) {
+      const id = hit.ids[i]!;
+      this.touch(id, t);
+      blocks.push(id);
+    }
+    for (let i = hit.deviceBlocks; i < hits; i++) {
+      const id = hit.ids[i]!;
+      this.loadBlock(id, this.allocateDeviceSlot());
+      this.touch(id, t);
+      blocks.push(id);
+    }
+    for (let i = hits; i < needed; i++) {
+      blocks.push(this.newDeviceBlock(i, i < hashList.length ? hashList[i]! : 0n, t));
+    }
+    this.requests.set(requestId, { blocks, hashes: hashList, numTokens, committed: hits, tags: t });
+
+    return {
+      cachedDeviceTokens: Math.min(numTokens, hit.deviceBlocks * this.blockSize),
+      loadedBlocks: hit.hostBlocks,
+      blockIds: Int32Array.from(blocks),
+      blockTable: Int32Array.from(blocks, (id) => m.slot[id]!),
+    };
+  }
+
+  /**
+   * Grows a request by `numTokens` tokens and records the hashes of blocks
+   * that became full, allocating device blocks as needed.
+   *
+   * @returns the ids appended to the request's block table (possibly none),
+   *   or null, with no state change, when the device tier cannot hold them.
+   * @throws Error when the request is unknown.
+   * @throws RangeError when the request would outgrow the device tier or
+   *   there would be more hashes than full blocks.
+   */
+  append(requestId: number, numTokens: number, hashes?: BigUint64Array): Int32Array | null {
+    checkRequestId(requestId, 'append');
+    checkInt(numTokens, 'append: numTokens', 0, INT32_MAX);
+    const newHashes = hashes === undefined ? [] : Array.from(checkHashes(hashes, 'append: hashes'));
+    const r = this.requestOrThrow(requestId, 'append');
+    const total = r.numTokens + numTokens;
+    if (total > INT32_MAX) {
+      throw new RangeError(`append: ${requestName(requestId)} would exceed 2^31 - 1 tokens`);
+    }
+    if (total > this.deviceBlocks * this.blockSize) {
+      throw new RangeError(
+        `append: ${requestName(requestId)} would need more blocks than the device tier holds (${this.deviceBlocks})`,
+      );
+    }
+    const fullBlocks = Math.floor(total / this.blockSize);
+    if (r.hashes.length + newHashes.length > fullBlocks) {
+      throw new RangeError(
+        `append: ${r.hashes.length + newHashes.length} block hashes but only ${fullBlocks} full blocks`,
+      );
+    }
+    const needed = this.blocksFor(total) - r.blocks.length;
+    if (needed > this.deviceAvailable()) return null;
+
+    this.clockValue += 1;
+    const firstNewHash = r.hashes.length;
+    r.hashes.push(...newHashes);
+    for (let i = firstNewHash; i < r.blocks.length && i < r.hashes.length; i++) {
+      this.metadata.hash[r.blocks[i]!] = r.hashes[i]!;
+    }
+    const added: number[] = [];
+    for (let k = 0; k < needed; k++) {
+      const position = r.blocks.length;
+      const hash = position < r.hashes.length ? r.hashes[position]! : 0n;
+      const id = this.newDeviceBlock(position, hash, r.tags);
+      r.blocks.push(id);
+      added.push(id);
+    }
+    r.numTokens = total;
+    return Int32Array.from(added);
+  }
+
+  /**
+   * Commits the request's first `numBlocks` blocks into the hash index. A
+   * block whose hash is already cached is replaced in the request by the
+   * cached block (shared, not duplicated); a cached copy on host takes over
+   * the request's device slot, which already holds the same bytes.
+   *
+   * @returns the request's block ids after the commit.
+   * @throws Error when the request is unknown or a hash is cached under a
+   *   different prefix (collision or inconsistent hashes).
+   * @throws RangeError when `numBlocks` exceeds the request's known hashes.
+   */
+  commit(requestId: number, numBlocks: number): Int32Array {
+    checkRequestId(requestId, 'commit');
+    checkInt(numBlocks, 'commit: numBlocks', 0, INT32_MAX);
+    const r = this.requestOrThrow(requestId, 'commit');
+    if (numBlocks > r.hashes.length) {
+      throw new RangeError(
+        `commit: ${numBlocks} blocks but only ${r.hashes.length} have known hashes in ${requestName(requestId)}`,
+      );
+    }
+    if (numBlocks <= r.committed) return Int32Array.from(r.blocks);
+
+    const m = this.metadata;
+    // The whole chain is checked against the index as it is now, before any
+    // change, so a collision leaves no partial commit behind.
+    let previous = r.committed > 0 ? r.blocks[r.committed - 1]! : NO_BLOCK;
+    const inserting = new Set<bigint>();
+    for (let i = r.committed; i < numBlocks; i++) {
+      const existing = this.find(r.hashes[i]!);
+      if (existing < 0) {
+        if (inserting.has(r.hashes[i]!)) {
+          throw new Error(
+            `commit: block hash at position ${i} of ${requestName(requestId)} repeats an earlier block ` +
+              'of the same commit (inconsistent hashes)',
+          );
+        }
+        inserting.add(r.hashes[i]!);
+      }
+      if (existing >= 0) {
+        if (m.parent[existing] !== previous) {
+          throw new Error(
+            `commit: block hash at position ${i} of ${requestName(requestId)} is cached under a ` +
+              'different prefix (hash collision or inconsistent hashes)',
+          );
+        }
+        previous = existing;
+      } else {
+        previous = r.blocks[i]!;
+      }
+    }
+
+    this.clockValue += 1;
+    for (let i = r.committed; i < numBlocks; i++) {
+      const own = r.blocks[i]!;
+      const hash = r.hashes[i]!;
+      const parentId = i > 0 ? r.blocks[i - 1]! : NO_BLOCK;
+      const existing = this.find(hash);
+      if (existing < 0) {
+        m.hash[own] = hash;
+        m.committed[own] = 1;
+        this.index.set(hash, own);
+        this.linkChild(parentId, own);
+        this.touch(own, r.tags);
+        this.recordEvent(EventKind.Stored, own);
+        continue;
+      }
+      if (m.tier[existing] === Tier.Device) {
+        this.pin(existing);
+        this.unpin(own);
+        this.freeBlock(own);
+      } else {
+        this.freeHostSlots.push(m.slot[existing]!);
+        const slot = m.slot[own]!;
+        this.unpin(own);
+        m.tier[own] = Tier.Free;
+        m.slot[own] = -1;
+        this.resetBlock(own);
+        this.freeIds.push(own);
+        m.slot[existing] = slot;
+        this.setTier(existing, Tier.Device);
+        this.pin(existing);
+        this.recordEvent(EventKind.Loaded, existing);
+      }
+      this.touch(existing, r.tags);
+      r.blocks[i] = existing;
+    }
+    r.committed = numBlocks;
+    return Int32Array.from(r.blocks);
+  }
+
+  /**
+   * Ends a request: its committed blocks stay cached (evicted lazily), its
+   * uncommitted blocks are freed.
+   *
+   * @throws Error when the request is unknown (never admitted or already
+   *   released).
+   */
+  release(requestId: number): void {
+    checkRequestId(requestId, 'release');
+    const r = this.requests.get(requestId);
+    if (r === undefined) {
+      throw new Error(`release: unknown ${requestName(requestId)} (never admitted or already released)`);
+    }
+    this.clockValue += 1;
+    const m = this.metadata;
+    // Last block first, so a freed block's slot sits under its
+    // predecessor's on the free stack.
+    for (let k = r.blocks.length - 1; k >= 0; k--) {
+      const id = r.blocks[k]!;
+      m.lastAccess[id] = this.clockValue;
+      this.unpin(id);
+      if (!m.committed[id]) this.freeBlock(id);
+    }
+    this.requests.delete(requestId);
+  }
+
+  /** Whether `requestId` is admitted and not yet released. */
+  hasRequest(requestId: number): boolean {
+    checkRequestId(requestId, 'hasRequest');
+    return this.requests.has(requestId);
+  }
+
+  /**
+   * The request's block ids, in order.
+   *
+   * @throws Error when the request is unknown.
+   */
+  requestBlocks(requestId: number): Int32Array {
+    checkRequestId(requestId, 'requestBlocks');
+    return Int32Array.from(this.requestOrThrow(requestId, 'requestBlocks').blocks);
+  }
+
+  // ------------------------------------------------------------ scores
+
+  /**
+   * Sets the eviction score of each listed id (lower is evicted first). Ids
+   * need not be allocated, but a free id's score is cleared when the id is
+   * next allocated.
+   *
+   * @throws RangeError when an id is out of range, a score is not finite,
+   *   or the arrays differ in length.
+   */
+  setScores(blockIds: Int32Array, scores: Float32Array): void {
+    checkIds(blockIds, 'setScores: blockIds');
+    checkScores(scores, 'setScores: scores');
+    if (blockIds.length !== scores.length) {
+      throw new RangeError(`setScores: ${blockIds.length} block ids but ${scores.length} scores`);
+    }
+    for (let i = 0; i < blockIds.length; i++) {
+      const id = blockIds[i]!;
+      if (id < 0 || id >= this.numBlockIds) {
+        throw new RangeError(`setScores: block id ${id} at index ${i} is out of range [0, ${this.numBlockIds})`);
+      }
+    }
+    for (let i = 0; i < blockIds.length; i++) this.setScore(blockIds[i]!, scores[i]!);
+  }
+
+  /**
+   * Sets every block id's score at once; `scores[id]` is the score of `id`.
+   *
+   * @throws RangeError when a score is not finite or there is not exactly
+   *   one score per block id.
+   */
+  setAllScores(scores: Float32Array): void {
+    checkScores(scores, 'setAllScores: scores');
+    if (scores.length !== this.numBlockIds) {
+      throw new RangeError(
+        `setAllScores: expected ${this.numBlockIds} scores (one per block id), got ${scores.length}`,
+      );
+    }
+    for (let id = 0; id < scores.length; id++) this.setScore(id, scores[id]!);
+  }
+
+  // ------------------------------------------------------------ actions
+
+  /**
+   * Evicts up to `count` blocks of a tier in eviction order. On the device
+   * tier each victim is demoted to host when there is (or can be made) room,
+   * else dropped together with its host descendants; that counts as one.
+   *
+   * @returns how many victims were evicted.
+   */
+  evict(tier: TierName, count: number): number {
+    const t = checkTier(tier, 'evict');
+    checkInt(count, 'evict: count', 0, INT32_MAX);
+    let moved = 0;
+    if (t === 'device') {
+      for (let victim = this.deviceVictim(); moved < count && victim >= 0; victim = this.deviceVictim()) {
+        this.evictOneFromDevice(victim);
+        moved++;
+      }
+    } else {
+      for (let victim = this.hostVictim(); moved < count && victim >= 0; victim = this.hostVictim()) {
+        this.dropBlock(victim);
+        moved++;
+      }
+    }
+    return moved;
+  }
+
+  /**
+   * Demotes the listed device blocks to host, skipping those not evictable
+   * now and those for which no host slot can be freed without dropping a
+   * host block that orders after them.
+   *
+   * @returns how many blocks moved.
+   * @throws RangeError when an id is out of range or not allocated.
+   */
+  demote(blockIds: Int32Array): number {
+    checkIds(blockIds, 'demote: blockIds');
+    checkBlockIds(blockIds, this.metadata.tier, 'demote');
+    let moved = 0;
+    for (const id of blockIds) {
+      if (!this.deviceEvictable(id) || this.hostBlocks === 0) continue;
+      if (!this.makeHostRoomFor(id)) continue;
+      this.demoteBlock(id);
+      moved++;
+    }
+    return moved;
+  }
+
+  /**
+   * Drops the listed cached blocks (either tier), skipping pinned ones,
+   * uncommitted ones and those that other cached blocks extend.
+   *
+   * @returns how many blocks were dropped.
+   * @throws RangeError when an id is out of range or not allocated.
+   */
+  drop(blockIds: Int32Array): number {
+    checkIds(blockIds, 'drop: blockIds');
+    checkBlockIds(blockIds, this.metadata.tier, 'drop');
+    const m = this.metadata;
+    let moved = 0;
+    for (const id of blockIds) {
+      if (m.tier[id] === Tier.Free || !m.committed[id] || m.refCount[id] !== 0 || m.cachedChildren[id] !== 0) {
+        continue;
+      }
+      this.dropBlock(id);
+      moved++;
+    }
+    return moved;
+  }
+
+  /**
+   * Loads the listed host blocks to the device, skipping those whose parent
+   * is not on the device. With no free device slot, a device block is
+   * evicted only if it orders before the loaded block and is not its parent.
+   *
+   * @returns how many blocks moved.
+   * @throws RangeError when an id is out of range or not allocated.
+   */
+  load(blockIds: Int32Array): number {
+    checkIds(blockIds, 'load: blockIds');
+    checkBlockIds(blockIds, this.metadata.tier, 'load');
+    const m = this.metadata;
+    let moved = 0;
+    for (const id of blockIds) {
+      if (m.tier[id] !== Tier.Host) continue;
+      const parentId = m.parent[id]!;
+      if (parentId !== NO_BLOCK && m.tier[parentId] !== Tier.Device) continue;
+      if (this.freeDeviceSlots.length === 0) {
+        const victim = this.deviceVictim();
+        if (victim < 0 || victim === parentId || !this.before(victim, id)) continue;
+        this.evictOneFromDevice(victim);
+      }
+      this.loadBlock(id, this.allocateDeviceSlot());
+      moved++;
+    }
+    return moved;
+  }
+
+  /** Occupied slots of a tier. */
+  usedBlocks(tier: TierName): number {
+    if (checkTier(tier, 'usedBlocks') === 'device') return this.deviceBlocks - this.freeDeviceSlots.length;
+    return this.hostBlocks - this.freeHostSlots.length;
+  }
+
+  /** Blocks that eviction of that tier could take right now. */
+  evictableBlocks(tier: TierName): number {
+    const device = checkTier(tier, 'evictableBlocks') === 'device';
+    let count = 0;
+    for (let id = 0; id < this.numBlockIds; id++) {
+      if (device ? this.deviceEvictable(id) : this.hostEvictable(id)) count++;
+    }
+    return count;
+  }
+
+  /** Device blocks held by at least one request. */
+  pinnedDeviceBlocks(): number {
+    const m = this.metadata;
+    let count = 0;
+    for (let id = 0; id < this.numBlockIds; id++) {
+      if (m.tier[id] === Tier.Device && m.refCount[id]! > 0) count++;
+    }
+    return count;
+  }
+
+  /** Returns and clears the copies recorded since the last call. */
+  takeCopyPlan(): CopyPlan {
+    const p = this.plan;
+    const out: CopyPlan = {
+      srcTier: Uint8Array.from(p.srcTier),
+      srcSlot: Int32Array.from(p.srcSlot),
+      dstTier: Uint8Array.from(p.dstTier),
+      dstSlot: Int32Array.from(p.dstSlot),
+      stageStarts: Int32Array.from(p.stageStarts),
+    };
+    p.srcTier.length = p.srcSlot.length = p.dstTier.length = p.dstSlot.length = p.stageStarts.length = 0;
+    this.stageReads.clear();
+    this.stageWrites.clear();
+    return out;
+  }
+
+  /** Returns and clears the events recorded since the last call. */
+  takeEvents(): BlockEvents {
+    const e = this.events;
+    const out: BlockEvents = {
+      kind: Uint8Array.from(e.kind),
+      block: Int32Array.from(e.block),
+      hash: BigUint64Array.from(e.hash),
+      tier: Uint8Array.from(e.tier),
+    };
+    e.kind.length = e.block.length = e.hash.length = e.tier.length = 0;
+    return out;
+  }
+
+  /**
+   * Full structural check, mirroring the native checkInvariants(): "" when
+   * every invariant holds, else a description of the first broken one.
+   * Heap membership and the pinned-device count are derived here rather
+   * than stored, so the native checks on those become the child-list check.
+   */
+  checkInvariants(): string {
+    const m = this.metadata;
+    const n = this.numBlockIds;
+    const slotOwner = new Int32Array(n).fill(-1);
+    const refs = new Int32Array(n);
+    const cached = new Int32Array(n);
+    const onDevice = new Int32Array(n);
+    const idFree = new Uint8Array(n);
+    for (const id of this.freeIds) {
+      if (idFree[id]) return `block id ${id} is on the free list twice`;
+      idFree[id] = 1;
+      if (m.tier[id] !== Tier.Free) return `block id ${id} is on the free list but allocated`;
+    }
+    let device = 0;
+    let host = 0;
+    let committedCount = 0;
+    for (let id = 0; id < n; id++) {
+      const tier = m.tier[id]!;
+      if (tier === Tier.Free) {
+        if (!idFree[id]) return `block id ${id} leaked (free but not listed)`;
+        continue;
+      }
+      const slot = m.slot[id]!;
+      const tierCap = tier === Tier.Device ? this.deviceBlocks : this.hostBlocks;
+      if (slot < 0 || slot >= tierCap) return `block ${id} has slot ${slot} outside its tier`;
+      const slotKey = (tier === Tier.Device ? 0 : this.deviceBlocks) + slot;
+      if (slotOwner[slotKey]! >= 0) return `blocks ${slotOwner[slotKey]} and ${id} share a slot`;
+      slotOwner[slotKey] = id;
+      if (m.refCount[id]! < 0) return `block ${id} has a negative ref count`;
+      if (tier === Tier.Device) device++;
+      if (tier === Tier.Host) host++;
+      if (tier === Tier.Host && m.refCount[id]! > 0) return `host block ${id} is pinned outside an admission`;
+      if (m.committed[id]) {
+        committedCount++;
+        if (this.index.get(m.hash[id]!) !== id) return `committed block ${id} is missing from the hash index`;
+        const p = m.parent[id]!;
+        if (p !== NO_BLOCK) {
+          if (m.tier[p] === Tier.Free || !m.committed[p]) return `block ${id} has a parent that is not cached`;
+          if (tier === Tier.Device && m.tier[p] !== Tier.Device) {
+            return `device block ${id} has a parent off the device tier`;
+          }
+          cached[p]!++;
+          if (tier === Tier.Device) onDevice[p]!++;
+        }
+      } else if (m.refCount[id] !== 1) {
+        return `uncommitted block ${id} is not owned by exactly one request`;
+      }
+    }
+    if (this.index.size !== committedCount) return 'hash index size differs from the number of committed blocks';
+    if (device + this.freeDeviceSlots.length !== this.deviceBlocks) return 'device slots leaked or double-freed';
+    if (host + this.freeHostSlots.length !== this.hostBlocks) return 'host slots leaked or double-freed';
+    if (device + host + this.freeIds.length !== n) return 'block ids leaked';
+    for (const slot of this.freeDeviceSlots) {
+      if (slotOwner[slot]! >= 0) return `device slot ${slot} is free and used`;
+    }
+    for (const slot of this.freeHostSlots) {
+      if (slotOwner[this.deviceBlocks + slot]! >= 0) return `host slot ${slot} is free and used`;
+    }
+    for (const [requestId, r] of this.requests) {
+      for (let i = 0; i < r.blocks.length; i++) {
+        const id = r.blocks[i]!;
+        if (m.tier[id] !== Tier.Device) return `${requestName(requestId)} holds block ${id} off device`;
+        refs[id]!++;
+        if (i < r.committed) {
+          if (!m.committed[id]) return `${requestName(requestId)} lost a committed block`;
+          const expectParent = i === 0 ? NO_BLOCK : r.blocks[i - 1]!;
+          if (m.parent[id] !== expectParent) return `${requestName(requestId)} holds a chain whose links disagree`;
+        }
+      }
+    }
+    for (let id = 0; id < n; id++) {
+      if (m.tier[id] === Tier.Free) continue;
+      if (refs[id] !== m.refCount[id]) {
+        return `block ${id} has ref count ${m.refCount[id]} but ${refs[id]} request references`;
+      }
+      if (cached[id] !== m.cachedChildren[id] || onDevice[id] !== m.deviceChildren[id]) {
+        return `block ${id} has stale child counts`;
+      }
+      const kids = this.children[id]!;
+      if (kids.length !== cached[id] || kids.some((child) => m.parent[child] !== id || !m.committed[child])) {
+        return `block ${id} has a stale child list`;
+      }
+    }
+    return '';
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private requestOrThrow(requestId: number, op: string): RequestState {
+    const r = this.requests.get(requestId);
+    if (r === undefined) throw new Error(`${op}: unknown ${requestName(requestId)}`);
+    return r;
+  }
+
+  private checkLookupCount(count: number): void {
+    if (count > this.numBlockIds) {
+      throw new RangeError(
+        `lookup: ${count} blocks exceed the manager's capacity of ${this.numBlockIds} blocks`,
+      );
+    }
+  }
+
+  private blocksFor(tokens: number): number {
+    return Math.ceil(tokens / this.blockSize);
+  }
+
+  private find(hash: bigint): number {
+    return this.index.get(hash) ?? -1;
+  }
+
+  // Counts hits by the tier each one is on, in prompt order; for chained
+  // hashes the device hits lead because the device set is closed under
+  // "parent of".
+  private match(hashes: ArrayLike<bigint>): Match {
+    const m = this.metadata;
+    const result: Match = { deviceBlocks: 0, hostBlocks: 0, ids: [] };
+    let previous = NO_BLOCK;
+    for (let i = 0; i < hashes.length; i++) {
+      const id = this.find(hashes[i]!);
+      // Only a block under the previous hit extends the match.
+      if (id < 0 || m.parent[id] !== previous) break;
+      previous = id;
+      result.ids.push(id);
+      if (m.tier[id] === Tier.Device) result.deviceBlocks++;
+      else result.hostBlocks++;
+    }
+    return result;
+  }
+
+  // Every unpinned device block can be evicted, leaf first, because a
+  // pinned block's ancestors are pinned too.
+  private deviceAvailable(): number {
+    const used = this.deviceBlocks - this.freeDeviceSlots.length;
+    return this.freeDeviceSlots.length + (used - this.pinnedDeviceBlocks());
+  }
+
+  private allocateDeviceSlot(): number {
+    if (this.freeDeviceSlots.length === 0) {
+      const victim = this.deviceVictim();
+      if (victim < 0) {
+        throw new Error('internal: no device slot free and nothing evictable (admission check should have refused)');
+      }
+      this.evictOneFromDevice(victim);
+    }
+    return this.freeDeviceSlots.pop()!;
+  }
+
+  // The slot is allocated before the id is popped: allocation may evict and
+  // push freed ids, and the native manager does it in this order.
+  private newDeviceBlock(position: number, hash: bigint, tags: NormalizedTags): number {
+    const slot = this.allocateDeviceSlot();
+    const id = this.freeIds.pop()!;
+    const m = this.metadata;
+    m.tier[id] = Tier.Device;
+    m.slot[id] = slot;
+    m.committed[id] = 0;
+    m.refCount[id] = 1;
+    m.depth[id] = position;
+    m.hash[id] = hash;
+    m.parent[id] = NO_BLOCK;
+    m.workload[id] = tags.workload;
+    m.session[id] = tags.session;
+    m.agentMask[id] = 0n;
+    m.accessCount[id] = 0;
+    // A score set on the id while it was free does not carry over.
+    m.score[id] = 0;
+    this.touch(id, tags);
+    return id;
+  }
+
+  private freeBlock(id: number): void {
+    const m = this.metadata;
+    if (m.tier[id] === Tier.Device) this.freeDeviceSlots.push(m.slot[id]!);
+    if (m.tier[id] === Tier.Host) this.freeHostSlots.push(m.slot[id]!);
+    m.tier[id] = Tier.Free;
+    m.slot[id] = -1;
+    this.resetBlock(id);
+    this.freeIds.push(id);
+  }
+
+  private resetBlock(id: number): void {
+    const m = this.metadata;
+    m.committed[id] = 0;
+    m.refCount[id] = 0;
+    m.lastAccess[id] = 0;
+    m.accessCount[id] = 0;
+    m.workload[id] = -1;
+    m.agentMask[id] = 0n;
+    m.session[id] = -1;
+    m.depth[id] = 0;
+    m.hash[id] = 0n;
+    m.parent[id] = NO_BLOCK;
+    m.score[id] = 0;
+  }
+
+  private pin(id: number): void {
+    this.metadata.refCount[id]!++;
+  }
+
+  private unpin(id: number): void {
+    const m = this.metadata;
+    if (m.refCount[id]! <= 0) throw new Error(`internal: ref count of block ${id} would go negative`);
+    m.refCount[id]!--;
+  }
+
+  private setScore(id: number, score: number): void {
+    // Equality, not identity: like the native `==`, writing -0 over 0 is a
+    // no-op, which keeps the stored sign bit identical.
+    if (this.metadata.score[id] === score) return;
+    this.metadata.score[id] = score;
+  }
+
+  // ------------------------------------------------------------ eviction
+
+  /** a orders before b in eviction order: (score, lastAccess, id) ascending. */
+  private before(a: number, b: number): boolean {
+    const m = this.metadata;
+    const sa = m.score[a]!;
+    const sb = m.score[b]!;
+    if (sa !== sb) return sa < sb;
+    const la = m.lastAccess[a]!;
+    const lb = m.lastAccess[b]!;
+    if (la !== lb) return la < lb;
+    return a < b;
+  }
+
+  private deviceEvictable(id: number): boolean {
+    const m = this.metadata;
+    return m.tier[id] === Tier.Device && m.committed[id] === 1 && m.refCount[id] === 0 && m.deviceChildren[id] === 0;
+  }
+
+  private hostEvictable(id: number): boolean {
+    const m = this.metadata;
+    return m.tier[id] === Tier.Host && m.refCount[id] === 0 && m.cachedChildren[id] === 0;
+  }
+
+  private minimumWhere(eligible: (id: number) => boolean): number {
+    let best = -1;
+    for (let id = 0; id < this.numBlockIds; id++) {
+      if (eligible(id) && (best < 0 || this.before(id, best))) best = id;
+    }
+    return best;
+  }
+
+  /** First device block in eviction order, or -1. */
+  private deviceVictim(): number {
+    return this.minimumWhere((id) => this.deviceEvictable(id));
+  }
+
+  /** First host block in eviction order, or -1. */
+  private hostVictim(): number {
+    return this.minimumWhere((id) => this.hostEvictable(id));
+  }
+
+  private evictOneFromDevice(victim: number): void {
+    if (this.hostBlocks > 0 && this.makeHostRoomFor(victim)) {
+      this.demoteBlock(victim);
+    } else {
+      this.dropSubtree(victim);
+    }
+  }
+
+  // Never drops a host block that orders after the block being demoted:
+  // the demotion would then cost more than it saves.
+  private makeHostRoomFor(victim: number): boolean {
+    if (this.freeHostSlots.length > 0) return true;
+    const hostVictim = this.hostVictim();
+    if (hostVictim < 0 || !this.before(hostVictim, victim)) return false;
+    this.dropBlock(hostVictim);
+    return true;
+  }
+
+  private demoteBlock(id: number): void {
+    const m = this.metadata;
+    const hostSlot = this.freeHostSlots.pop()!;
+    const deviceSlot = m.slot[id]!;
+    this.recordCopy(Tier.Device, deviceSlot, Tier.Host, hostSlot);
+    this.freeDeviceSlots.push(deviceSlot);
+    m.slot[id] = hostSlot;
+    this.setTier(id, Tier.Host);
+    this.recordEvent(EventKind.Demoted, id);
+  }
+
+  private loadBlock(id: number, deviceSlot: number): void {
+    const m = this.metadata;
+    const hostSlot = m.slot[id]!;
+    this.recordCopy(Tier.Host, hostSlot, Tier.Device, deviceSlot);
+    this.freeHostSlots.push(hostSlot);
+    m.slot[id] = deviceSlot;
+    this.setTier(id, Tier.Device);
+    this.recordEvent(EventKind.Loaded, id);
+  }
+
+  // Host descendants of a dropped block become unreachable, so they go
+  // first: post-order, most recently linked child first. Iterative because
+  // chains can be far deeper than the call stack.
+  private dropSubtree(root: number): void {
+    const stack = [root];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const first = this.children[top]![0];
+      if (first !== undefined) {
+        stack.push(first);
+      } else {
+        stack.pop();
+        this.dropBlock(top);
+      }
+    }
+  }
+
+  private dropBlock(id: number): void {
+    const m = this.metadata;
+    if (m.refCount[id] !== 0 || m.cachedChildren[id] !== 0) {
+      throw new Error(`internal: dropping block ${id} that is pinned or has children`);
+    }
+    if (m.committed[id]) {
+      this.index.delete(m.hash[id]!);
+      this.unlinkChild(id);
+    }
+    this.recordEvent(EventKind.Removed, id);
+    this.freeBlock(id);
+  }
+
+  // ------------------------------------------------------------ tree links
+
+  private linkChild(parentId: number, child: number): void {
+    const m = this.metadata;
+    m.parent[child] = parentId;
+    if (parentId === NO_BLOCK) return;
+    m.cachedChildren[parentId]!++;
+    if (m.tier[child] === Tier.Device) m.deviceChildren[parentId]!++;
+    this.children[parentId]!.unshift(child);
+  }
+
+  private unlinkChild(child: number): void {
+    const m = this.metadata;
+    const parentId = m.parent[child]!;
+    if (parentId === NO_BLOCK) return;
+    m.cachedChildren[parentId]!--;
+    if (m.tier[child] === Tier.Device) m.deviceChildren[parentId]!--;
+    const siblings = this.children[parentId]!;
+    siblings.splice(siblings.indexOf(child), 1);
+    m.parent[child] = NO_BLOCK;
+  }
+
+  private setTier(id: number, to: TierCode): void {
+    const m = this.metadata;
+    const from = m.tier[id];
+    m.tier[id] = to;
+    const parentId = m.parent[id]!;
+    if (m.committed[id] && parentId !== NO_BLOCK) {
+      if (from === Tier.Device) m.deviceChildren[parentId]!--;
+      if (to === Tier.Device) m.deviceChildren[parentId]!++;
+    }
+  }
+
+  // ------------------------------------------------------------ bookkeeping
+
+  // A block used by several workloads or sessions is tagged -1 (shared); the
+  // first use (accessCount 0) keeps the tags set at allocation.
+  private touch(id: number, tags: NormalizedTags): void {
+    const m = this.metadata;
+    m.lastAccess[id] = this.clockValue;
+    const previousCount = m.accessCount[id]!;
+    m.accessCount[id] = previousCount + 1;
+    if (previousCount > 0) {
+      if (m.workload[id] !== tags.workload) m.workload[id] = -1;
+      if (m.session[id] !== tags.session) m.session[id] = -1;
+    }
+    m.agentMask[id] = m.agentMask[id]! | agentBit(tags.agent);
+  }
+
+  // A copy opens a new stage when it reads a slot written earlier in the
+  // stage or writes a slot read or written earlier in it, so each stage's
+  // copies can run in any order.
+  private recordCopy(srcTier: TierCode, srcSlot: number, dstTier: TierCode, dstSlot: number): void {
+    const src = (srcTier === Tier.Device ? 0 : this.deviceBlocks) + srcSlot;
+    const dst = (dstTier === Tier.Device ? 0 : this.deviceBlocks) + dstSlot;
+    const p = this.plan;
+    if (p.srcSlot.length === 0) {
+      p.stageStarts.push(0);
+    } else if (this.stageWrites.has(src) || this.stageReads.has(dst) || this.stageWrites.has(dst)) {
+      p.stageStarts.push(p.srcSlot.length);
+      this.stageReads.clear();
+      this.stageWrites.clear();
+    }
+    this.stageReads.add(src);
+    this.stageWrites.add(dst);
+    p.srcTier.push(srcTier);
+    p.srcSlot.push(srcSlot);
+    p.dstTier.push(dstTier);
+    p.dstSlot.push(dstSlot);
+  }
+
+  // Hash and tier as they are right after the event; a removed block
+  // reports tier Free but still its hash (cleared only when it is freed).
+  private recordEvent(kind: EventKindCode, id: number): void {
+    const m = this.metadata;
+    this.events.kind.push(kind);
+    this.events.block.push(id);
+    this.events.hash.push(m.hash[id]!);
+    this.events.tier.push(kind === EventKind.Removed ? Tier.Free : m.tier[id]!);
+  }
+}

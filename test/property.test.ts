@@ -1,0 +1,210 @@
+/**
+ * Property tests: random operation sequences run against the native block
+ * manager and the TypeScript reference model must give identical results
+ * (return values, thrown error classes, every metadata array, copy plans,
+ * events) and keep every invariant.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import { BlockManager } from '../src/blocks/block_manager.js';
+import { hashTokenBlocks } from '../src/blocks/hash.js';
+import { ReferenceBlockManager } from '../src/blocks/reference.js';
+import { EventKind, METADATA_FIELDS, Tier, type BlockManagerLike, type BlockManagerOptions } from '../src/blocks/types.js';
+
+type Op =
+  | { kind: 'admit'; request: number; tokens: number[]; hashCount: number; workload: number; agent: number; session: number }
+  | { kind: 'admitRaw'; request: number; hashes: number[]; extraTokens: number }
+  | { kind: 'append'; request: number; tokens: number[]; hashAll: boolean }
+  | { kind: 'commit'; request: number; blocks: number }
+  | { kind: 'release'; request: number }
+  | { kind: 'lookup'; tokens: number[] }
+  | { kind: 'setScores'; ids: number[]; scores: number[] }
+  | { kind: 'setAllScores'; seed: number }
+  | { kind: 'evict'; tier: 'device' | 'host'; count: number }
+  | { kind: 'demote' | 'drop' | 'load'; ids: number[] }
+  | { kind: 'take' }
+  | { kind: 'bad'; which: number; request: number };
+
+const token = fc.integer({ min: 0, max: 2 }); // a tiny alphabet makes shared prefixes common
+const request = fc.integer({ min: 0, max: 5 });
+const id = fc.integer({ min: -1, max: 50 });
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('admit' as const), request, tokens: fc.array(token, { minLength: 1, maxLength: 24 }), hashCount: fc.nat(30), workload: fc.integer({ min: -1, max: 2 }), agent: fc.integer({ min: -1, max: 63 }), session: fc.integer({ min: -1, max: 3 }) }) },
+  // Hashes that repeat or do not chain: the manager must not trust them.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('admitRaw' as const), request, hashes: fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 8 }), extraTokens: fc.nat(3) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('append' as const), request, tokens: fc.array(token, { maxLength: 8 }), hashAll: fc.boolean() }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('commit' as const), request, blocks: fc.nat(12) }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('release' as const), request }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('lookup' as const), tokens: fc.array(token, { maxLength: 24 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('setScores' as const), ids: fc.array(fc.nat(47), { maxLength: 6 }), scores: fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 6, maxLength: 6 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('setAllScores' as const), seed: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('evict' as const), tier: fc.constantFrom('device' as const, 'host' as const), count: fc.nat(4) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('demote' as const, 'drop' as const, 'load' as const), ids: fc.array(id, { maxLength: 4 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('take' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('bad' as const), which: fc.nat(9), request }) },
+);
+
+const config = fc.record({
+  blockSize: fc.constantFrom(1, 2, 4),
+  deviceBlocks: fc.integer({ min: 1, max: 24 }),
+  hostBlocks: fc.integer({ min: 0, max: 24 }),
+});
+
+/** Runs one op; returns its result or the thrown error's class name. */
+interface RequestTokens {
+  tokens: number[];
+  knownHashes: number;
+}
+
+function apply(m: BlockManagerLike, o: Op, tokensOf: Map<number, RequestTokens>): unknown {
+  const requestId = (r: number) => r + 100;
+  try {
+    switch (o.kind) {
+      case 'admit': {
+        const hashes = hashTokenBlocks(o.tokens, m.blockSize);
+        return m.admit(requestId(o.request), hashes.subarray(0, Math.min(o.hashCount, hashes.length)), o.tokens.length, {
+          workload: o.workload, agent: o.agent, session: o.session,
+        });
+      }
+      case 'admitRaw':
+        return m.admit(requestId(o.request), BigUint64Array.from(o.hashes, BigInt), o.hashes.length * m.blockSize + o.extraTokens + 1);
+      case 'append': {
+        const before = tokensOf.get(o.request);
+        const all = [...(before?.tokens ?? []), ...o.tokens];
+        // Hashes of every full block not yet known to the manager, so the
+        // chain stays consistent; or none, leaving them unknown.
+        const hashes = o.hashAll ? hashTokenBlocks(all, m.blockSize).subarray(before?.knownHashes ?? 0) : new BigUint64Array(0);
+        return m.append(requestId(o.request), o.tokens.length, hashes);
+      }
+      case 'commit': return m.commit(requestId(o.request), o.blocks);
+      case 'release': return m.release(requestId(o.request));
+      case 'lookup': return m.lookup(hashTokenBlocks(o.tokens, m.blockSize));
+      case 'setScores': return m.setScores(Int32Array.from(o.ids), Float32Array.from(o.scores.slice(0, o.ids.length)));
+      case 'setAllScores': return m.setAllScores(Float32Array.from({ length: m.numBlockIds }, (_, i) => ((i * 7 + o.seed) % 5) - 2));
+      case 'evict': return m.evict(o.tier, o.count);
+      case 'demote': return m.demote(Int32Array.from(o.ids));
+      case 'drop': return m.drop(Int32Array.from(o.ids));
+      case 'load': return m.load(Int32Array.from(o.ids));
+      case 'take': return [m.takeCopyPlan(), m.takeEvents()];
+      case 'bad': {
+        const bad: (() => unknown)[] = [
+          () => m.release(999),
+          () => m.commit(requestId(o.request), 10_000),
+          () => m.setScores(new Int32Array([0]), new Float32Array([NaN])),
+          () => m.setScores(new Int32Array([m.numBlockIds]), new Float32Array([1])),
+          () => m.admit(-1, new BigUint64Array(0), 4),
+          () => m.admit(requestId(o.request), new BigUint64Array(0), m.blockSize * (m.deviceBlocks + 1)),
+          () => m.evict('gpu' as never, 1),
+          () => m.lookup(new BigUint64Array(m.numBlockIds + 1)),
+          () => m.append(requestId(o.request), -1),
+          () => m.admit(requestId(o.request), new BigUint64Array(5), 1),
+        ];
+        return bad[o.which % bad.length]!();
+      }
+    }
+  } catch (error) {
+    return { threw: (error as Error).constructor.name };
+  }
+}
+
+/** Tracks each live request's tokens and known hashes so appends can hash their new blocks. */
+function track(o: Op, result: unknown, tokensOf: Map<number, RequestTokens>, blockSize: number): void {
+  if (o.kind === 'admit' && result && !('threw' in (result as object))) {
+    const full = Math.floor(o.tokens.length / blockSize);
+    tokensOf.set(o.request, { tokens: [...o.tokens], knownHashes: Math.min(o.hashCount, full) });
+  }
+  if (o.kind === 'admitRaw' && result && !('threw' in (result as object))) {
+    // Raw hashes match no token sequence; later appends add none.
+    tokensOf.set(o.request, { tokens: new Array<number>(o.hashes.length * blockSize + o.extraTokens + 1).fill(9), knownHashes: Number.MAX_SAFE_INTEGER });
+  }
+  if (o.kind === 'append' && result instanceof Int32Array) {
+    const before = tokensOf.get(o.request)!;
+    const tokens = [...before.tokens, ...o.tokens];
+    tokensOf.set(o.request, { tokens, knownHashes: o.hashAll ? Math.floor(tokens.length / blockSize) : before.knownHashes });
+  }
+  if (o.kind === 'release' && result === undefined) tokensOf.delete(o.request);
+}
+
+function metadataOf(m: BlockManagerLike): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const f of METADATA_FIELDS) out[f] = Array.from(m.metadata[f] as ArrayLike<unknown>);
+  return out;
+}
+
+function stateOf(m: BlockManagerLike): unknown {
+  return {
+    clock: m.clock,
+    requests: m.numRequests,
+    used: [m.usedBlocks('device'), m.usedBlocks('host')],
+    evictable: [m.evictableBlocks('device'), m.evictableBlocks('host')],
+    pinned: m.pinnedDeviceBlocks(),
+    metadata: metadataOf(m),
+  };
+}
+
+/** Invariants checked from the outside, independently of checkInvariants(). */
+function checkVisibleInvariants(m: BlockManagerLike, pinnedBefore: Set<number>, events: { kind: Uint8Array; block: Int32Array }): void {
+  const meta = m.metadata;
+  let device = 0;
+  let host = 0;
+  for (let i = 0; i < m.numBlockIds; i++) {
+    expect(meta.refCount[i]).toBeGreaterThanOrEqual(0);
+    if (meta.tier[i] === Tier.Device) device++;
+    if (meta.tier[i] === Tier.Host) host++;
+    if (meta.tier[i] !== Tier.Free && meta.committed[i] && meta.parent[i]! >= 0) {
+      const p = meta.parent[i]!;
+      // Leaf-first: a cached block's parent is cached, and on device if it is.
+      expect(meta.tier[p]).not.toBe(Tier.Free);
+      if (meta.tier[i] === Tier.Device) expect(meta.tier[p]).toBe(Tier.Device);
+    }
+  }
+  expect(device).toBeLessThanOrEqual(m.deviceBlocks);
+  expect(host).toBeLessThanOrEqual(m.hostBlocks);
+  // Pinned blocks are never evicted, demoted or dropped.
+  for (let e = 0; e < events.kind.length; e++) {
+    if (events.kind[e] === EventKind.Removed || events.kind[e] === EventKind.Demoted) {
+      expect(pinnedBefore.has(events.block[e]!)).toBe(false);
+    }
+  }
+}
+
+function run(options: BlockManagerOptions, ops: Op[]): void {
+  const native = new BlockManager(options);
+  const reference = new ReferenceBlockManager(options);
+  const tokensOf = new Map<number, RequestTokens>();
+  for (const o of ops) {
+    const pinnedBefore = new Set<number>();
+    native.metadata.refCount.forEach((r, i) => { if (r > 0) pinnedBefore.add(i); });
+    const got = apply(native, o, tokensOf);
+    const want = apply(reference, o, tokensOf);
+    expect(got, `${o.kind} result`).toEqual(want);
+    track(o, got, tokensOf, options.blockSize ?? 16);
+    expect(stateOf(native)).toEqual(stateOf(reference));
+    const plan = native.takeCopyPlan();
+    expect(plan).toEqual(reference.takeCopyPlan());
+    const events = native.takeEvents();
+    expect(events).toEqual(reference.takeEvents());
+    checkVisibleInvariants(native, pinnedBefore, events);
+    expect(native.checkInvariants()).toBe('');
+    expect(reference.checkInvariants()).toBe('');
+  }
+}
+
+describe('native block manager against the reference model', () => {
+  it('gives identical results on random operation sequences', () => {
+    fc.assert(fc.property(config, fc.array(op, { minLength: 1, maxLength: 60 }), (c, ops) => run(c, ops)), {
+      numRuns: 2000,
+      seed: 20261125,
+    });
+  });
+
+  it('gives identical results under heavy pressure (tiny tiers, long runs)', () => {
+    const tight = fc.record({ blockSize: fc.constant(1), deviceBlocks: fc.integer({ min: 2, max: 6 }), hostBlocks: fc.integer({ min: 0, max: 4 }) });
+    fc.assert(fc.property(tight, fc.array(op, { minLength: 50, maxLength: 200 }), (c, ops) => run(c, ops)), {
+      numRuns: 300,
+      seed: 7,
+    });
+  });
+});
