@@ -37,7 +37,7 @@ type Snapshot = { clock: number; requests: number; arrays: string };
 
 function snapshot(handle: NativeBlockManagerHandle): Snapshot {
   const meta = handle.metadata();
-  const arrays = METADATA_FIELDS.map((f) => {
+  const arrays = [...METADATA_FIELDS, "classScore" as const].map((f) => {
     const view = meta[f] as ArrayBufferView;
     return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64');
   }).join('|');
@@ -46,14 +46,14 @@ function snapshot(handle: NativeBlockManagerHandle): Snapshot {
 
 const METHODS = [
   'lookup', 'admit', 'append', 'commit', 'release', 'hasRequest', 'requestBlocks', 'numRequests', 'setScores',
-  'setAllScores', 'evict', 'demote', 'drop', 'load', 'usedBlocks', 'evictableBlocks', 'pinnedDeviceBlocks',
+  'setAllScores', 'setScoreClasses', 'setClassScores', 'evict', 'demote', 'drop', 'load', 'usedBlocks', 'evictableBlocks', 'pinnedDeviceBlocks',
   'takeCopyPlan', 'takeEvents', 'checkInvariants', 'clock', 'metadata',
 ] as const;
 
 describe('N-API fuzz', () => {
   it('survives garbage at every block manager method', () => {
     const { NativeBlockManager } = nativeAddon();
-    const handle = new NativeBlockManager(4, 64, 32, 16);
+    const handle = new NativeBlockManager(4, 64, 32, 16, 8);
     const rand = rng(20261125);
     // Some real state first, so garbage meets pinned, cached and host blocks.
     const prompt = (p: number, n: number) => BigUint64Array.from({ length: n }, (_, i) => BigInt(p * 1000 + i + 1));
@@ -89,7 +89,7 @@ describe('N-API fuzz', () => {
     const plane = new NativeCpuDataPlane(32, 4, 4);
     const rand = rng(7);
     const calls: (() => unknown)[] = [
-      () => new NativeBlockManager(...(Array.from({ length: 4 }, () => garbage(rand)) as [number, number, number, number])),
+      () => new NativeBlockManager(...(Array.from({ length: 5 }, () => garbage(rand)) as [number, number, number, number, number])),
       () => new NativeCpuDataPlane(...(Array.from({ length: 3 }, () => garbage(rand)) as [number, number, number])),
       () => hashTokenBlocks(...(Array.from({ length: 3 }, () => garbage(rand)) as [Uint32Array, number, bigint])),
       () => plane.execute(...(Array.from({ length: 4 }, () => garbage(rand)) as [Uint8Array, Int32Array, Uint8Array, Int32Array])),
@@ -110,7 +110,7 @@ describe('N-API fuzz', () => {
 
   it('keeps metadata views valid after the manager is collected', () => {
     const { NativeBlockManager } = nativeAddon();
-    let handle: NativeBlockManagerHandle | null = new NativeBlockManager(4, 0, 8, 0);
+    let handle: NativeBlockManagerHandle | null = new NativeBlockManager(4, 0, 8, 0, 0);
     handle.admit(1, new BigUint64Array([1n, 2n]), 8, 0, 1, 0);
     const tier = handle.metadata().tier as Uint8Array;
     handle = null;

@@ -21,6 +21,8 @@ type Op =
   | { kind: 'lookup'; tokens: number[] }
   | { kind: 'setScores'; ids: number[]; scores: number[] }
   | { kind: 'setAllScores'; seed: number }
+  | { kind: 'setScoreClasses'; ids: number[]; classes: number[] }
+  | { kind: 'setClassScores'; classes: number[]; scores: number[] }
   | { kind: 'evict'; tier: 'device' | 'host'; count: number }
   | { kind: 'demote' | 'drop' | 'load'; ids: number[] }
   | { kind: 'take' }
@@ -40,6 +42,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('lookup' as const), tokens: fc.array(token, { maxLength: 24 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('setScores' as const), ids: fc.array(fc.nat(47), { maxLength: 6 }), scores: fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 6, maxLength: 6 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('setAllScores' as const), seed: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('setScoreClasses' as const), ids: fc.array(fc.integer({ min: -1, max: 47 }), { maxLength: 6 }), classes: fc.array(fc.integer({ min: -2, max: 4 }), { minLength: 6, maxLength: 6 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('setClassScores' as const), classes: fc.array(fc.integer({ min: -1, max: 4 }), { maxLength: 4 }), scores: fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 4, maxLength: 4 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('evict' as const), tier: fc.constantFrom('device' as const, 'host' as const), count: fc.nat(4) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('demote' as const, 'drop' as const, 'load' as const), ids: fc.array(id, { maxLength: 4 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('take' as const) }) },
@@ -47,6 +51,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 );
 
 const config = fc.record({
+  maxClasses: fc.constantFrom(0, 4),
   blockSize: fc.constantFrom(1, 2, 4),
   deviceBlocks: fc.integer({ min: 1, max: 24 }),
   hostBlocks: fc.integer({ min: 0, max: 24 }),
@@ -83,6 +88,8 @@ function apply(m: BlockManagerLike, o: Op, tokensOf: Map<number, RequestTokens>)
       case 'lookup': return m.lookup(hashTokenBlocks(o.tokens, m.blockSize));
       case 'setScores': return m.setScores(Int32Array.from(o.ids), Float32Array.from(o.scores.slice(0, o.ids.length)));
       case 'setAllScores': return m.setAllScores(Float32Array.from({ length: m.numBlockIds }, (_, i) => ((i * 7 + o.seed) % 5) - 2));
+      case 'setScoreClasses': return m.setScoreClasses(Int32Array.from(o.ids), Int32Array.from(o.classes.slice(0, o.ids.length)));
+      case 'setClassScores': return m.setClassScores(Int32Array.from(o.classes), Float32Array.from(o.scores.slice(0, o.classes.length)));
       case 'evict': return m.evict(o.tier, o.count);
       case 'demote': return m.demote(Int32Array.from(o.ids));
       case 'drop': return m.drop(Int32Array.from(o.ids));
@@ -141,6 +148,7 @@ function stateOf(m: BlockManagerLike): unknown {
     evictable: [m.evictableBlocks('device'), m.evictableBlocks('host')],
     pinned: m.pinnedDeviceBlocks(),
     metadata: metadataOf(m),
+    classScores: Array.from(m.classScores),
   };
 }
 
@@ -201,7 +209,7 @@ describe('native block manager against the reference model', () => {
   });
 
   it('gives identical results under heavy pressure (tiny tiers, long runs)', () => {
-    const tight = fc.record({ blockSize: fc.constant(1), deviceBlocks: fc.integer({ min: 2, max: 6 }), hostBlocks: fc.integer({ min: 0, max: 4 }) });
+    const tight = fc.record({ maxClasses: fc.constant(4), blockSize: fc.constant(1), deviceBlocks: fc.integer({ min: 2, max: 6 }), hostBlocks: fc.integer({ min: 0, max: 4 }) });
     fc.assert(fc.property(tight, fc.array(op, { minLength: 50, maxLength: 200 }), (c, ops) => run(c, ops)), {
       numRuns: 300,
       seed: 7,

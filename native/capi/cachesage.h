@@ -54,7 +54,7 @@ extern "C" {
 
 /* Bumped whenever a signature or struct layout changes, so a binding can
  * refuse a library it does not match. */
-#define CS_ABI_VERSION 1
+#define CS_ABI_VERSION 2
 
 /* ------------------------------------------------------------- constants */
 
@@ -98,6 +98,7 @@ typedef struct cs_config {
   int32_t block_size;      /* tokens per block, 1..2^20 */
   int32_t device_blocks;   /* device-tier capacity, >= 1 */
   int32_t host_blocks;     /* host-tier capacity, >= 0 (0: no host tier) */
+  int32_t max_classes;     /* score classes, 0..2^24 (0: blocks are scored singly only) */
 } cs_config;
 
 /* Who a request belongs to; -1 means untagged. */
@@ -174,6 +175,9 @@ typedef struct cs_metadata {
   const uint64_t* hash;
   const int32_t* parent;          /* CS_NO_BLOCK for a chain's first block */
   const float* score;             /* eviction score, lower goes first */
+  const int32_t* score_class;     /* -1: ordered by score; else by class_score[score_class] */
+  int32_t num_classes;            /* max_classes */
+  const float* class_score;       /* per score class */
 } cs_metadata;
 
 /* ------------------------------------------------------------ general */
@@ -282,6 +286,13 @@ CS_API int32_t cs_bm_set_scores(cs_block_manager* bm, const int32_t* ids, const 
                                 int32_t count);
 /* One score per block id: count must equal cs_bm_num_block_ids(). */
 CS_API int32_t cs_bm_set_all_scores(cs_block_manager* bm, const float* scores, int32_t count);
+/* Files blocks under score classes (-1: none): a classed block is ordered by
+ * its class's score instead of its own. A freed block starts classless. */
+CS_API int32_t cs_bm_set_score_classes(cs_block_manager* bm, const int32_t* ids,
+                                       const int32_t* classes, int32_t count);
+/* Sets class scores (finite); O(log classes) each, however many blocks. */
+CS_API int32_t cs_bm_set_class_scores(cs_block_manager* bm, const int32_t* classes,
+                                      const float* scores, int32_t count);
 
 /*
  * Explicit actions; each returns how many blocks it moved (>= 0). Ids that

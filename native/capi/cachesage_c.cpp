@@ -270,6 +270,7 @@ cs_block_manager* cs_bm_create(const cs_config* config, char* err, size_t err_si
     c.bytesPerBlock = config->bytes_per_block;
     c.deviceBlocks = config->device_blocks;
     c.hostBlocks = config->host_blocks;
+    c.maxClasses = config->max_classes;
     bm = new cs_block_manager(c);
     return CS_OK;
   });
@@ -290,6 +291,7 @@ int32_t cs_bm_config(const cs_block_manager* bm, cs_config* out) {
     out->block_size = c.blockSize;
     out->device_blocks = c.deviceBlocks;
     out->host_blocks = c.hostBlocks;
+    out->max_classes = c.maxClasses;
     return CS_OK;
   });
 }
@@ -326,6 +328,9 @@ int32_t cs_bm_metadata(const cs_block_manager* bm, cs_metadata* out) {
     out->hash = m.hash.data();
     out->parent = m.parent.data();
     out->score = m.score.data();
+    out->score_class = m.scoreClass.data();
+    out->num_classes = bm->core.config().maxClasses;
+    out->class_score = m.classScore.data();
     return CS_OK;
   });
 }
@@ -493,6 +498,26 @@ int32_t cs_bm_set_all_scores(cs_block_manager* bm, const float* scores, int32_t 
   return withManager(bm, [&]() -> int32_t {
     requireArray(scores, count, "set_all_scores", "scores");
     bm->core.setAllScores(scores, count);
+    return CS_OK;
+  });
+}
+
+int32_t cs_bm_set_score_classes(cs_block_manager* bm, const int32_t* ids, const int32_t* classes,
+                                int32_t count) {
+  return withManager(bm, [&]() -> int32_t {
+    requireArray(ids, count, "set_score_classes", "ids");
+    requireArray(classes, count, "set_score_classes", "classes");
+    bm->core.setScoreClasses(ids, classes, count);
+    return CS_OK;
+  });
+}
+
+int32_t cs_bm_set_class_scores(cs_block_manager* bm, const int32_t* classes, const float* scores,
+                               int32_t count) {
+  return withManager(bm, [&]() -> int32_t {
+    requireArray(classes, count, "set_class_scores", "classes");
+    requireArray(scores, count, "set_class_scores", "scores");
+    bm->core.setClassScores(classes, scores, count);
     return CS_OK;
   });
 }

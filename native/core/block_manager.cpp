@@ -12,6 +12,7 @@ namespace {
 
 constexpr int32_t kMaxBlockIds = 1 << 28;
 constexpr int32_t kMaxBlockSize = 1 << 20;
+constexpr int32_t kMaxClasses = 1 << 24;
 
 std::string requestName(int64_t requestId) {
   return "request " + std::to_string(requestId);
@@ -23,7 +24,7 @@ uint64_t agentBit(int32_t agent) {
 
 }  // namespace
 
-BlockMetadata::BlockMetadata(int32_t n)
+BlockMetadata::BlockMetadata(int32_t n, int32_t numClasses)
     : tier(n, static_cast<uint8_t>(Tier::Free)),
       committed(n, 0),
       slot(n, -1),
@@ -38,7 +39,9 @@ BlockMetadata::BlockMetadata(int32_t n)
       deviceChildren(n, 0),
       hash(n, 0),
       parent(n, kNoBlock),
-      score(n, 0.0f) {}
+      score(n, 0.0f),
+      scoreClass(n, -1),
+      classScore(numClasses, 0.0f) {}
 
 void CopyPlan::clear() {
   srcTier.clear();
@@ -69,6 +72,10 @@ static BlockManagerConfig validated(const BlockManagerConfig& c) {
   if (c.hostBlocks < 0) {
     throw std::out_of_range("hostBlocks must be >= 0, got " + std::to_string(c.hostBlocks));
   }
+  if (c.maxClasses < 0 || c.maxClasses > kMaxClasses) {
+    throw std::out_of_range("maxClasses must be in [0, " + std::to_string(kMaxClasses) + "], got " +
+                            std::to_string(c.maxClasses));
+  }
   if (static_cast<int64_t>(c.deviceBlocks) + c.hostBlocks > kMaxBlockIds) {
     throw std::out_of_range("deviceBlocks + hostBlocks must be <= " + std::to_string(kMaxBlockIds));
   }
@@ -77,12 +84,14 @@ static BlockManagerConfig validated(const BlockManagerConfig& c) {
 
 BlockManager::BlockManager(const BlockManagerConfig& config)
     : config_(validated(config)),
-      meta_(std::make_shared<BlockMetadata>(config.deviceBlocks + config.hostBlocks)),
+      meta_(std::make_shared<BlockMetadata>(config.deviceBlocks + config.hostBlocks,
+                                            config.maxClasses)),
       index_(config.deviceBlocks + config.hostBlocks),
-      deviceHeap_(config.deviceBlocks + config.hostBlocks, meta_->score.data(),
-                  meta_->lastAccess.data()),
-      hostHeap_(config.deviceBlocks + config.hostBlocks, meta_->score.data(),
-                meta_->lastAccess.data()) {
+      deviceHeap_(config.deviceBlocks + config.hostBlocks, config.maxClasses,
+                  meta_->score.data(), meta_->lastAccess.data(), meta_->scoreClass.data(),
+                  meta_->classScore.data()),
+      hostHeap_(config.deviceBlocks + config.hostBlocks, config.maxClasses, meta_->score.data(),
+                meta_->lastAccess.data(), meta_->scoreClass.data(), meta_->classScore.data()) {
   const int32_t n = numBlockIds();
   // LIFO stacks that pop 0 first.
   freeIds_.reserve(n);
@@ -305,8 +314,9 @@ int32_t BlockManager::newDeviceBlock(int32_t position, uint64_t hash, const Requ
   m.session[id] = tags.session;
   m.agentMask[id] = 0;
   m.accessCount[id] = 0;
-  // A score set on the id while it was free does not carry over.
+  // A score or class set on the id while it was free does not carry over.
   m.score[id] = 0.0f;
+  m.scoreClass[id] = -1;
   touch(id, tags);
   return id;
 }
@@ -438,6 +448,51 @@ void BlockManager::setAllScores(const float* scores, int32_t count) {
     }
   }
   for (int32_t i = 0; i < count; ++i) setScore(i, scores[i]);
+}
+
+void BlockManager::setScoreClasses(const int32_t* ids, const int32_t* classes, int32_t count) {
+  if (count < 0) throw std::out_of_range("setScoreClasses: count must be >= 0");
+  for (int32_t i = 0; i < count; ++i) {
+    if (ids[i] < 0 || ids[i] >= numBlockIds()) {
+      throw std::out_of_range("setScoreClasses: block id " + std::to_string(ids[i]) +
+                              " at index " + std::to_string(i) + " is out of range [0, " +
+                              std::to_string(numBlockIds()) + ")");
+    }
+    if (classes[i] < -1 || classes[i] >= config_.maxClasses) {
+      throw std::out_of_range("setScoreClasses: class " + std::to_string(classes[i]) +
+                              " at index " + std::to_string(i) + " is out of range [-1, " +
+                              std::to_string(config_.maxClasses) + ")");
+    }
+  }
+  for (int32_t i = 0; i < count; ++i) {
+    const int32_t id = ids[i];
+    if (meta_->scoreClass[id] == classes[i]) continue;
+    meta_->scoreClass[id] = classes[i];
+    if (deviceHeap_.contains(id)) deviceHeap_.update(id);
+    if (hostHeap_.contains(id)) hostHeap_.update(id);
+  }
+}
+
+void BlockManager::setClassScores(const int32_t* classes, const float* scores, int32_t count) {
+  if (count < 0) throw std::out_of_range("setClassScores: count must be >= 0");
+  for (int32_t i = 0; i < count; ++i) {
+    if (classes[i] < 0 || classes[i] >= config_.maxClasses) {
+      throw std::out_of_range("setClassScores: class " + std::to_string(classes[i]) +
+                              " at index " + std::to_string(i) + " is out of range [0, " +
+                              std::to_string(config_.maxClasses) + ")");
+    }
+    if (!std::isfinite(scores[i])) {
+      throw std::invalid_argument("setClassScores: score at index " + std::to_string(i) +
+                                  " is not finite");
+    }
+  }
+  for (int32_t i = 0; i < count; ++i) {
+    const int32_t c = classes[i];
+    if (meta_->classScore[c] == scores[i]) continue;
+    meta_->classScore[c] = scores[i];
+    deviceHeap_.classScoreChanged(c);
+    hostHeap_.classScoreChanged(c);
+  }
 }
 
 void BlockManager::setScore(int32_t id, float score) {
@@ -687,6 +742,7 @@ void BlockManager::resetBlock(int32_t id) {
   m.hash[id] = 0;
   m.parent[id] = kNoBlock;
   m.score[id] = 0.0f;
+  m.scoreClass[id] = -1;
 }
 
 bool BlockManager::deviceEvictable(int32_t id) const {

@@ -28,8 +28,10 @@
 //
 // Determinism (the TypeScript reference model reproduces all of it exactly):
 // * Free ids and free slots are LIFO stacks; a fresh manager pops 0 first.
-// * Eviction order is the total order on (score, lastAccess, id), lowest
-//   first. Scores default to 0, so a manager nobody scores is LRU.
+// * Eviction order is the total order on (effective score, lastAccess, id),
+//   lowest first. A block's effective score is its score class's score when
+//   it has a class (scoreClass >= 0), else its own score. Scores default to
+//   0 and blocks start classless, so a manager nobody scores is LRU.
 // * lastAccess is a logical clock: every mutating request call (admit,
 //   append, commit, release) ticks it once and stamps the blocks it touches.
 //
@@ -44,7 +46,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "eviction_heap.h"
+#include "eviction_queue.h"
 #include "hash_index.h"
 
 namespace cachesage {
@@ -58,6 +60,8 @@ struct BlockManagerConfig {
   int64_t bytesPerBlock = 0;
   int32_t deviceBlocks = 0;
   int32_t hostBlocks = 0;
+  // Score classes available to policies that score groups of blocks.
+  int32_t maxClasses = 1 << 16;
 };
 
 // Who a request belongs to; -1 means untagged.
@@ -73,7 +77,7 @@ constexpr int32_t kNoBlock = -1;
 // Struct-of-arrays block metadata, indexed by block id. Held by shared_ptr so
 // zero-copy views handed to JavaScript can outlive the manager safely.
 struct BlockMetadata {
-  explicit BlockMetadata(int32_t numBlocks);
+  BlockMetadata(int32_t numBlocks, int32_t numClasses);
   std::vector<uint8_t> tier;            // Tier
   std::vector<uint8_t> committed;       // 1 when the hash is in the index
   std::vector<int32_t> slot;            // slot within its tier, -1 when free
@@ -89,6 +93,8 @@ struct BlockMetadata {
   std::vector<uint64_t> hash;
   std::vector<int32_t> parent;          // -1: first block of a chain
   std::vector<float> score;             // eviction score, lower goes first
+  std::vector<int32_t> scoreClass;      // -1: scored by `score`; else by classScore
+  std::vector<float> classScore;        // per score class
 };
 
 struct CopyPlan {
@@ -170,6 +176,12 @@ class BlockManager {
   // Scores: one float per id (finite). Lower is evicted first.
   void setScores(const int32_t* ids, const float* scores, int32_t count);
   void setAllScores(const float* scores, int32_t count);
+  // Score classes: files blocks under classes (-1: none), and sets the
+  // scores of classes. A class score change costs O(log classes), however
+  // many blocks the class holds. A block freed and allocated again starts
+  // classless.
+  void setScoreClasses(const int32_t* ids, const int32_t* classes, int32_t count);
+  void setClassScores(const int32_t* classes, const float* scores, int32_t count);
 
   // Explicit actions. Ids that are not eligible now (pinned, with children
   // in the way, in the wrong tier) are skipped; ids that are out of range or
@@ -242,8 +254,8 @@ class BlockManager {
   BlockManagerConfig config_;
   std::shared_ptr<BlockMetadata> meta_;
   HashIndex index_;
-  EvictionHeap deviceHeap_;
-  EvictionHeap hostHeap_;
+  EvictionQueue deviceHeap_;
+  EvictionQueue hostHeap_;
   std::vector<int32_t> freeIds_;
   std::vector<int32_t> freeDeviceSlots_;
   std::vector<int32_t> freeHostSlots_;

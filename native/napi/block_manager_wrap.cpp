@@ -15,6 +15,8 @@ Tier tierArg(const Napi::CallbackInfo& info, size_t i, const char* op) {
 // safely.
 template <typename TA, typename T>
 TA view(Napi::Env env, const std::shared_ptr<BlockMetadata>& meta, std::vector<T>& values) {
+  // An external buffer over no memory reads as detached: hand out a plain empty array.
+  if (values.empty()) return TA::New(env, 0);
   auto* keepAlive = new std::shared_ptr<BlockMetadata>(meta);
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
       env, values.data(), values.size() * sizeof(T),
@@ -38,6 +40,8 @@ Napi::Function BlockManagerWrap::Define(Napi::Env env) {
           InstanceMethod<&BlockManagerWrap::NumRequests>("numRequests"),
           InstanceMethod<&BlockManagerWrap::SetScores>("setScores"),
           InstanceMethod<&BlockManagerWrap::SetAllScores>("setAllScores"),
+          InstanceMethod<&BlockManagerWrap::SetScoreClasses>("setScoreClasses"),
+          InstanceMethod<&BlockManagerWrap::SetClassScores>("setClassScores"),
           InstanceMethod<&BlockManagerWrap::Evict>("evict"),
           InstanceMethod<&BlockManagerWrap::Demote>("demote"),
           InstanceMethod<&BlockManagerWrap::Drop>("drop"),
@@ -53,7 +57,7 @@ Napi::Function BlockManagerWrap::Define(Napi::Env env) {
       });
 }
 
-// new NativeBlockManager(blockSize, bytesPerBlock, deviceBlocks, hostBlocks)
+// new NativeBlockManager(blockSize, bytesPerBlock, deviceBlocks, hostBlocks, maxClasses)
 BlockManagerWrap::BlockManagerWrap(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<BlockManagerWrap>(info) {
   const char* op = "NativeBlockManager";
@@ -62,6 +66,7 @@ BlockManagerWrap::BlockManagerWrap(const Napi::CallbackInfo& info)
   config.bytesPerBlock = static_cast<int64_t>(numberArg(info, 1, op, 0, kMaxSafeInteger));
   config.deviceBlocks = int32Arg(info, 2, op, 1);
   config.hostBlocks = int32Arg(info, 3, op, 0);
+  config.maxClasses = int32Arg(info, 4, op, 0);
   manager_ = guarded(info.Env(), [&] { return std::make_unique<BlockManager>(config); });
 }
 
@@ -171,6 +176,33 @@ Napi::Value BlockManagerWrap::SetAllScores(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value BlockManagerWrap::SetScoreClasses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto ids = idsArg(info, 0, "setScoreClasses");
+  auto classes = idsArg(info, 1, "setScoreClasses");
+  if (ids.ElementLength() != classes.ElementLength()) {
+    throw Napi::RangeError::New(env, "setScoreClasses: ids and classes differ in length");
+  }
+  guarded(env, [&] {
+    manager_->setScoreClasses(ids.Data(), classes.Data(), lengthOf(ids, env, "setScoreClasses"));
+  });
+  return env.Undefined();
+}
+
+Napi::Value BlockManagerWrap::SetClassScores(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto classes = idsArg(info, 0, "setClassScores");
+  auto scores = scoresArg(info, 1, "setClassScores");
+  if (classes.ElementLength() != scores.ElementLength()) {
+    throw Napi::RangeError::New(env, "setClassScores: classes and scores differ in length");
+  }
+  guarded(env, [&] {
+    manager_->setClassScores(classes.Data(), scores.Data(),
+                             lengthOf(classes, env, "setClassScores"));
+  });
+  return env.Undefined();
+}
+
 Napi::Value BlockManagerWrap::Evict(const Napi::CallbackInfo& info) {
   Tier tier = tierArg(info, 0, "evict");
   int32_t count = int32Arg(info, 1, "evict", 0);
@@ -268,6 +300,8 @@ Napi::Value BlockManagerWrap::Metadata(const Napi::CallbackInfo& info) {
   out.Set("hash", view<Napi::BigUint64Array>(env, meta, m.hash));
   out.Set("parent", view<Napi::Int32Array>(env, meta, m.parent));
   out.Set("score", view<Napi::Float32Array>(env, meta, m.score));
+  out.Set("scoreClass", view<Napi::Int32Array>(env, meta, m.scoreClass));
+  out.Set("classScore", view<Napi::Float32Array>(env, meta, m.classScore));
   return out;
 }
 

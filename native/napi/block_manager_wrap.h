@@ -26,6 +26,8 @@ class BlockManagerWrap : public Napi::ObjectWrap<BlockManagerWrap> {
   Napi::Value NumRequests(const Napi::CallbackInfo& info);
   Napi::Value SetScores(const Napi::CallbackInfo& info);
   Napi::Value SetAllScores(const Napi::CallbackInfo& info);
+  Napi::Value SetScoreClasses(const Napi::CallbackInfo& info);
+  Napi::Value SetClassScores(const Napi::CallbackInfo& info);
   Napi::Value Evict(const Napi::CallbackInfo& info);
   Napi::Value Demote(const Napi::CallbackInfo& info);
   Napi::Value Drop(const Napi::CallbackInfo& info);

@@ -13,11 +13,13 @@ import {
 } from './types.js';
 import {
   checkBlockIds,
+  checkClassScores,
   checkHashes,
   checkIds,
   checkInt,
   checkOptions,
   checkRequestId,
+  checkScoreClasses,
   checkScores,
   checkTags,
   checkTier,
@@ -59,12 +61,15 @@ export class BlockManager implements BlockManagerLike {
   readonly #native: NativeBlockManagerHandle;
   readonly #options: NormalizedOptions;
   readonly #metadata: BlockMetadataView;
+  readonly #classScores: Float32Array;
 
   constructor(options: BlockManagerOptions) {
     this.#options = checkOptions(options);
-    const { blockSize, bytesPerBlock, deviceBlocks, hostBlocks } = this.#options;
-    this.#native = new (nativeAddon().NativeBlockManager)(blockSize, bytesPerBlock, deviceBlocks, hostBlocks);
-    this.#metadata = this.#native.metadata() as unknown as BlockMetadataView;
+    const { blockSize, bytesPerBlock, deviceBlocks, hostBlocks, maxClasses } = this.#options;
+    this.#native = new (nativeAddon().NativeBlockManager)(blockSize, bytesPerBlock, deviceBlocks, hostBlocks, maxClasses);
+    const { classScore, ...metadata } = this.#native.metadata() as unknown as BlockMetadataView & { classScore: Float32Array };
+    this.#metadata = metadata;
+    this.#classScores = classScore;
   }
 
   get blockSize(): number { return this.#options.blockSize; }
@@ -72,6 +77,9 @@ export class BlockManager implements BlockManagerLike {
   get deviceBlocks(): number { return this.#options.deviceBlocks; }
   get hostBlocks(): number { return this.#options.hostBlocks; }
   get numBlockIds(): number { return this.#options.deviceBlocks + this.#options.hostBlocks; }
+  get maxClasses(): number { return this.#options.maxClasses; }
+  /** Zero-copy view of the class scores; read-only by contract. */
+  get classScores(): Float32Array { return this.#classScores; }
   /** Zero-copy views of the native metadata arrays; read-only by contract. */
   get metadata(): BlockMetadataView { return this.#metadata; }
   get clock(): number { return this.#native.clock(); }
@@ -165,6 +173,21 @@ export class BlockManager implements BlockManagerLike {
       throw new RangeError(`setAllScores: expected ${this.numBlockIds} scores (one per block id), got ${scores.length}`);
     }
     this.#native.setAllScores(scores);
+  }
+
+  /**
+   * Files blocks under score classes (-1: none): a classed block is ordered
+   * by its class's score instead of its own. A freed block starts classless.
+   */
+  setScoreClasses(blockIds: Int32Array, classes: Int32Array): void {
+    checkScoreClasses(blockIds, classes, this.numBlockIds, this.maxClasses);
+    this.#native.setScoreClasses(blockIds, classes);
+  }
+
+  /** Sets class scores: O(log classes) each, however many blocks a class holds. */
+  setClassScores(classes: Int32Array, scores: Float32Array): void {
+    checkClassScores(classes, scores, this.maxClasses);
+    this.#native.setClassScores(classes, scores);
   }
 
   /** Evicts up to `count` blocks from a tier by score; device victims demote to host first. */

@@ -11,7 +11,13 @@ import { fileURLToPath } from 'node:url';
 
 /** The raw native classes; use the typed wrappers instead. */
 export interface NativeAddon {
-  NativeBlockManager: new (blockSize: number, bytesPerBlock: number, deviceBlocks: number, hostBlocks: number) => NativeBlockManagerHandle;
+  NativeBlockManager: new (
+    blockSize: number,
+    bytesPerBlock: number,
+    deviceBlocks: number,
+    hostBlocks: number,
+    maxClasses: number,
+  ) => NativeBlockManagerHandle;
   NativeCpuDataPlane: new (bytesPerBlock: number, deviceBlocks: number, hostBlocks: number) => NativeCpuDataPlaneHandle;
   hashTokenBlocks(tokens: Uint32Array, blockSize: number, parentHash: bigint): BigUint64Array;
 }
@@ -29,6 +35,8 @@ export interface NativeBlockManagerHandle {
   numRequests(): number;
   setScores(ids: Int32Array, scores: Float32Array): void;
   setAllScores(scores: Float32Array): void;
+  setScoreClasses(ids: Int32Array, classes: Int32Array): void;
+  setClassScores(classes: Int32Array, scores: Float32Array): void;
   evict(tier: number, count: number): number;
   demote(ids: Int32Array): number;
   drop(ids: Int32Array): number;

@@ -29,11 +29,13 @@ import {
 } from './types.js';
 import {
   checkBlockIds,
+  checkClassScores,
   checkHashes,
   checkIds,
   checkInt,
   checkOptions,
   checkRequestId,
+  checkScoreClasses,
   checkScores,
   checkTags,
   checkTier,
@@ -84,8 +86,10 @@ export class ReferenceBlockManager implements BlockManagerLike {
   readonly deviceBlocks: number;
   readonly hostBlocks: number;
   readonly numBlockIds: number;
+  readonly maxClasses: number;
   /** Live metadata arrays; the same objects for the manager's lifetime. */
   readonly metadata: BlockMetadataView;
+  readonly classScores: Float32Array;
 
   private clockValue = 0;
   private readonly index = new Map<bigint, number>();
@@ -127,6 +131,8 @@ export class ReferenceBlockManager implements BlockManagerLike {
     this.bytesPerBlock = o.bytesPerBlock;
     this.deviceBlocks = o.deviceBlocks;
     this.hostBlocks = o.hostBlocks;
+    this.maxClasses = o.maxClasses;
+    this.classScores = new Float32Array(o.maxClasses);
     const n = o.deviceBlocks + o.hostBlocks;
     this.numBlockIds = n;
     this.metadata = {
@@ -145,6 +151,7 @@ export class ReferenceBlockManager implements BlockManagerLike {
       hash: new BigUint64Array(n),
       parent: new Int32Array(n).fill(NO_BLOCK),
       score: new Float32Array(n),
+      scoreClass: new Int32Array(n).fill(-1),
     };
     for (let i = n - 1; i >= 0; i--) this.freeIds.push(i);
     for (let i = o.deviceBlocks - 1; i >= 0; i--) this.freeDeviceSlots.push(i);
@@ -476,6 +483,21 @@ export class ReferenceBlockManager implements BlockManagerLike {
     for (let id = 0; id < scores.length; id++) this.setScore(id, scores[id]!);
   }
 
+  /**
+   * Files blocks under score classes (-1: none): a classed block is ordered
+   * by its class's score instead of its own.
+   */
+  setScoreClasses(blockIds: Int32Array, classes: Int32Array): void {
+    checkScoreClasses(blockIds, classes, this.numBlockIds, this.maxClasses);
+    for (let i = 0; i < blockIds.length; i++) this.metadata.scoreClass[blockIds[i]!] = classes[i]!;
+  }
+
+  /** Sets the scores of classes. */
+  setClassScores(classes: Int32Array, scores: Float32Array): void {
+    checkClassScores(classes, scores, this.maxClasses);
+    for (let i = 0; i < classes.length; i++) this.classScores[classes[i]!] = scores[i]!;
+  }
+
   // ------------------------------------------------------------ actions
 
   /**
@@ -799,8 +821,9 @@ export class ReferenceBlockManager implements BlockManagerLike {
     m.session[id] = tags.session;
     m.agentMask[id] = 0n;
     m.accessCount[id] = 0;
-    // A score set on the id while it was free does not carry over.
+    // A score or class set on the id while it was free does not carry over.
     m.score[id] = 0;
+    m.scoreClass[id] = -1;
     this.touch(id, tags);
     return id;
   }
@@ -828,6 +851,7 @@ export class ReferenceBlockManager implements BlockManagerLike {
     m.hash[id] = 0n;
     m.parent[id] = NO_BLOCK;
     m.score[id] = 0;
+    m.scoreClass[id] = -1;
   }
 
   private pin(id: number): void {
@@ -849,11 +873,17 @@ export class ReferenceBlockManager implements BlockManagerLike {
 
   // ------------------------------------------------------------ eviction
 
-  /** a orders before b in eviction order: (score, lastAccess, id) ascending. */
+  /** The class's score for a classed block, else the block's own. */
+  private effectiveScore(id: number): number {
+    const c = this.metadata.scoreClass[id]!;
+    return c >= 0 ? this.classScores[c]! : this.metadata.score[id]!;
+  }
+
+  /** a orders before b in eviction order: (effective score, lastAccess, id) ascending. */
   private before(a: number, b: number): boolean {
     const m = this.metadata;
-    const sa = m.score[a]!;
-    const sb = m.score[b]!;
+    const sa = this.effectiveScore(a);
+    const sb = this.effectiveScore(b);
     if (sa !== sb) return sa < sb;
     const la = m.lastAccess[a]!;
     const lb = m.lastAccess[b]!;

@@ -25,6 +25,8 @@ export interface BlockManagerOptions {
   deviceBlocks: number;
   /** Host-tier capacity in blocks (default 0: no host tier). */
   hostBlocks?: number;
+  /** Score classes available (default 65536; 0: blocks are scored singly only). */
+  maxClasses?: number;
 }
 
 /** Who a request belongs to. Omitted fields mean untagged (-1). */
@@ -99,11 +101,13 @@ export interface BlockMetadataView {
   hash: BigUint64Array;
   parent: Int32Array;
   score: Float32Array;
+  /** -1: ordered by `score`; else by the manager's `classScores[scoreClass]`. */
+  scoreClass: Int32Array;
 }
 
 export const METADATA_FIELDS = [
   'tier', 'committed', 'slot', 'refCount', 'lastAccess', 'accessCount', 'workload', 'agentMask',
-  'session', 'depth', 'cachedChildren', 'deviceChildren', 'hash', 'parent', 'score',
+  'session', 'depth', 'cachedChildren', 'deviceChildren', 'hash', 'parent', 'score', 'scoreClass',
 ] as const satisfies readonly (keyof BlockMetadataView)[];
 
 /** The block manager's API; see native/core/block_manager.h for semantics. */
@@ -114,7 +118,10 @@ export interface BlockManagerLike {
   readonly hostBlocks: number;
   /** deviceBlocks + hostBlocks: the length of every metadata array. */
   readonly numBlockIds: number;
+  readonly maxClasses: number;
   readonly metadata: BlockMetadataView;
+  /** Score of each class (length maxClasses); read-only by contract. */
+  readonly classScores: Float32Array;
   /** Logical clock: ticks once per admit, append, commit and release. */
   readonly clock: number;
   readonly numRequests: number;
@@ -129,6 +136,13 @@ export interface BlockManagerLike {
 
   setScores(blockIds: Int32Array, scores: Float32Array): void;
   setAllScores(scores: Float32Array): void;
+  /**
+   * Files blocks under score classes (-1: none). A classed block is ordered
+   * by its class's score instead of its own; a freed block starts classless.
+   */
+  setScoreClasses(blockIds: Int32Array, classes: Int32Array): void;
+  /** Sets class scores: O(log classes) each, however many blocks a class holds. */
+  setClassScores(classes: Int32Array, scores: Float32Array): void;
 
   evict(tier: TierName, count: number): number;
   demote(blockIds: Int32Array): number;

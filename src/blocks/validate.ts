@@ -7,12 +7,15 @@ import { MAX_AGENT, Tier, type BlockManagerOptions, type RequestTags, type TierN
 
 export const MAX_BLOCK_IDS = 1 << 28;
 export const MAX_BLOCK_SIZE = 1 << 20;
+export const MAX_CLASSES = 1 << 24;
+export const DEFAULT_MAX_CLASSES = 1 << 16;
 
 export interface NormalizedOptions {
   blockSize: number;
   bytesPerBlock: number;
   deviceBlocks: number;
   hostBlocks: number;
+  maxClasses: number;
 }
 
 export interface NormalizedTags {
@@ -46,10 +49,11 @@ export function checkOptions(options: unknown): NormalizedOptions {
   const bytesPerBlock = checkInt(o.bytesPerBlock ?? 0, 'options.bytesPerBlock', 0, Number.MAX_SAFE_INTEGER);
   const deviceBlocks = checkInt(o.deviceBlocks, 'options.deviceBlocks', 1, MAX_BLOCK_IDS);
   const hostBlocks = checkInt(o.hostBlocks ?? 0, 'options.hostBlocks', 0, MAX_BLOCK_IDS);
+  const maxClasses = checkInt(o.maxClasses ?? DEFAULT_MAX_CLASSES, 'options.maxClasses', 0, MAX_CLASSES);
   if (deviceBlocks + hostBlocks > MAX_BLOCK_IDS) {
     throw new RangeError(`options.deviceBlocks + options.hostBlocks must be <= ${MAX_BLOCK_IDS}`);
   }
-  return { blockSize, bytesPerBlock, deviceBlocks, hostBlocks };
+  return { blockSize, bytesPerBlock, deviceBlocks, hostBlocks, maxClasses };
 }
 
 export function checkRequestId(value: unknown, op: string): number {
@@ -107,4 +111,41 @@ export function checkTier(value: unknown, op: string): TierName {
     throw new TypeError(`${op}: tier must be 'device' or 'host', got ${describe(value)}`);
   }
   return value;
+}
+
+/** Block ids in range (free ids allowed) and classes in [-1, maxClasses). */
+export function checkScoreClasses(ids: unknown, classes: unknown, numBlockIds: number, maxClasses: number): void {
+  checkIds(ids, 'setScoreClasses: blockIds');
+  checkIds(classes, 'setScoreClasses: classes');
+  const idArray = ids as Int32Array;
+  const classArray = classes as Int32Array;
+  if (idArray.length !== classArray.length) {
+    throw new RangeError(`setScoreClasses: ${idArray.length} block ids but ${classArray.length} classes`);
+  }
+  for (let i = 0; i < idArray.length; i++) {
+    const id = idArray[i]!;
+    if (id < 0 || id >= numBlockIds) {
+      throw new RangeError(`setScoreClasses: block id ${id} at index ${i} is out of range [0, ${numBlockIds})`);
+    }
+    const c = classArray[i]!;
+    if (c < -1 || c >= maxClasses) {
+      throw new RangeError(`setScoreClasses: class ${c} at index ${i} is out of range [-1, ${maxClasses})`);
+    }
+  }
+}
+
+/** Classes in [0, maxClasses) and finite scores, one per class. */
+export function checkClassScores(classes: unknown, scores: unknown, maxClasses: number): void {
+  checkIds(classes, 'setClassScores: classes');
+  checkScores(scores, 'setClassScores: scores');
+  const classArray = classes as Int32Array;
+  if (classArray.length !== (scores as Float32Array).length) {
+    throw new RangeError(`setClassScores: ${classArray.length} classes but ${(scores as Float32Array).length} scores`);
+  }
+  for (let i = 0; i < classArray.length; i++) {
+    const c = classArray[i]!;
+    if (c < 0 || c >= maxClasses) {
+      throw new RangeError(`setClassScores: class ${c} at index ${i} is out of range [0, ${maxClasses})`);
+    }
+  }
 }

@@ -18,7 +18,7 @@ import sys
 from ctypes import POINTER, Structure, c_char_p, c_double, c_float, c_int32, c_int64
 from ctypes import c_size_t, c_uint8, c_uint32, c_uint64, c_void_p
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 OK = 0
 ERR_INVALID_ARGUMENT = -1
@@ -37,6 +37,7 @@ class Config(Structure):
         ("block_size", c_int32),
         ("device_blocks", c_int32),
         ("host_blocks", c_int32),
+        ("max_classes", c_int32),
     ]
 
 
@@ -99,6 +100,9 @@ class Metadata(Structure):
         ("hash", POINTER(c_uint64)),
         ("parent", POINTER(c_int32)),
         ("score", POINTER(c_float)),
+        ("score_class", POINTER(c_int32)),
+        ("num_classes", c_int32),
+        ("class_score", POINTER(c_float)),
     ]
 
 

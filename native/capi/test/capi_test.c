@@ -108,6 +108,7 @@ static cs_config make_config(int32_t block_size, int64_t bytes, int32_t device, 
   c.bytes_per_block = bytes;
   c.device_blocks = device;
   c.host_blocks = host;
+  c.max_classes = 8;
   return c;
 }
 
@@ -561,6 +562,66 @@ static void test_requests(void) {
   BM_OK(bm, cs_bm_metadata(bm, &md2));
   CHECK(md2.tier == md.tier && md2.slot == md.slot && md2.score == md.score &&
         md2.hash == md.hash && md2.parent == md.parent);
+  cs_bm_destroy(bm);
+}
+
+/* ------------------------------------------------------ score classes */
+
+static void test_score_classes(void) {
+  cs_config c = make_config(BS, 0, 8, 0);
+  cs_block_manager* bm;
+  cs_metadata md;
+  cs_admit_result ar;
+  event_buf ev;
+  uint32_t tokens[4];
+  uint64_t h[4][1];
+  int32_t ids[MAXN], table[MAXN];
+  char err[256];
+  int32_t r;
+
+  bm = cs_bm_create(&c, err, sizeof err);
+  if (bm == NULL) fail_at(__LINE__, "create", err);
+  BM_OK(bm, cs_bm_metadata(bm, &md));
+  CHECK_EQ(md.num_classes, 8);
+  for (r = 0; r < 4; ++r) {
+    make_tokens(tokens, 4, 7000 * (uint32_t)(r + 1));
+    hash_tokens(tokens, 4, h[r]);
+    BM_RET(bm, cs_bm_admit(bm, r, h[r], 1, 4, NULL, ids, table, MAXN, &ar), 1, NULL);
+    BM_OK(bm, cs_bm_commit(bm, r, 1, NULL, NULL, 0, NULL));
+    BM_OK(bm, cs_bm_release(bm, r));
+  }
+  take_events(bm, &ev, __LINE__);
+  {
+    /* Blocks 0 and 2 in class 3, 1 in class 5, 3 classless (score 0). */
+    const int32_t sid[3] = {0, 2, 1};
+    const int32_t cls[3] = {3, 3, 5};
+    const int32_t cids[2] = {3, 5};
+    const float cscores[2] = {2.0f, -1.0f};
+    BM_OK(bm, cs_bm_set_score_classes(bm, sid, cls, 3));
+    BM_OK(bm, cs_bm_set_class_scores(bm, cids, cscores, 2));
+  }
+  CHECK(md.score_class[0] == 3 && md.score_class[1] == 5 && md.score_class[3] == -1);
+  CHECK(md.class_score[3] == 2.0f && md.class_score[5] == -1.0f);
+  /* Order: 1 (class 5, -1), 3 (own 0), then class 3 by recency: 0, 2. */
+  BM_RET(bm, cs_bm_evict(bm, CS_TIER_DEVICE, 4), 4, NULL);
+  CHECK_EQ(take_events(bm, &ev, __LINE__), 4);
+  CHECK_EVENT(&ev, 0, CS_EVENT_REMOVED, 1, CS_TIER_FREE);
+  CHECK_EVENT(&ev, 1, CS_EVENT_REMOVED, 3, CS_TIER_FREE);
+  CHECK_EVENT(&ev, 2, CS_EVENT_REMOVED, 0, CS_TIER_FREE);
+  CHECK_EVENT(&ev, 3, CS_EVENT_REMOVED, 2, CS_TIER_FREE);
+  CHECK(md.score_class[0] == -1);
+  {
+    const int32_t one = 0;
+    const int32_t bad_class = 8;
+    const float nan_score = NAN;
+    BM_RET(bm, cs_bm_set_score_classes(bm, &one, &bad_class, 1), CS_ERR_INVALID_ARGUMENT,
+           "class 8 at index 0 is out of range [-1, 8)");
+    BM_RET(bm, cs_bm_set_class_scores(bm, &bad_class, &md.class_score[0], 1),
+           CS_ERR_INVALID_ARGUMENT, "out of range [0, 8)");
+    BM_RET(bm, cs_bm_set_class_scores(bm, &one, &nan_score, 1), CS_ERR_INVALID_ARGUMENT,
+           "not finite");
+  }
+  INV(bm);
   cs_bm_destroy(bm);
 }
 
@@ -1156,6 +1217,7 @@ int main(void) {
   test_hashing();
   test_requests();
   test_eviction_order();
+  test_score_classes();
   test_bytes();
   test_data_plane();
   test_errors();
