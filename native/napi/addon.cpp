@@ -4,6 +4,7 @@
 #include "block_manager_wrap.h"
 #include "data_plane_wrap.h"
 #include "napi_util.h"
+#include "survival_wrap.h"
 #include "token_hash.h"
 
 namespace cachesage::napi {
@@ -37,6 +38,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeBlockManager", BlockManagerWrap::Define(env));
   exports.Set("NativeCpuDataPlane", DataPlaneWrap::Define(env));
   exports.Set("hashTokenBlocks", Napi::Function::New<HashTokenBlocks>(env, "hashTokenBlocks"));
+  exports.Set("computeSurvival", Napi::Function::New<ComputeSurvival>(env, "computeSurvival"));
   return exports;
 }
 

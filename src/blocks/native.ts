@@ -20,6 +20,13 @@ export interface NativeAddon {
   ) => NativeBlockManagerHandle;
   NativeCpuDataPlane: new (bytesPerBlock: number, deviceBlocks: number, hostBlocks: number) => NativeCpuDataPlaneHandle;
   hashTokenBlocks(tokens: Uint32Array, blockSize: number, parentHash: bigint): BigUint64Array;
+  computeSurvival(
+    workloads: number,
+    states: number,
+    horizon: number,
+    transitions: Float32Array,
+    endState: Int32Array,
+  ): { reach: Float32Array; alive: Float32Array; expectedSteps: Float32Array };
 }
 
 export interface NativeBlockManagerHandle {
