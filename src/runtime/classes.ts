@@ -1,0 +1,199 @@
+/**
+ * Score classes: blocks that share workload, agent set, session, depth
+ * bucket and staleness share a reuse probability, so a class-scoring policy
+ * scores classes, not blocks, and the core orders blocks within a class by
+ * recency. The book files committed blocks under classes, recycles classes
+ * that lose their last block, and indexes them by session and workload.
+ */
+import type { BlockManagerLike } from '../blocks/types.js';
+import type { ScoreClass } from './types.js';
+
+const NO_CLASS = -1;
+
+/** floor(log2(depth + 1)), capped: deep blocks cost more to recompute. */
+export function depthBucket(depth: number): number {
+  return Math.min(31, 31 - Math.clz32(depth + 1));
+}
+
+export class ClassBook {
+  readonly #manager: BlockManagerLike;
+  readonly #maskWords: Uint32Array;
+  readonly #classOf: Int32Array;
+  readonly #stale: Uint8Array;
+  readonly #byKey = new Map<string, number>();
+  readonly #classes: (ScoreClass & { key: string | undefined; maskLo: number; maskHi: number })[] = [];
+  readonly #free: number[] = [];
+  readonly #bySession = new Map<number, Set<number>>();
+  readonly #byWorkload = new Map<number, Set<number>>();
+  /** Classes created or emptied since the last drain: they need a score. */
+  readonly #fresh = new Set<number>();
+  #next = 0;
+
+  constructor(manager: BlockManagerLike) {
+    this.#manager = manager;
+    const mask = manager.metadata.agentMask;
+    // Agent masks read as two 32-bit words: cheaper than bigint per block.
+    this.#maskWords = new Uint32Array(mask.buffer, mask.byteOffset, mask.length * 2);
+    this.#classOf = new Int32Array(manager.numBlockIds).fill(NO_CLASS);
+    this.#stale = new Uint8Array(manager.numBlockIds);
+  }
+
+  get(id: number): ScoreClass | undefined {
+    const c = this.#classes[id];
+    return c && c.blocks > 0 ? c : undefined;
+  }
+
+  classOf(blockId: number): number {
+    return this.#classOf[blockId]!;
+  }
+
+  ofSession(sessionId: number): Iterable<number> {
+    return this.#bySession.get(sessionId) ?? [];
+  }
+
+  ofWorkload(workloadId: number): Iterable<number> {
+    return this.#byWorkload.get(workloadId) ?? [];
+  }
+
+  get liveClasses(): number {
+    return this.#byKey.size;
+  }
+
+  /** Classes that appeared since the last call; they must be scored. */
+  takeFresh(): number[] {
+    const out = [...this.#fresh];
+    this.#fresh.clear();
+    return out;
+  }
+
+  /**
+   * Files the committed ones of `blockIds` under their classes; the core
+   * learns the changes in one call. `stale` marks them as moved past by
+   * their agent (see markStale); touched blocks are never stale.
+   */
+  classify(blockIds: ArrayLike<number>, stale = false): void {
+    const m = this.#manager.metadata;
+    const words = this.#maskWords;
+    const changedIds: number[] = [];
+    const changedClasses: number[] = [];
+    // Consecutive blocks of a chain usually share workload, session and
+    // agents; only the depth bucket moves. Classes found for the current
+    // tuple are cached by bucket so the string key is built once per run.
+    let tuple = '';
+    let tupleW = NaN;
+    let tupleS = NaN;
+    let tupleLo = NaN;
+    let tupleHi = NaN;
+    const byBucket: number[] = [];
+    for (let i = 0; i < blockIds.length; i++) {
+      const id = blockIds[i]!;
+      if (!m.committed[id]) continue;
+      const w = m.workload[id]!;
+      const s = m.session[id]!;
+      const lo = words[2 * id]!;
+      const hi = words[2 * id + 1]!;
+      const bucket = depthBucket(m.depth[id]!);
+      const old = this.#classOf[id]!;
+      if (old !== NO_CLASS) {
+        const c = this.#classes[old]!;
+        // Already filed where it belongs: nothing to do.
+        if (c.workload === w && c.session === s && c.maskLo === lo && c.maskHi === hi && c.depthBucket === bucket && c.stale === stale) continue;
+      }
+      if (w !== tupleW || s !== tupleS || lo !== tupleLo || hi !== tupleHi) {
+        tupleW = w;
+        tupleS = s;
+        tupleLo = lo;
+        tupleHi = hi;
+        tuple = `${w}:${s}:${lo}:${hi}`;
+        byBucket.length = 0;
+      }
+      let cls = byBucket[bucket];
+      if (cls === undefined) {
+        const key = `${tuple}:${bucket}:${stale ? 1 : 0}`;
+        cls = this.#byKey.get(key) ?? this.#create(key, id, bucket, stale);
+        byBucket[bucket] = cls;
+      }
+      this.#stale[id] = stale ? 1 : 0;
+      if (old === cls) continue;
+      // Count the new class first, so releasing the old one cannot recycle
+      // a class this loop still caches.
+      this.#classOf[id] = cls;
+      this.#classes[cls]!.blocks++;
+      // A class recycled here may come back under another key: forget the cache.
+      if (old !== NO_CLASS && this.#release(old)) byBucket.length = 0;
+      changedIds.push(id);
+      changedClasses.push(cls);
+    }
+    if (changedIds.length > 0) {
+      this.#manager.setScoreClasses(Int32Array.from(changedIds), Int32Array.from(changedClasses));
+    }
+  }
+
+  /** A block left the cache: the core already dropped its class. */
+  removed(blockId: number): void {
+    const old = this.#classOf[blockId]!;
+    if (old === NO_CLASS) return;
+    this.#classOf[blockId] = NO_CLASS;
+    this.#stale[blockId] = 0;
+    this.#release(old);
+  }
+
+  isStale(blockId: number): boolean {
+    return this.#stale[blockId] === 1;
+  }
+
+  #create(key: string, id: number, bucket: number, stale: boolean): number {
+    const m = this.#manager.metadata;
+    const cls = this.#free.pop() ?? this.#next++;
+    if (cls >= this.#manager.maxClasses) {
+      throw new RangeError(
+        `out of score classes (${this.#manager.maxClasses}); raise the block manager's maxClasses`,
+      );
+    }
+    const entry = {
+      id: cls,
+      key,
+      workload: m.workload[id]!,
+      agentMask: m.agentMask[id]!,
+      agents: maskBits(this.#maskWords[2 * id]!, this.#maskWords[2 * id + 1]!),
+      maskLo: this.#maskWords[2 * id]!,
+      maskHi: this.#maskWords[2 * id + 1]!,
+      session: m.session[id]!,
+      depthBucket: bucket,
+      stale,
+      blocks: 0,
+    };
+    this.#classes[cls] = entry;
+    this.#byKey.set(key, cls);
+    const index = entry.session >= 0 ? this.#bySession : this.#byWorkload;
+    const owner = entry.session >= 0 ? entry.session : entry.workload;
+    let set = index.get(owner);
+    if (!set) index.set(owner, (set = new Set()));
+    set.add(cls);
+    this.#fresh.add(cls);
+    return cls;
+  }
+
+  /** Drops one block from a class; true when that recycled the class. */
+  #release(cls: number): boolean {
+    const entry = this.#classes[cls]!;
+    if (--entry.blocks > 0) return false;
+    this.#byKey.delete(entry.key!);
+    entry.key = undefined;
+    const index = entry.session >= 0 ? this.#bySession : this.#byWorkload;
+    const owner = entry.session >= 0 ? entry.session : entry.workload;
+    const set = index.get(owner);
+    set?.delete(cls);
+    if (set && set.size === 0) index.delete(owner);
+    this.#fresh.delete(cls);
+    this.#free.push(cls);
+    return true;
+  }
+}
+
+function maskBits(lo: number, hi: number): number[] {
+  const bits: number[] = [];
+  for (let b = 0; b < 32; b++) if ((lo >>> b) & 1) bits.push(b);
+  for (let b = 0; b < 32; b++) if ((hi >>> b) & 1) bits.push(32 + b);
+  return bits;
+}

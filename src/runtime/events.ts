@@ -1,0 +1,53 @@
+/**
+ * Validation of framework events. Malformed events (wrong types, NaN or
+ * negative times, empty or huge names) throw a TypeError or RangeError
+ * naming the field; events that are well-formed but do not fit the state
+ * (ending an unknown session, a step.end with no step running) are counted
+ * and ignored by the runtime, never applied half-way.
+ */
+import { checkName } from './registry.js';
+import type { AgentRef, FrameworkEvent } from './types.js';
+
+const FRAMEWORK_TYPES = new Set(['session.start', 'step.start', 'step.end', 'tool.start', 'tool.end', 'session.end']);
+
+export function checkTime(value: unknown, what: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${what} must be a number of seconds, got ${typeof value}`);
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${what} must be a finite time >= 0, got ${value}`);
+  return value;
+}
+
+export function checkAgentRef(value: unknown, what: string): AgentRef {
+  if (typeof value !== 'object' || value === null) throw new TypeError(`${what} must be an object {workload, agent}`);
+  const ref = value as AgentRef;
+  checkName(ref.workload, `${what}.workload`);
+  checkName(ref.agent, `${what}.agent`);
+  return ref;
+}
+
+export function checkFrameworkEvent(value: unknown): FrameworkEvent {
+  if (typeof value !== 'object' || value === null) throw new TypeError('event must be an object');
+  const e = value as FrameworkEvent;
+  if (typeof e.type !== 'string' || !FRAMEWORK_TYPES.has(e.type)) {
+    throw new RangeError(`event.type must be one of ${[...FRAMEWORK_TYPES].join(', ')}, got ${JSON.stringify(e.type)}`);
+  }
+  const where = `${e.type} event`;
+  checkTime(e.time, `${where}: time`);
+  checkName(e.session, `${where}: session`);
+  switch (e.type) {
+    case 'session.start':
+      checkName(e.workload, `${where}: workload`);
+      break;
+    case 'step.start':
+    case 'step.end':
+      checkAgentRef(e.agent, `${where}: agent`);
+      break;
+    case 'tool.start':
+    case 'tool.end':
+      checkAgentRef(e.agent, `${where}: agent`);
+      checkName(e.tool, `${where}: tool`);
+      break;
+    case 'session.end':
+      break;
+  }
+  return e;
+}

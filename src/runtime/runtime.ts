@@ -1,0 +1,735 @@
+/**
+ * The agent runtime layer: one object that agent frameworks and serving
+ * engines both talk to. Frameworks report sessions, steps and tool calls;
+ * engines admit, progress and release requests. Policies plug into four
+ * primitives (observe, score, predict, act) keyed by agent identity, and
+ * the runtime drives the native block manager with what they decide.
+ */
+import { performance } from 'node:perf_hooks';
+
+import { BlockManager } from '../blocks/block_manager.js';
+import { EventKind, Tier, type BlockManagerLike, type BlockManagerOptions, type CopyPlan } from '../blocks/types.js';
+import { checkHashes, checkInt, checkRequestId } from '../blocks/validate.js';
+import { createPolicy } from '../policies/index.js';
+import { ClassBook } from './classes.js';
+import { checkAgentRef, checkFrameworkEvent, checkTime } from './events.js';
+import { checkName, NameRegistry } from './registry.js';
+import { readSnapshot, SnapshotError, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, writeSnapshotAtomically } from './snapshot.js';
+import type {
+  Action,
+  AgentRef,
+  FrameworkEvent,
+  Policy,
+  PolicyContext,
+  PredictQuery,
+  Prediction,
+  RuntimeEvent,
+  ScoreClass,
+} from './types.js';
+
+/** A policy given by name, by name with options, or as an object. */
+export type PolicySpec = string | { name: string; options?: unknown } | Policy;
+
+export interface RuntimeOptions {
+  /** The block manager to drive, or the options to create a native one. */
+  blocks: BlockManager | BlockManagerLike | BlockManagerOptions;
+  /** Policies in priority order (default: ['cachesage']). */
+  policies?: readonly PolicySpec[];
+  /**
+   * How scores of several scoring policies combine: 'sum', or one weight per
+   * scoring policy (a weighted sum). All scoring policies must score the
+   * same unit (classes or blocks).
+   */
+  combine?: 'sum' | readonly number[];
+  /** Execute act()'s actions against the block manager (default true) or only return them. */
+  executeActions?: boolean;
+  /** Host -> device bandwidth for prefetch budgets (default 50e9 bytes/s, PCIe 5 pinned). */
+  hostToDeviceBytesPerSecond?: number;
+  /** Seconds for engine calls that pass no time (default: performance.now()/1000). */
+  now?: () => number;
+}
+
+export interface AdmitRequest {
+  requestId: number;
+  /** Hashes of the prompt's full blocks, in order. */
+  hashes: BigUint64Array;
+  numTokens: number;
+  session?: string;
+  agent?: AgentRef;
+  time?: number;
+}
+
+export interface AdmitDecision {
+  /** Leading prompt tokens already on the device tier. */
+  cachedDeviceTokens: number;
+  /** Host-tier blocks loaded for this request (their copies are in the copy plan). */
+  loadedBlocks: number;
+  blockIds: Int32Array;
+  /** Device slot of each block: the engine's block table. */
+  blockTable: Int32Array;
+}
+
+export interface ActResult {
+  /** The merged actions, in execution order. */
+  actions: Action[];
+  demoted: number;
+  evicted: number;
+  prefetched: number;
+  pinned: number;
+  unpinned: number;
+}
+
+export interface RuntimeStats {
+  /** Well-formed events that did not fit the state, by reason; they changed nothing. */
+  ignored: Record<string, number>;
+  prefetch: { issued: number; used: number; wasted: number };
+  admitted: number;
+  refused: number;
+}
+
+interface SessionState {
+  name: string;
+  id: number;
+  workload: string;
+  workloadId: number;
+  live: boolean;
+  currentAgent: string | null;
+  inStep: boolean;
+  lastPrompt: Map<string, BigUint64Array>;
+  lastAny: BigUint64Array | undefined;
+}
+
+interface RequestState {
+  requestId: number;
+  session: SessionState | undefined;
+  agent: AgentRef | undefined;
+  hashes: BigUint64Array;
+  knownHashes: number;
+}
+
+// Pins hold the chain through a request of the manager's own; these ids
+// never collide with an engine's (engine ids stay below 2^52).
+const HOLD_ID_BASE = 2 ** 52;
+
+export class Runtime {
+  readonly manager: BlockManagerLike;
+  readonly registry = new NameRegistry();
+  readonly #policies: Policy[];
+  readonly #scorers: Policy[];
+  readonly #weights: number[];
+  readonly #mode: 'classes' | 'blocks' | 'none';
+  readonly #classes: ClassBook;
+  readonly #executeActions: boolean;
+  readonly #now: () => number;
+  readonly #sessions = new Map<string, SessionState>();
+  readonly #requests = new Map<number, RequestState>();
+  readonly #holds = new Map<string, number>();
+  #nextHold = HOLD_ID_BASE;
+  readonly #invalidated = new Set<number>();
+  readonly #prefetched = new Set<number>();
+  readonly #stats: RuntimeStats = { ignored: {}, prefetch: { issued: 0, used: 0, wasted: 0 }, admitted: 0, refused: 0 };
+  readonly #hostToDevice: number;
+
+  constructor(options: RuntimeOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('Runtime options must be an object');
+    this.manager = isManager(options.blocks) ? options.blocks : new BlockManager(options.blocks);
+    this.#executeActions = options.executeActions ?? true;
+    this.#hostToDevice = options.hostToDeviceBytesPerSecond ?? 50e9;
+    if (!(this.#hostToDevice > 0) || !Number.isFinite(this.#hostToDevice)) {
+      throw new RangeError('hostToDeviceBytesPerSecond must be a finite number > 0');
+    }
+    const start = performance.now();
+    this.#now = options.now ?? (() => (performance.now() - start) / 1000);
+    this.#policies = (options.policies ?? ['cachesage']).map(resolvePolicy);
+    const names = new Set<string>();
+    for (const p of this.#policies) {
+      if (names.has(p.name)) throw new RangeError(`policy "${p.name}" is listed twice`);
+      names.add(p.name);
+    }
+    this.#scorers = this.#policies.filter((p) => p.scoring !== undefined);
+    const modes = new Set(this.#scorers.map((p) => p.scoring));
+    if (modes.size > 1) {
+      throw new RangeError(
+        `cannot combine class-scored and block-scored policies (${this.#scorers.map((p) => `${p.name}: ${p.scoring}`).join(', ')})`,
+      );
+    }
+    this.#mode = this.#scorers[0]?.scoring ?? 'none';
+    const combine = options.combine ?? 'sum';
+    if (combine === 'sum') {
+      this.#weights = this.#scorers.map(() => 1);
+    } else {
+      if (!Array.isArray(combine) || combine.length !== this.#scorers.length || !combine.every(Number.isFinite)) {
+        throw new RangeError(`combine must be 'sum' or ${this.#scorers.length} finite weights, one per scoring policy`);
+      }
+      this.#weights = [...combine];
+    }
+    this.#classes = new ClassBook(this.manager);
+    const context = this.#context();
+    for (const p of this.#policies) p.attach?.(context);
+  }
+
+  // ------------------------------------------------------------ framework side
+
+  /**
+   * observe: a framework event. Malformed events throw; events that do not
+   * fit the state (see RuntimeStats.ignored) are counted and ignored.
+   */
+  observe(event: FrameworkEvent): void {
+    const e = checkFrameworkEvent(event);
+    if (!this.#fits(e)) return;
+    this.#applyFramework(e);
+    this.#emit(e);
+    this.#rescore();
+  }
+
+  #fits(e: FrameworkEvent): boolean {
+    const session = this.#sessions.get(e.session);
+    const ignore = (reason: string) => {
+      this.#stats.ignored[reason] = (this.#stats.ignored[reason] ?? 0) + 1;
+      return false;
+    };
+    if (e.type === 'session.start') return session?.live ? ignore('session.start of a live session') : true;
+    if (!session || !session.live) return ignore(`${e.type} of an unknown or ended session`);
+    if (e.type === 'session.end') return true;
+    if (e.agent.workload !== session.workload) return ignore(`${e.type} with an agent of another workload`);
+    if (e.type === 'step.end' && (!session.inStep || session.currentAgent !== e.agent.agent)) {
+      return ignore('step.end without its step.start');
+    }
+    return true;
+  }
+
+  #applyFramework(e: FrameworkEvent): void {
+    if (e.type === 'session.start') {
+      this.#startSession(e.session, e.workload);
+      return;
+    }
+    const session = this.#sessions.get(e.session)!;
+    switch (e.type) {
+      case 'step.start':
+        session.currentAgent = e.agent.agent;
+        session.inStep = true;
+        break;
+      case 'step.end':
+        session.inStep = false;
+        break;
+      case 'session.end':
+        session.live = false;
+        break;
+      default:
+        break;
+    }
+  }
+
+  #startSession(name: string, workload: string): SessionState {
+    const previous = this.#sessions.get(name);
+    const session: SessionState = {
+      name,
+      id: this.registry.sessionId(name),
+      workload,
+      workloadId: this.registry.workloadId(workload),
+      live: true,
+      currentAgent: null,
+      inStep: false,
+      lastPrompt: previous?.lastPrompt ?? new Map(),
+      lastAny: previous?.lastAny,
+    };
+    this.registry.setSessionWorkload(name, workload);
+    this.#sessions.set(name, session);
+    return session;
+  }
+
+  // ------------------------------------------------------------ engine side
+
+  /**
+   * Admits an engine request: how many leading prompt tokens are cached on
+   * device, which host blocks load first (in the copy plan), and the block
+   * table. Null when the device tier cannot hold it now. A tagged request
+   * of a session the framework never announced starts that session.
+   */
+  admit(request: AdmitRequest): AdmitDecision | null {
+    if (typeof request !== 'object' || request === null) throw new TypeError('admit: request must be an object');
+    const requestId = checkRequestId(request.requestId, 'admit');
+    if (requestId >= HOLD_ID_BASE) throw new RangeError(`admit: requestId must be below 2^52, got ${requestId}`);
+    checkHashes(request.hashes, 'admit: hashes');
+    checkInt(request.numTokens, 'admit: numTokens', 1, 0x7fffffff);
+    const time = request.time === undefined ? this.#now() : checkTime(request.time, 'admit: time');
+    if (request.session !== undefined) checkName(request.session, 'admit: session');
+    if (request.agent !== undefined) checkAgentRef(request.agent, 'admit: agent');
+    if ((request.session === undefined) !== (request.agent === undefined)) {
+      throw new TypeError('admit: session and agent go together (both or neither)');
+    }
+    if (this.#requests.has(requestId)) throw new Error(`admit: request ${requestId} is already admitted`);
+
+    let session = request.session === undefined ? undefined : this.#sessions.get(request.session);
+    if (request.session !== undefined && request.agent !== undefined) {
+      if (!session || !session.live) session = this.#startSession(request.session, request.agent.workload);
+      else if (session.workload !== request.agent.workload) {
+        throw new RangeError(
+          `admit: session ${request.session} belongs to workload ${session.workload}, not ${request.agent.workload}`,
+        );
+      }
+    }
+    const tags = session && request.agent
+      ? { workload: session.workloadId, agent: this.registry.agentIndex(session.workload, request.agent.agent), session: session.id }
+      : undefined;
+    const admitted = this.manager.admit(requestId, request.hashes, request.numTokens, tags);
+    if (!admitted) {
+      this.#stats.refused++;
+      return null;
+    }
+    this.#stats.admitted++;
+    const fullBlocks = Math.floor(request.numTokens / this.manager.blockSize);
+    this.#requests.set(requestId, {
+      requestId,
+      session,
+      agent: request.agent,
+      hashes: request.hashes,
+      knownHashes: Math.min(request.hashes.length, fullBlocks),
+    });
+    const hits = admitted.cachedDeviceTokens / this.manager.blockSize + admitted.loadedBlocks;
+    for (let i = 0; i < hits; i++) {
+      const id = admitted.blockIds[i]!;
+      if (this.#prefetched.delete(id)) this.#stats.prefetch.used++;
+    }
+    let extendsPrevious: boolean | undefined;
+    if (session && request.agent) {
+      // The previous prompt of this agent in this session, past where the new
+      // one diverges, is dead for it (cachesage.md: stale chains).
+      extendsPrevious = this.#markPreviousStale(session, request.agent.agent, request.hashes);
+      session.lastPrompt.set(request.agent.agent, request.hashes);
+      session.lastAny = request.hashes;
+      if (!session.inStep || session.currentAgent !== request.agent.agent) {
+        // An engine-only integration has no step events: the call is the step.
+        session.currentAgent = request.agent.agent;
+        session.inStep = true;
+      }
+    }
+    this.#drainBlockEvents(time);
+    if (this.#mode === 'classes') this.#classes.classify(admitted.blockIds);
+    this.#emit({
+      type: 'admit',
+      time,
+      requestId,
+      ...(request.session !== undefined ? { session: request.session } : {}),
+      ...(request.agent !== undefined ? { agent: request.agent } : {}),
+      hashes: request.hashes,
+      blockIds: admitted.blockIds,
+      numTokens: request.numTokens,
+      cachedDeviceTokens: admitted.cachedDeviceTokens,
+      loadedBlocks: admitted.loadedBlocks,
+      ...(extendsPrevious !== undefined ? { extendsPrevious } : {}),
+    });
+    this.#rescore(admitted.blockIds);
+    return admitted;
+  }
+
+  /** The engine computed the prompt: its full blocks join the shared cache. */
+  prefillDone(requestId: number, time?: number): Int32Array {
+    const request = this.#request(requestId, 'prefillDone');
+    const t = time === undefined ? this.#now() : checkTime(time, 'prefillDone: time');
+    const blockIds = this.manager.commit(requestId, request.knownHashes);
+    this.#drainBlockEvents(t);
+    if (this.#mode === 'classes') this.#classes.classify(blockIds);
+    this.#emit({ type: 'prefill.done', time: t, requestId, ...this.#tagsOf(request), blockIds });
+    this.#rescore(blockIds);
+    return blockIds;
+  }
+
+  /**
+   * The engine decoded `tokens` more tokens; `hashes` are the hashes of
+   * blocks that became full, continuing the prompt's chain. Returns the new
+   * block ids, or null when the device tier cannot hold them now.
+   */
+  decode(requestId: number, tokens: number, hashes?: BigUint64Array, time?: number): Int32Array | null {
+    const request = this.#request(requestId, 'decode');
+    const t = time === undefined ? this.#now() : checkTime(time, 'decode: time');
+    const added = this.manager.append(requestId, tokens, hashes);
+    if (added === null) return null;
+    if (hashes && hashes.length > 0) {
+      const all = new BigUint64Array(request.knownHashes + hashes.length);
+      all.set(request.hashes.subarray(0, request.knownHashes));
+      all.set(hashes, request.knownHashes);
+      request.hashes = all;
+      request.knownHashes = all.length;
+    }
+    this.#drainBlockEvents(t);
+    this.#emit({ type: 'decode', time: t, requestId, ...this.#tagsOf(request), tokens });
+    return added;
+  }
+
+  /** The request finished: its blocks are unpinned and stay cached until evicted. */
+  release(requestId: number, time?: number): void {
+    const request = this.#request(requestId, 'release');
+    const t = time === undefined ? this.#now() : checkTime(time, 'release: time');
+    const blockIds = this.manager.requestBlocks(requestId);
+    this.manager.release(requestId);
+    this.#requests.delete(requestId);
+    if (request.session) {
+      // The prompt the session continues from includes the reply decoded so far.
+      request.session.lastAny = request.hashes.subarray(0, request.knownHashes);
+      if (request.agent) request.session.lastPrompt.set(request.agent.agent, request.session.lastAny);
+    }
+    this.#drainBlockEvents(t);
+    this.#emit({ type: 'release', time: t, requestId, ...this.#tagsOf(request), blockIds });
+    this.#rescore(blockIds);
+  }
+
+  /** Drains the copies queued by the calls so far, for the data plane to run. */
+  takeCopyPlan(): CopyPlan {
+    return this.manager.takeCopyPlan();
+  }
+
+  // ------------------------------------------------------------ predict, act, explain
+
+  /** predict: from the first policy that can answer. */
+  predict(query: PredictQuery): Prediction | null {
+    if (typeof query !== 'object' || query === null) throw new TypeError('predict: query must be an object');
+    checkName(query.session, 'predict: session');
+    if (query.horizon !== undefined) checkInt(query.horizon, 'predict: horizon', 1, 256);
+    for (const p of this.#policies) {
+      const answer = p.predict?.(query);
+      if (answer) return answer;
+    }
+    return null;
+  }
+
+  /**
+   * act: between agent steps. Collects every policy's actions, merges them
+   * (unpins, then pins, then demotions, evictions and prefetches; a pinned
+   * block is never demoted or evicted; a prefetch never displaces a
+   * higher-scored block) and executes them unless the runtime only returns
+   * actions.
+   */
+  act(now?: number): ActResult {
+    const t = now === undefined ? this.#now() : checkTime(now, 'act: now');
+    const collected: Action[] = [];
+    for (const p of this.#policies) collected.push(...(p.act?.(t) ?? []));
+    const actions = mergeActions(collected);
+    const result: ActResult = { actions, demoted: 0, evicted: 0, prefetched: 0, pinned: 0, unpinned: 0 };
+    if (!this.#executeActions) return result;
+    for (const action of actions) {
+      switch (action.type) {
+        case 'unpin':
+          result.unpinned += this.#unpin(action.key) ? 1 : 0;
+          break;
+        case 'pin':
+          result.pinned += this.#pin(action.key, action.leafBlockId) ? 1 : 0;
+          break;
+        case 'demote':
+          result.demoted += this.manager.demote(liveIds(this.manager, action.blockIds));
+          break;
+        case 'evict':
+          result.evicted += this.manager.drop(liveIds(this.manager, action.blockIds));
+          break;
+        case 'prefetch': {
+          const ids = liveIds(this.manager, action.blockIds);
+          const moved = this.manager.load(ids);
+          result.prefetched += moved;
+          for (const id of ids) {
+            if (this.manager.metadata.tier[id] === Tier.Device && !this.#prefetched.has(id)) {
+              this.#prefetched.add(id);
+              this.#stats.prefetch.issued++;
+            }
+          }
+          break;
+        }
+      }
+    }
+    this.#drainBlockEvents(t);
+    this.#rescore();
+    return result;
+  }
+
+  #pin(key: string, leaf: number): boolean {
+    if (this.#holds.has(key)) return false;
+    const m = this.manager.metadata;
+    if (!Number.isInteger(leaf) || leaf < 0 || leaf >= this.manager.numBlockIds || !m.committed[leaf]) return false;
+    const chain: bigint[] = [];
+    for (let id = leaf; id >= 0; id = m.parent[id]!) chain.push(m.hash[id]!);
+    chain.reverse();
+    const holdId = this.#nextHold++;
+    const held = this.manager.admit(holdId, BigUint64Array.from(chain), chain.length * this.manager.blockSize);
+    if (!held) return false;
+    this.#holds.set(key, holdId);
+    return true;
+  }
+
+  #unpin(key: string): boolean {
+    const holdId = this.#holds.get(key);
+    if (holdId === undefined) return false;
+    this.manager.release(holdId);
+    this.#holds.delete(key);
+    return true;
+  }
+
+  /** Why a block has its score: what it is, who used it, and each policy's view. */
+  explain(blockId: number): Record<string, unknown> {
+    checkInt(blockId, 'explain: blockId', 0, this.manager.numBlockIds - 1);
+    const m = this.manager.metadata;
+    const tierName = ['free', 'device', 'host'][m.tier[blockId]!] ?? 'unknown';
+    const workload = m.workload[blockId]!;
+    const agents: string[] = [];
+    const mask = m.agentMask[blockId]!;
+    for (let a = 0; a < 64; a++) {
+      if ((mask >> BigInt(a)) & 1n) agents.push(this.registry.agentName(workload, a) ?? `#${a}`);
+    }
+    const cls = this.#classes.get(this.#classes.classOf(blockId));
+    const policies: Record<string, unknown> = {};
+    for (const p of this.#policies) {
+      const view = p.explain?.(blockId);
+      if (view) policies[p.name] = view;
+    }
+    return {
+      blockId,
+      tier: tierName,
+      committed: m.committed[blockId] === 1,
+      refCount: m.refCount[blockId],
+      depth: m.depth[blockId],
+      lastAccess: m.lastAccess[blockId],
+      accessCount: m.accessCount[blockId],
+      workload: workload >= 0 ? (this.registry.workloadName(workload) ?? null) : null,
+      session: m.session[blockId]! >= 0 ? (this.registry.sessionName(m.session[blockId]!) ?? null) : null,
+      agents: workload >= 0 ? agents : [],
+      scoreClass: cls ? { ...cls, agentMask: cls.agentMask.toString(16) } : null,
+      score: cls ? this.manager.classScores[cls.id] : m.score[blockId],
+      stale: this.#classes.isStale(blockId),
+      policies,
+    };
+  }
+
+  info(): Record<string, unknown> {
+    return {
+      policies: this.#policies.map((p) => p.name),
+      scoring: this.#mode,
+      device: { used: this.manager.usedBlocks('device'), capacity: this.manager.deviceBlocks, pinned: this.manager.pinnedDeviceBlocks() },
+      host: { used: this.manager.usedBlocks('host'), capacity: this.manager.hostBlocks },
+      liveClasses: this.#classes.liveClasses,
+      liveSessions: [...this.#sessions.values()].filter((s) => s.live).length,
+      requests: this.#requests.size,
+      holds: this.#holds.size,
+    };
+  }
+
+  get stats(): RuntimeStats {
+    return structuredClone(this.#stats);
+  }
+
+  // ------------------------------------------------------------ snapshot
+
+  /** Writes what the policies learned to `path`, atomically. */
+  snapshot(path: string): void {
+    checkName(path, 'snapshot: path');
+    const policies: Record<string, unknown> = {};
+    for (const p of this.#policies) {
+      if (p.snapshot) policies[p.name] = p.snapshot();
+    }
+    writeSnapshotAtomically(path, { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, savedAt: new Date().toISOString(), policies });
+  }
+
+  /**
+   * Restores what the policies learned from `path`. A corrupt or foreign
+   * snapshot throws a SnapshotError and leaves the runtime as it was.
+   */
+  restore(path: string): void {
+    checkName(path, 'restore: path');
+    const snapshot = readSnapshot(path);
+    // Validate every policy's part before applying any, so a bad part
+    // leaves no policy half-restored.
+    const staged: [Policy, unknown][] = [];
+    for (const p of this.#policies) {
+      if (p.restore && p.name in snapshot.policies) staged.push([p, snapshot.policies[p.name]]);
+    }
+    const backups = staged.map(([p]) => p.snapshot?.());
+    try {
+      for (const [p, state] of staged) p.restore!(state);
+    } catch (error) {
+      staged.forEach(([p], i) => {
+        if (backups[i] !== undefined) p.restore!(backups[i]);
+      });
+      throw new SnapshotError(`snapshot ${path} was refused: ${(error as Error).message}`);
+    }
+    this.#invalidateAll();
+    this.#rescore();
+  }
+
+  // ------------------------------------------------------------ internals
+
+  #request(requestId: number, op: string): RequestState {
+    checkRequestId(requestId, op);
+    const request = this.#requests.get(requestId);
+    if (!request) throw new Error(`${op}: unknown request ${requestId} (never admitted or already released)`);
+    return request;
+  }
+
+  #tagsOf(request: RequestState): { session?: string; agent?: AgentRef } {
+    return request.session && request.agent ? { session: request.session.name, agent: request.agent } : {};
+  }
+
+  #emit(event: RuntimeEvent): void {
+    for (const p of this.#policies) p.observe?.(event);
+  }
+
+  #drainBlockEvents(time: number): void {
+    const events = this.manager.takeEvents();
+    if (events.kind.length === 0) return;
+    for (let i = 0; i < events.kind.length; i++) {
+      const kind = events.kind[i]!;
+      const id = events.block[i]!;
+      if (kind === EventKind.Removed) this.#classes.removed(id);
+      if ((kind === EventKind.Removed || kind === EventKind.Demoted) && this.#prefetched.delete(id)) {
+        this.#stats.prefetch.wasted++;
+      }
+    }
+    this.#emit({ type: 'blocks', time, events });
+  }
+
+  /**
+   * Whether the new prompt extends the agent's previous one in the session
+   * (undefined when there is none). Blocks of the previous prompt past the
+   * shared prefix that only this session and agent used become stale.
+   */
+  #markPreviousStale(session: SessionState, agent: string, hashes: BigUint64Array): boolean | undefined {
+    const previous = session.lastPrompt.get(agent);
+    if (!previous) return undefined;
+    let shared = 0;
+    while (shared < previous.length && shared < hashes.length && previous[shared] === hashes[shared]) shared++;
+    if (shared >= previous.length) return true;
+    if (this.#mode !== 'classes') return false;
+    const match = this.manager.lookup(previous);
+    const m = this.manager.metadata;
+    const agentBit = 1n << BigInt(this.registry.agentIndex(session.workload, agent));
+    const stale: number[] = [];
+    for (let i = shared; i < match.blockIds.length; i++) {
+      const id = match.blockIds[i]!;
+      if (m.session[id] === session.id && m.agentMask[id] === agentBit && m.refCount[id] === 0) stale.push(id);
+    }
+    if (stale.length > 0) this.#classes.classify(stale, true);
+    return false;
+  }
+
+  #invalidateAll(): void {
+    for (let c = 0; c < this.manager.maxClasses; c++) if (this.#classes.get(c)) this.#invalidated.add(c);
+  }
+
+  /** score: rescores the classes that changed, or the touched blocks. */
+  #rescore(touched?: Int32Array): void {
+    if (this.#mode === 'classes') {
+      for (const c of this.#classes.takeFresh()) this.#invalidated.add(c);
+      if (this.#invalidated.size === 0) return;
+      const ids: number[] = [];
+      for (const c of this.#invalidated) if (this.#classes.get(c)) ids.push(c);
+      this.#invalidated.clear();
+      if (ids.length === 0) return;
+      const classIds = Int32Array.from(ids);
+      this.manager.setClassScores(classIds, this.#combine(classIds, (p, out) => p.scoreClasses!(classIds, out)));
+    } else if (this.#mode === 'blocks' && touched && touched.length > 0) {
+      const m = this.manager.metadata;
+      const live = touched.filter((id) => m.committed[id] === 1);
+      if (live.length === 0) return;
+      this.manager.setScores(live, this.#combine(live, (p, out) => p.scoreBlocks!(live, out)));
+    }
+  }
+
+  #combine(ids: Int32Array, score: (p: Policy, out: Float32Array) => void): Float32Array {
+    if (this.#scorers.length === 1 && this.#weights[0] === 1) {
+      const out = new Float32Array(ids.length);
+      score(this.#scorers[0]!, out);
+      return sanitize(out);
+    }
+    const total = new Float32Array(ids.length);
+    const part = new Float32Array(ids.length);
+    this.#scorers.forEach((p, k) => {
+      part.fill(0);
+      score(p, part);
+      const w = this.#weights[k]!;
+      for (let i = 0; i < ids.length; i++) total[i]! += w * part[i]!;
+    });
+    return sanitize(total);
+  }
+
+  #context(): PolicyContext {
+    const runtime = this;
+    return {
+      manager: this.manager,
+      registry: this.registry,
+      scoreClass: (id: number): ScoreClass | undefined => runtime.#classes.get(id),
+      classesOfSession: (sessionId: number) => runtime.#classes.ofSession(sessionId),
+      classesOfWorkload: (workloadId: number) => runtime.#classes.ofWorkload(workloadId),
+      markStale: (blockIds: ArrayLike<number>) => runtime.#classes.classify(blockIds, true),
+      invalidate: (classIds: Iterable<number>) => {
+        for (const c of classIds) runtime.#invalidated.add(c);
+      },
+      lastPrompt: (session: string, agent?: string) => {
+        const s = runtime.#sessions.get(session);
+        if (!s) return undefined;
+        return agent === undefined ? s.lastAny : s.lastPrompt.get(agent);
+      },
+      bytesPerBlock: Math.max(1, this.manager.bytesPerBlock),
+      hostToDeviceBytesPerSecond: this.#hostToDevice,
+    };
+  }
+}
+
+function isManager(value: unknown): value is BlockManagerLike {
+  return typeof value === 'object' && value !== null && typeof (value as BlockManagerLike).admit === 'function';
+}
+
+function resolvePolicy(spec: PolicySpec): Policy {
+  if (typeof spec === 'string') return createPolicy(spec);
+  if (isPolicyObject(spec)) return spec;
+  if (typeof spec === 'object' && spec !== null && typeof spec.name === 'string') {
+    return createPolicy(spec.name, (spec as { options?: unknown }).options);
+  }
+  throw new TypeError('a policy must be a name, {name, options} or a Policy object');
+}
+
+/** A Policy implements at least one primitive; {name, options} names a registered one. */
+function isPolicyObject(value: unknown): value is Policy {
+  if (typeof value !== 'object' || value === null) return false;
+  const p = value as Record<string, unknown>;
+  return typeof p.name === 'string' && ['observe', 'scoreClasses', 'scoreBlocks', 'predict', 'act', 'attach'].some((k) => typeof p[k] === 'function');
+}
+
+/** Scores must be finite for the core; NaN is a policy bug, so it is loud. */
+function sanitize(scores: Float32Array): Float32Array {
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i]!;
+    if (Number.isNaN(s)) throw new Error('internal: a policy produced a NaN score');
+    if (s === Infinity) scores[i] = 3.4e38;
+    else if (s === -Infinity) scores[i] = -3.4e38;
+  }
+  return scores;
+}
+
+function liveIds(manager: BlockManagerLike, ids: Int32Array): Int32Array {
+  return ids.filter((id) => id >= 0 && id < manager.numBlockIds && manager.metadata.tier[id] !== Tier.Free);
+}
+
+/**
+ * Deterministic merge: unpins, pins, demotions, evictions, prefetches, each
+ * in the order policies gave them; blocks under a pin in the same round are
+ * dropped from demotions and evictions (a pin beats an evict), and a block
+ * prefetched twice is prefetched once.
+ */
+export function mergeActions(actions: readonly Action[]): Action[] {
+  const order: Action['type'][] = ['unpin', 'pin', 'demote', 'evict', 'prefetch'];
+  const pinnedLeaves = new Set(actions.filter((a) => a.type === 'pin').map((a) => (a as { leafBlockId: number }).leafBlockId));
+  const seenPrefetch = new Set<number>();
+  const out: Action[] = [];
+  for (const type of order) {
+    for (const a of actions) {
+      if (a.type !== type) continue;
+      if (a.type === 'demote' || a.type === 'evict') {
+        const ids = a.blockIds.filter((id) => !pinnedLeaves.has(id));
+        if (ids.length > 0) out.push({ type: a.type, blockIds: ids });
+      } else if (a.type === 'prefetch') {
+        const ids = a.blockIds.filter((id) => !seenPrefetch.has(id));
+        ids.forEach((id) => seenPrefetch.add(id));
+        if (ids.length > 0) out.push({ type: 'prefetch', blockIds: ids });
+      } else {
+        out.push(a);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,311 @@
+/**
+ * The runtime end to end against the native block manager, with CacheSage
+ * and the baselines plugged in by name.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import { hashTokenBlocks } from '../src/blocks/native_hash.js';
+import { Tier } from '../src/blocks/types.js';
+import { mergeActions, Runtime } from '../src/runtime/runtime.js';
+import { SnapshotError } from '../src/runtime/snapshot.js';
+
+const BS = 4;
+
+/** Token ids for a named piece of text, so equal names mean equal tokens. */
+function piece(name: string, blocks: number): number[] {
+  let seed = 0;
+  for (const ch of name) seed = (Math.imul(seed, 31) + ch.charCodeAt(0)) >>> 0;
+  return Array.from({ length: blocks * BS }, (_, i) => (seed + i * 7919) >>> 0);
+}
+
+function prompt(...pieces: number[][]): { hashes: BigUint64Array; numTokens: number } {
+  const tokens = Uint32Array.from(pieces.flat());
+  return { hashes: hashTokenBlocks(tokens, BS), numTokens: tokens.length };
+}
+
+function runtime(deviceBlocks: number, hostBlocks = 0, policies: string[] = ['cachesage']) {
+  return new Runtime({ blocks: { blockSize: BS, deviceBlocks, hostBlocks, bytesPerBlock: 1 << 20 }, policies, now: () => 0 });
+}
+
+/** One call: admit, prefill, release. */
+function call(rt: Runtime, id: number, session: string, workload: string, agent: string, p: { hashes: BigUint64Array; numTokens: number }, time: number) {
+  const decision = rt.admit({ requestId: id, ...p, session, agent: { workload, agent }, time });
+  expect(decision).not.toBeNull();
+  rt.prefillDone(id, time);
+  rt.release(id, time);
+  return decision!;
+}
+
+describe('Runtime with CacheSage', () => {
+  it('learns the transition matrix from framework events and predicts with it', () => {
+    const rt = runtime(64);
+    // A fixed pipeline: planner -> coder -> reviewer -> (coder 70% | end 30%).
+    let rand = 42;
+    const next = () => ((rand = (Math.imul(rand, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let s = 0; s < 300; s++) {
+      const session = `s${s}`;
+      let t = s * 100;
+      rt.observe({ type: 'session.start', time: t, session, workload: 'dev' });
+      const steps = ['planner', 'coder', 'reviewer'];
+      while (next() < 0.7) steps.push('coder', 'reviewer');
+      for (const agent of steps) {
+        rt.observe({ type: 'step.start', time: ++t, session, agent: { workload: 'dev', agent } });
+        rt.observe({ type: 'step.end', time: ++t, session, agent: { workload: 'dev', agent } });
+      }
+      rt.observe({ type: 'session.end', time: ++t, session });
+    }
+    rt.observe({ type: 'session.start', time: 1e6, session: 'live', workload: 'dev' });
+    rt.observe({ type: 'step.start', time: 1e6 + 1, session: 'live', agent: { workload: 'dev', agent: 'reviewer' } });
+    const p = rt.predict({ session: 'live', horizon: 2 })!;
+    expect(p.currentAgent).toBe('reviewer');
+    expect(p.next.coder).toBeCloseTo(0.7, 1);
+    expect(p.next['<end>']).toBeCloseTo(0.3, 1);
+    expect(p.next.planner).toBeLessThan(0.01);
+    // reviewer -> coder -> reviewer: the reviewer runs again within 2 steps with P ~ 0.7.
+    expect(p.reuseWithin.reviewer).toBeCloseTo(0.7, 1);
+    expect(p.alive).toBeCloseTo(0.7, 1);
+    expect(p.secondsToNextStep).not.toBeNull();
+  });
+
+  it('evicts an ended session\'s private history before a shared system prompt and before live sessions', () => {
+    // 12 device blocks: shared system prompt (2) + 3 sessions' histories (2 + 2 + 2) + room.
+    const rt = runtime(12);
+    const sys = piece('system', 2);
+    const a = prompt(sys, piece('a-history', 2));
+    const b = prompt(sys, piece('b-history', 2));
+    rt.observe({ type: 'session.start', time: 0, session: 'A', workload: 'w' });
+    rt.observe({ type: 'session.start', time: 0, session: 'B', workload: 'w' });
+    call(rt, 1, 'A', 'w', 'solver', a, 1);
+    call(rt, 2, 'B', 'w', 'solver', b, 2);
+    rt.observe({ type: 'session.end', time: 3, session: 'A' });
+    // Fill the rest with an untagged prompt, then ask for more room.
+    const untagged = prompt(piece('untagged', 4));
+    expect(rt.admit({ requestId: 3, ...untagged, time: 4 })).not.toBeNull();
+    rt.prefillDone(3, 4);
+    rt.release(3, 4);
+    const m = rt.manager.metadata;
+    const aIds = rt.manager.lookup(a.hashes).blockIds;
+    void m;
+    const bIds = rt.manager.lookup(b.hashes).blockIds;
+    expect(aIds).toHaveLength(4);
+    // Two more blocks needed: A's private history (p = 0) goes first, leaf first.
+    const more = prompt(piece('more', 4));
+    expect(rt.admit({ requestId: 4, ...more, time: 5 })).not.toBeNull();
+    // A's history is gone (its ids now serve the new request); the system prompt is not.
+    expect(rt.manager.lookup(a.hashes).blockIds).toEqual(aIds.subarray(0, 2));
+    // The shared system prompt and B's live history stay.
+    for (const id of bIds) expect(m.tier[id]).toBe(Tier.Device);
+    expect(rt.manager.checkInvariants()).toBe('');
+    const why = rt.explain(bIds[3]!);
+    expect(why.session).toBe('B');
+    expect(why.agents).toEqual(['solver']);
+    expect((why.policies as Record<string, { reuseProbability: number }>).cachesage!.reuseProbability).toBeGreaterThan(0);
+  });
+
+  it('marks the stale part of an agent\'s previous prompt so it goes before live context', () => {
+    const rt = runtime(16);
+    const sys = piece('sys', 1);
+    const first = prompt(sys, piece('phase-1', 3));
+    const second = prompt(sys, piece('phase-2', 3)); // a fresh conversation: phase 1 is dead
+    call(rt, 1, 'S', 'w', 'dev', first, 1);
+    call(rt, 2, 'S', 'w', 'dev', second, 2);
+    const firstIds = rt.manager.lookup(first.hashes).blockIds;
+    expect(rt.explain(firstIds[3]!).stale).toBe(true);
+    expect(rt.explain(firstIds[0]!).stale).toBe(false); // the shared system prompt is not stale
+    const secondIds = rt.manager.lookup(second.hashes).blockIds;
+    expect(rt.explain(secondIds[3]!).stale).toBe(false);
+  });
+
+  it('never evicts pinned blocks: running requests and pins', () => {
+    const rt = runtime(4, 0, ['lru']);
+    const p = prompt(piece('pinned', 4));
+    expect(rt.admit({ requestId: 1, ...p, time: 0 })).not.toBeNull();
+    // Everything is pinned by request 1: another request cannot be admitted.
+    expect(rt.admit({ requestId: 2, ...prompt(piece('other', 1)), time: 0 })).toBeNull();
+    expect(rt.stats.refused).toBe(1);
+    rt.prefillDone(1, 0);
+    rt.release(1, 0);
+    expect(rt.admit({ requestId: 2, ...prompt(piece('other', 1)), time: 1 })).not.toBeNull();
+    expect(rt.manager.checkInvariants()).toBe('');
+  });
+
+  it('prefetches the next agent\'s context from host within the byte budget and counts precision', () => {
+    // Device holds 8 blocks, host 32; 1 MiB blocks at 4 MiB/s over the learned
+    // 0.5 s gap between steps: a budget of 2 blocks.
+    const rt = new Runtime({
+      blocks: { blockSize: BS, deviceBlocks: 8, hostBlocks: 32, bytesPerBlock: 1 << 20 },
+      policies: ['cachesage'],
+      hostToDeviceBytesPerSecond: 4 * (1 << 20),
+      now: () => 0,
+    });
+    const history = prompt(piece('ctx', 6));
+    rt.observe({ type: 'session.start', time: 0, session: 'S', workload: 'w' });
+    // Teach the chain writer -> critic -> writer -> ...
+    let id = 1;
+    for (let i = 0; i < 4; i++) {
+      for (const agent of ['writer', 'critic']) {
+        rt.observe({ type: 'step.start', time: id, session: 'S', agent: { workload: 'w', agent } });
+        call(rt, id, 'S', 'w', agent, history, id);
+        rt.observe({ type: 'step.end', time: id + 0.5, session: 'S', agent: { workload: 'w', agent } });
+        id++;
+      }
+    }
+    // Push the context to host with an unrelated 8-block request.
+    call(rt, 100, 'T', 'w2', 'other', prompt(piece('flood', 8)), 50);
+    const ids = rt.manager.lookup(history.hashes);
+    expect(ids.hostBlocks).toBe(6);
+    const result = rt.act(51);
+    expect(result.prefetched).toBe(2); // the budget, parents first
+    const after = rt.manager.lookup(history.hashes);
+    expect(after.deviceBlocks).toBe(2);
+    rt.observe({ type: 'step.start', time: 52, session: 'S', agent: { workload: 'w', agent: 'writer' } });
+    const d = rt.admit({ requestId: 200, ...history, session: 'S', agent: { workload: 'w', agent: 'writer' }, time: 52 })!;
+    expect(d.cachedDeviceTokens).toBe(2 * BS);
+    expect(d.loadedBlocks).toBe(4);
+    expect(rt.stats.prefetch).toEqual({ issued: 2, used: 2, wasted: 0 });
+    expect(rt.manager.checkInvariants()).toBe('');
+  });
+
+  it('merges actions deterministically: a pin beats an evict, prefetches are deduplicated', () => {
+    const merged = mergeActions([
+      { type: 'prefetch', blockIds: Int32Array.of(5, 6) },
+      { type: 'evict', blockIds: Int32Array.of(1, 2) },
+      { type: 'pin', key: 'k', leafBlockId: 2 },
+      { type: 'prefetch', blockIds: Int32Array.of(6, 7) },
+      { type: 'unpin', key: 'old' },
+    ]);
+    expect(merged).toEqual([
+      { type: 'unpin', key: 'old' },
+      { type: 'pin', key: 'k', leafBlockId: 2 },
+      { type: 'evict', blockIds: Int32Array.of(1) },
+      { type: 'prefetch', blockIds: Int32Array.of(5, 6) },
+      { type: 'prefetch', blockIds: Int32Array.of(7) },
+    ]);
+  });
+});
+
+describe('Runtime input handling', () => {
+  it('throws on malformed events and counts events that do not fit the state', () => {
+    const rt = runtime(8);
+    expect(() => rt.observe({ type: 'session.start', time: NaN, session: 's', workload: 'w' })).toThrow(RangeError);
+    expect(() => rt.observe({ type: 'session.start', time: -1, session: 's', workload: 'w' })).toThrow(/finite time >= 0/);
+    expect(() => rt.observe({ type: 'bogus' } as never)).toThrow(/event.type must be one of/);
+    expect(() => rt.observe({ type: 'step.start', time: 0, session: '', agent: { workload: 'w', agent: 'a' } })).toThrow(/must not be empty/);
+    expect(() => rt.observe({ type: 'session.start', time: 0, session: 'x'.repeat(300), workload: 'w' })).toThrow(/longer than/);
+    rt.observe({ type: 'session.end', time: 0, session: 'ghost' });
+    rt.observe({ type: 'session.start', time: 0, session: 's', workload: 'w' });
+    rt.observe({ type: 'step.end', time: 1, session: 's', agent: { workload: 'w', agent: 'a' } });
+    rt.observe({ type: 'step.start', time: 1, session: 's', agent: { workload: 'other', agent: 'a' } });
+    expect(rt.stats.ignored).toEqual({
+      'session.end of an unknown or ended session': 1,
+      'step.end without its step.start': 1,
+      'step.start with an agent of another workload': 1,
+    });
+    expect(() => rt.release(77)).toThrow(/unknown request 77/);
+    expect(() => rt.admit({ requestId: 2 ** 53, hashes: new BigUint64Array(0), numTokens: 1 })).toThrow(RangeError);
+    expect(() => rt.admit({ requestId: 1, hashes: new BigUint64Array(0), numTokens: 1, session: 's' })).toThrow(/go together/);
+    expect(() => rt.predict({ session: 's', horizon: 0 })).toThrow(RangeError);
+    expect(() => new Runtime({ blocks: { deviceBlocks: 4 }, policies: ['nope'] })).toThrow(/unknown policy "nope"/);
+    expect(() => new Runtime({ blocks: { deviceBlocks: 4 }, policies: ['cachesage', 'lfu'] })).toThrow(/cannot combine/);
+    expect(rt.manager.checkInvariants()).toBe('');
+  });
+
+  it('keeps every invariant under random event streams, including bad ones', () => {
+    const agents = ['a', 'b', 'c'];
+    const event = fc.oneof(
+      fc.record({ kind: fc.constant('start' as const), s: fc.nat(3) }),
+      fc.record({ kind: fc.constant('end' as const), s: fc.nat(3) }),
+      fc.record({ kind: fc.constant('step' as const), s: fc.nat(3), a: fc.nat(2) }),
+      fc.record({ kind: fc.constant('stepEnd' as const), s: fc.nat(3), a: fc.nat(2) }),
+      fc.record({ kind: fc.constant('call' as const), s: fc.nat(3), a: fc.nat(2), p: fc.nat(5), len: fc.integer({ min: 1, max: 5 }), decode: fc.nat(9) }),
+      fc.record({ kind: fc.constant('act' as const) }),
+      fc.record({ kind: fc.constant('release' as const), r: fc.nat(40) }),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom('cachesage', 'lru', 'lfu'), fc.integer({ min: 4, max: 16 }), fc.nat(8), fc.array(event, { maxLength: 80 }), (policy, device, host, events) => {
+        const rt = runtime(device, host, [policy]);
+        const open: number[] = [];
+        let id = 0;
+        let t = 0;
+        for (const e of events) {
+          t += 1;
+          try {
+            if (e.kind === 'start') rt.observe({ type: 'session.start', time: t, session: `s${e.s}`, workload: 'w' });
+            if (e.kind === 'end') rt.observe({ type: 'session.end', time: t, session: `s${e.s}` });
+            if (e.kind === 'step') rt.observe({ type: 'step.start', time: t, session: `s${e.s}`, agent: { workload: 'w', agent: agents[e.a]! } });
+            if (e.kind === 'stepEnd') rt.observe({ type: 'step.end', time: t, session: `s${e.s}`, agent: { workload: 'w', agent: agents[e.a]! } });
+            if (e.kind === 'act') rt.act(t);
+            if (e.kind === 'release') rt.release(e.r);
+            if (e.kind === 'call') {
+              const p = prompt(piece(`p${e.p}`, e.len));
+              const d = rt.admit({ requestId: ++id, ...p, session: `s${e.s}`, agent: { workload: 'w', agent: agents[e.a]! }, time: t });
+              if (d) {
+                open.push(id);
+                rt.prefillDone(id, t);
+                if (e.decode % 3 === 0) rt.decode(id, e.decode, undefined, t);
+                if (e.decode % 2 === 0) {
+                  open.pop();
+                  rt.release(id, t);
+                }
+              }
+            }
+          } catch (error) {
+            // Only the documented misuse: releasing an unknown request, or a
+            // request growing past the whole device tier.
+            expect(String(error)).toMatch(/unknown request|needs \d+ blocks but the device tier holds|would need more blocks than the device tier holds/);
+          }
+          expect(rt.manager.checkInvariants()).toBe('');
+        }
+        for (const r of open) rt.release(r);
+        expect(rt.manager.pinnedDeviceBlocks()).toBe(0);
+        expect(rt.manager.checkInvariants()).toBe('');
+      }),
+      { numRuns: 150, seed: 11 },
+    );
+  });
+});
+
+describe('Runtime snapshots', () => {
+  it('restores what CacheSage learned and refuses corrupt or foreign snapshots unchanged', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cachesage-snapshot-'));
+    const path = join(dir, 'learned.json');
+    const teach = (rt: Runtime) => {
+      for (let s = 0; s < 20; s++) {
+        rt.observe({ type: 'session.start', time: s, session: `s${s}`, workload: 'w' });
+        for (const agent of ['x', 'y']) {
+          rt.observe({ type: 'step.start', time: s + 0.1, session: `s${s}`, agent: { workload: 'w', agent } });
+          rt.observe({ type: 'step.end', time: s + 0.2, session: `s${s}`, agent: { workload: 'w', agent } });
+        }
+        rt.observe({ type: 'session.end', time: s + 0.3, session: `s${s}` });
+      }
+    };
+    const trained = runtime(8);
+    teach(trained);
+    trained.snapshot(path);
+    const fresh = runtime(8);
+    fresh.restore(path);
+    for (const rt of [trained, fresh]) {
+      rt.observe({ type: 'session.start', time: 100, session: 'probe', workload: 'w' });
+      rt.observe({ type: 'step.start', time: 101, session: 'probe', agent: { workload: 'w', agent: 'x' } });
+    }
+    const restored = fresh.predict({ session: 'probe' })!.next;
+    for (const [agent, p] of Object.entries(trained.predict({ session: 'probe' })!.next)) expect(restored[agent]).toBeCloseTo(p, 12);
+    expect(fresh.predict({ session: 'probe' })!.next.y).toBeGreaterThan(0.9);
+
+    const before = fresh.predict({ session: 'probe' });
+    writeFileSync(join(dir, 'corrupt.json'), readFileSync(path, 'utf8').slice(0, 40));
+    expect(() => fresh.restore(join(dir, 'corrupt.json'))).toThrow(SnapshotError);
+    writeFileSync(join(dir, 'foreign.json'), JSON.stringify({ format: 'something-else', version: 1 }));
+    expect(() => fresh.restore(join(dir, 'foreign.json'))).toThrow(/not a cachesage runtime snapshot/);
+    const bad = JSON.parse(readFileSync(path, 'utf8'));
+    bad.policies.cachesage.workloads.w.model.counts = 'garbage';
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify(bad));
+    expect(() => fresh.restore(join(dir, 'bad.json'))).toThrow(/refused/);
+    expect(fresh.predict({ session: 'probe' })).toEqual(before);
+  });
+});
