@@ -171,6 +171,34 @@ describe('Runtime with CacheSage', () => {
     expect(rt.manager.checkInvariants()).toBe('');
   });
 
+  it('never prefetches by displacing a block that scores higher', () => {
+    // A block-scoring policy that values the resident prompt above the host one,
+    // and an actor that asks to prefetch the host one.
+    const resident = prompt(piece('resident', 4));
+    const wanted = prompt(piece('wanted', 2));
+    let request: number[] = [];
+    const scorer = {
+      name: 'fixed-scores',
+      scoring: 'blocks' as const,
+      scoreBlocks(ids: Int32Array, out: Float32Array) {
+        const rm = rt.manager.metadata;
+        ids.forEach((id, i) => {
+          out[i] = resident.hashes.includes(rm.hash[id]!) ? 10 : 1;
+        });
+      },
+      act: () => [{ type: 'prefetch' as const, blockIds: Int32Array.from(request) }],
+    };
+    const rt = new Runtime({ blocks: { blockSize: BS, deviceBlocks: 4, hostBlocks: 4 }, policies: [scorer], now: () => 0 });
+    call(rt, 1, 'S', 'w', 'a', wanted, 0); // lands on device, scored 1
+    call(rt, 2, 'S', 'w', 'a', resident, 1); // pushes `wanted` to host, scored 10
+    const host = rt.manager.lookup(wanted.hashes);
+    expect(host.hostBlocks).toBe(2);
+    request = Array.from(host.blockIds);
+    expect(rt.act(2).prefetched).toBe(0);
+    expect(rt.manager.lookup(resident.hashes).deviceBlocks).toBe(4);
+    expect(rt.manager.lookup(wanted.hashes).hostBlocks).toBe(2);
+  });
+
   it('merges actions deterministically: a pin beats an evict, prefetches are deduplicated', () => {
     const merged = mergeActions([
       { type: 'prefetch', blockIds: Int32Array.of(5, 6) },

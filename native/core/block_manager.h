@@ -200,6 +200,7 @@ class BlockManager {
   void takeCopyPlan(CopyPlan& out);
   void takeEvents(Events& out);
   const CopyPlan& pendingCopyPlan() const { return plan_; }
+  size_t pendingEvents() const { return events_.kind.size(); }
 
   // Full structural check; returns "" when every invariant holds, otherwise
   // a description of the first broken one. O(blocks).

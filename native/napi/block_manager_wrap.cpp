@@ -249,6 +249,8 @@ Napi::Value BlockManagerWrap::PinnedDeviceBlocks(const Napi::CallbackInfo& info)
 
 Napi::Value BlockManagerWrap::TakeCopyPlan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  // Most scheduler steps move no bytes: answer them without allocating.
+  if (manager_->pendingCopyPlan().size() == 0) return env.Undefined();
   CopyPlan plan;
   manager_->takeCopyPlan(plan);
   Napi::Object out = Napi::Object::New(env);
@@ -262,6 +264,7 @@ Napi::Value BlockManagerWrap::TakeCopyPlan(const Napi::CallbackInfo& info) {
 
 Napi::Value BlockManagerWrap::TakeEvents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (manager_->pendingEvents() == 0) return env.Undefined();
   Events events;
   manager_->takeEvents(events);
   Napi::Object out = Napi::Object::New(env);

@@ -28,6 +28,14 @@ import {
 
 const EMPTY_HASHES = new BigUint64Array(0);
 
+function emptyCopyPlan(): CopyPlan {
+  return { srcTier: new Uint8Array(0), srcSlot: new Int32Array(0), dstTier: new Uint8Array(0), dstSlot: new Int32Array(0), stageStarts: new Int32Array(0) };
+}
+
+function emptyEvents(): BlockEvents {
+  return { kind: new Uint8Array(0), block: new Int32Array(0), hash: new BigUint64Array(0), tier: new Uint8Array(0) };
+}
+
 function tierCode(tier: TierName): number {
   return tier === 'device' ? Tier.Device : Tier.Host;
 }
@@ -232,12 +240,12 @@ export class BlockManager implements BlockManagerLike {
 
   /** Drains the copies queued since the last call, for a data plane to run. */
   takeCopyPlan(): CopyPlan {
-    return this.#native.takeCopyPlan();
+    return this.#native.takeCopyPlan() ?? emptyCopyPlan();
   }
 
   /** Drains the block events queued since the last call. */
   takeEvents(): BlockEvents {
-    return this.#native.takeEvents();
+    return this.#native.takeEvents() ?? emptyEvents();
   }
 
   checkInvariants(): string {

@@ -51,8 +51,10 @@ export interface NativeBlockManagerHandle {
   usedBlocks(tier: number): number;
   evictableBlocks(tier: number): number;
   pinnedDeviceBlocks(): number;
-  takeCopyPlan(): { srcTier: Uint8Array; srcSlot: Int32Array; dstTier: Uint8Array; dstSlot: Int32Array; stageStarts: Int32Array };
-  takeEvents(): { kind: Uint8Array; block: Int32Array; hash: BigUint64Array; tier: Uint8Array };
+  /** Undefined when no copy is pending. */
+  takeCopyPlan(): { srcTier: Uint8Array; srcSlot: Int32Array; dstTier: Uint8Array; dstSlot: Int32Array; stageStarts: Int32Array } | undefined;
+  /** Undefined when no event is pending. */
+  takeEvents(): { kind: Uint8Array; block: Int32Array; hash: BigUint64Array; tier: Uint8Array } | undefined;
   checkInvariants(): string;
   clock(): number;
   metadata(): Record<string, ArrayBufferView>;

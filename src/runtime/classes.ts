@@ -9,6 +9,7 @@ import type { BlockManagerLike } from '../blocks/types.js';
 import type { ScoreClass } from './types.js';
 
 const NO_CLASS = -1;
+const NO_CLASSES: number[] = [];
 
 /** floor(log2(depth + 1)), capped: deep blocks cost more to recompute. */
 export function depthBucket(depth: number): number {
@@ -61,6 +62,7 @@ export class ClassBook {
 
   /** Classes that appeared since the last call; they must be scored. */
   takeFresh(): number[] {
+    if (this.#fresh.size === 0) return NO_CLASSES;
     const out = [...this.#fresh];
     this.#fresh.clear();
     return out;

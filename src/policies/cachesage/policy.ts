@@ -340,8 +340,12 @@ class CacheSagePolicy implements Policy {
 
   // ------------------------------------------------------------ predict
 
-  #table(w: WorkloadState): SurvivalTable {
-    if (w.table && w.table.states === w.model.states) return w.table;
+  /**
+   * The workload's survival table. Scoring reuses it for up to refreshEvery
+   * hand-offs; `fresh` (for predict) recomputes it when anything changed.
+   */
+  #table(w: WorkloadState, fresh = false): SurvivalTable {
+    if (w.table && w.table.states === w.model.states && !(fresh && w.handoffsSinceRefresh > 0)) return w.table;
     const states = w.model.states;
     const transitions = w.model.transitionMatrix();
     // START has no incoming edges; as a row it is the distribution of first agents.
@@ -370,7 +374,7 @@ class CacheSagePolicy implements Policy {
     const session = this.#sessions.get(query.session);
     if (!session) return null;
     const w = session.workload;
-    const table = this.#table(w);
+    const table = this.#table(w, true);
     const h = Math.min(query.horizon ?? this.#horizon, table.horizon);
     const next: Record<string, number> = {};
     const reuseWithin: Record<string, number> = {};
