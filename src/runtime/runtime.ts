@@ -336,24 +336,30 @@ export class Runtime {
   }
 
   /**
-   * The engine decoded `tokens` more tokens; `hashes` are the hashes of
-   * blocks that became full, continuing the prompt's chain. Returns the new
-   * block ids, or null when the device tier cannot hold them now.
+   * The engine decoded `tokens` more tokens (0 when its blocks were reserved
+   * at admission); `hashes` are the hashes of blocks that became full,
+   * continuing the prompt's chain, and those blocks join the cache. Returns
+   * the new block ids, or null when the device tier cannot hold them now.
    */
   decode(requestId: number, tokens: number, hashes?: BigUint64Array, time?: number): Int32Array | null {
     const request = this.#request(requestId, 'decode');
     const t = time === undefined ? this.#now() : checkTime(time, 'decode: time');
     const added = this.manager.append(requestId, tokens, hashes);
     if (added === null) return null;
+    let committed: Int32Array | undefined;
     if (hashes && hashes.length > 0) {
       const all = new BigUint64Array(request.knownHashes + hashes.length);
       all.set(request.hashes.subarray(0, request.knownHashes));
       all.set(hashes, request.knownHashes);
       request.hashes = all;
       request.knownHashes = all.length;
+      // Blocks whose hashes the engine reports are computed: they join the cache.
+      committed = this.manager.commit(requestId, request.knownHashes);
     }
     this.#drainBlockEvents(t);
+    if (committed && this.#mode === 'classes') this.#classes.classify(committed);
     this.#emit({ type: 'decode', time: t, requestId, ...this.#tagsOf(request), tokens });
+    if (committed) this.#rescore(committed);
     return added;
   }
 

@@ -67,8 +67,8 @@ interface WorkloadState {
   lastPrompt: Map<string, BigUint64Array>;
   /** Mean seconds per step (service plus gap), cached until timing changes. */
   stepSeconds: number | null;
-  /** P(a live or new session reaches an agent set), by agent set, until the live mix changes. */
-  sharedReach: Map<string, number>;
+  /** Reuse of shared blocks by agent set, until the live mix changes. */
+  sharedReach: Map<string, Reuse>;
   /** Live-mix changes since the workload's shared classes were last rescored. */
   sharedChanges: number;
   /** A state gained its first or lost its last live session since then. */
@@ -102,6 +102,16 @@ interface SessionState {
 
 const CONTINUATION_DECAY = 0.98;
 const UNTAGGED_REUSE = 0.5;
+// An untagged block is valued like one reused for sure four steps ahead.
+const UNTAGGED_VALUE = 0.25;
+
+interface Reuse {
+  /** P(reused within the horizon). */
+  probability: number;
+  /** E[1 / steps until first reuse] within the horizon: what scores rank by. */
+  value: number;
+  reason: string;
+}
 
 export function createCacheSagePolicy(options: CacheSageOptions = {}): Policy {
   return new CacheSagePolicy(options);
@@ -412,32 +422,39 @@ class CacheSagePolicy implements Policy {
   // ------------------------------------------------------------ score
 
   scoreClasses(classIds: Int32Array, out: Float32Array): void {
-    // Classes that differ only in depth share a reuse probability: compute
-    // it once per (workload, session, agents, staleness) in this batch.
+    // Classes that differ only in depth share a reuse value: compute it once
+    // per (workload, session, agents, staleness) in this batch.
     const memo = new Map<string, number>();
     for (let i = 0; i < classIds.length; i++) out[i] = this.#classScore(classIds[i]!, memo);
   }
 
-  /** Retention score: reuse probability within the horizon times recompute cost. */
+  /**
+   * Retention score: the expected value of keeping the class's blocks,
+   * E[1 / steps until first reuse] over the horizon (reuse next step is
+   * worth 1, in h steps 1/h, beyond the horizon 0; MIN's "furthest next use
+   * goes first" made probabilistic), times a recompute cost that grows with
+   * depth.
+   */
   #classScore(classId: number, memo?: Map<string, number>): number {
     const cls = this.#context?.scoreClass(classId);
     const depthCost = 1 + 0.05 * (cls?.depthBucket ?? 0);
-    if (!cls || !memo) return this.#reuseProbability(classId).probability * depthCost;
+    if (!cls || !memo) return this.#reuse(classId).value * depthCost;
     const key = `${cls.workload}:${cls.session}:${cls.agentMask}:${cls.stale}`;
-    let p = memo.get(key);
-    if (p === undefined) memo.set(key, (p = this.#reuseProbability(classId).probability));
-    return p * depthCost;
+    let value = memo.get(key);
+    if (value === undefined) memo.set(key, (value = this.#reuse(classId).value));
+    return value * depthCost;
   }
 
-  #reuseProbability(classId: number): { probability: number; reason: string } {
+  /** Reuse of a class within the horizon: probability, discounted value, and why. */
+  #reuse(classId: number): Reuse {
     const ctx = this.#context;
     const cls = ctx?.scoreClass(classId);
-    if (!ctx || !cls) return { probability: UNTAGGED_REUSE, reason: 'unknown class' };
-    if (cls.stale) return { probability: 0, reason: 'stale: its agent moved past this chain' };
-    if (cls.workload < 0) return { probability: UNTAGGED_REUSE, reason: 'untagged: recency decides' };
+    if (!ctx || !cls) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'unknown class' };
+    if (cls.stale) return { probability: 0, value: 0, reason: 'stale: its agent moved past this chain' };
+    if (cls.workload < 0) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'untagged: recency decides' };
     const workloadName = ctx.registry.workloadName(cls.workload);
     const w = workloadName === undefined ? undefined : this.#workloads.get(workloadName);
-    if (!w) return { probability: UNTAGGED_REUSE, reason: 'workload not seen yet' };
+    if (!w) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'workload not seen yet' };
     const table = this.#table(w);
     const agents: number[] = [];
     for (const bit of cls.agents) {
@@ -445,29 +462,48 @@ class CacheSagePolicy implements Policy {
       const index = name === undefined ? undefined : w.model.indexOf(name);
       if (index !== undefined) agents.push(index);
     }
-    if (agents.length === 0) return { probability: UNTAGGED_REUSE, reason: 'agents not seen yet' };
+    if (agents.length === 0) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'agents not seen yet' };
+    const H = table.horizon;
     if (cls.session >= 0) {
       const sessionName = ctx.registry.sessionName(cls.session);
       const session = sessionName === undefined ? undefined : this.#sessions.get(sessionName);
-      if (!session || !session.live) return { probability: 0, reason: 'private to an ended session' };
+      if (!session || !session.live) return { probability: 0, value: 0, reason: 'private to an ended session' };
       let continuation = 0;
       for (const b of agents) continuation = Math.max(continuation, this.#continuation(w, w.model.agents[b - 2]!));
-      const reach = this.#reachAny(table, session.state, agents);
-      return { probability: reach * continuation, reason: `private: P(reuse in session within ${table.horizon} steps) x continuation ${continuation.toFixed(2)}` };
+      let value = 0;
+      let previous = 0;
+      for (let h = 1; h <= H; h++) {
+        const reach = this.#reachAny(table, session.state, agents, h);
+        value += (reach - previous) / h;
+        previous = reach;
+      }
+      return {
+        probability: previous * continuation,
+        value: value * continuation,
+        reason: `private: reuse in its session within ${H} steps, continuation ${continuation.toFixed(2)}`,
+      };
     }
-    // Shared across sessions: any live session, or a new one, reaching these agents.
+    // Shared across sessions: the first of the live sessions, or a new one,
+    // to reach these agents.
     const key = agents.join(',');
-    let probability = w.sharedReach.get(key);
-    if (probability === undefined) {
-      let none = 1;
-      for (const [state, count] of w.liveAt) none *= (1 - this.#reachAny(table, state, agents)) ** count;
+    let shared = w.sharedReach.get(key);
+    if (shared === undefined) {
       const arrivalsPerSecond = 1 / Math.max(1e-6, w.interArrival.mean() ?? Infinity);
-      const newSessions = arrivalsPerSecond * this.#meanStepSeconds(w) * table.horizon;
-      const qNew = 1 - Math.exp(-newSessions * this.#reachAny(table, START_INDEX, agents));
-      probability = 1 - none * (1 - qNew);
-      w.sharedReach.set(key, probability);
+      const newPerStep = arrivalsPerSecond * this.#meanStepSeconds(w);
+      let value = 0;
+      let previous = 0;
+      for (let h = 1; h <= H; h++) {
+        let none = 1;
+        for (const [state, count] of w.liveAt) none *= (1 - this.#reachAny(table, state, agents, h)) ** count;
+        none *= Math.exp(-newPerStep * h * this.#reachAny(table, START_INDEX, agents, h));
+        const reach = 1 - none;
+        value += (reach - previous) / h;
+        previous = reach;
+      }
+      shared = { probability: previous, value, reason: `shared: the first live or new session to reach its agents within ${H} steps` };
+      w.sharedReach.set(key, shared);
     }
-    return { probability, reason: `shared: P(a live or new session reaches its agents within ${table.horizon} steps)` };
+    return shared;
   }
 
   #continuation(w: WorkloadState, agent: string): number {
@@ -564,11 +600,12 @@ class CacheSagePolicy implements Policy {
     if (blockId < 0 || blockId >= ctx.manager.numBlockIds || m.tier[blockId] === Tier.Free) return null;
     const cls = ctx.scoreClass(m.scoreClass[blockId]!);
     if (!cls) return { reason: 'not classified (uncommitted or untracked)' };
-    const { probability, reason } = this.#reuseProbability(cls.id);
+    const { probability, value, reason } = this.#reuse(cls.id);
     const sessionName = cls.session >= 0 ? ctx.registry.sessionName(cls.session) : undefined;
     const session = sessionName === undefined ? undefined : this.#sessions.get(sessionName);
     return {
       reuseProbability: probability,
+      reuseValue: value,
       horizon: this.#horizon,
       reason,
       score: this.#classScore(cls.id),
