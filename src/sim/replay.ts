@@ -1,0 +1,260 @@
+/**
+ * One trace, every policy, one run: the numbers of replay.md's contract.
+ *
+ * A first pass replays the trace with unbounded capacity under the chosen
+ * arrivals (closed loop of N sessions, or an open loop at a rate) to fix
+ * every session's start time, which all policies then share, and to find
+ * the peak live footprint: the most distinct blocks referenced at one moment
+ * by the sessions in flight. Capacities below 1 are fractions of it.
+ */
+import { deriveStepGraph } from '../policies/kvflow_graph.js';
+import type { FutureUses } from '../policies/belady.js';
+import type { PolicySpec } from '../runtime/runtime.js';
+import type { TraceCall } from '../trace/format.js';
+import { COST_MODELS, type CostModel } from './cost_model.js';
+import { simulate, type SimulationResult } from './simulator.js';
+import { prepareWorkload, seededRandom, type SimCall, type SimWorkload } from './workload.js';
+
+export const REPLAY_POLICIES = ['lru', 'lfu', 'kvflow', 'ttl', 'cachesage', 'belady', 'infinite'] as const;
+
+/**
+ * A tier's capacity: a fraction of the peak live footprint, or a block
+ * count. (On the command line a value with a decimal point or below 1 is a
+ * fraction, so `1.0` is the whole footprint; a whole number is blocks.)
+ */
+export type Capacity = { fraction: number } | { blocks: number };
+
+export interface ReplayOptions {
+  policies?: readonly string[];
+  /** Device tier (default: half the peak live footprint). */
+  capacity?: Capacity;
+  /** Host tier (default: the whole peak live footprint); blocks 0 for none. */
+  hostCapacity?: Capacity;
+  blockSize?: number;
+  concurrency?: number;
+  arrivalRate?: number;
+  model?: '8b' | '70b';
+  seed?: number;
+  /** Called after each policy's run: (policy, index, total). */
+  onProgress?: (policy: string, done: number, total: number) => void;
+}
+
+export interface PolicyResult {
+  policy: string;
+  tokenHitRate: number;
+  hostHitRate: number;
+  gapClosed: number | null;
+  meanTtftMs: number;
+  p50TtftMs: number;
+  p99TtftMs: number;
+  throughputTokPerS: number;
+  prefetchPrecision: number | null;
+  bytesMoved: number;
+  overheadUsPerCall: number;
+  /** TTFT samples (ms), for distributions; left out of the CLI's JSON. */
+  ttftMs?: number[];
+}
+
+export interface ReplayReport {
+  trace: string;
+  blockSize: number;
+  model: string;
+  peakLiveBlocks: number;
+  capacityBlocks: number;
+  hostCapacityBlocks: number;
+  calls: number;
+  sessions: number;
+  results: PolicyResult[];
+}
+
+/** Resolves a capacity against the peak live footprint. */
+export function capacityBlocks(capacity: Capacity, peak: number): number {
+  return 'fraction' in capacity ? Math.max(1, Math.round(capacity.fraction * peak)) : Math.round(capacity.blocks);
+}
+
+export function replay(name: string, calls: readonly TraceCall[], options: ReplayOptions = {}): ReplayReport {
+  const blockSize = options.blockSize ?? 16;
+  const model: CostModel = COST_MODELS[options.model ?? '8b']!;
+  const seed = options.seed ?? 1;
+  const policies = options.policies ?? REPLAY_POLICIES;
+  const workload = prepareWorkload(name, calls, blockSize, model, seed);
+  const first = firstPass(workload, model, options);
+  const maxRequestBlocks = Math.max(
+    1,
+    ...workload.sessions.flatMap((s) => s.calls.map((c) => Math.ceil((c.promptTokens + c.outputTokens) / blockSize))),
+  );
+  // The device tier must hold the largest single call, whatever the fraction.
+  const device = Math.max(maxRequestBlocks, capacityBlocks(options.capacity ?? { fraction: 0.5 }, first.peakLiveBlocks));
+  const host = capacityBlocks(options.hostCapacity ?? { fraction: 1 }, first.peakLiveBlocks);
+  const distinct = new Set<bigint>();
+  for (const s of workload.sessions) for (const h of s.blocks) distinct.add(h);
+
+  const results: PolicyResult[] = [];
+  policies.forEach((policy, i) => {
+    const spec = policySpec(policy, name, calls, first.future);
+    const unbounded = policy === 'infinite';
+    const run = simulate({
+      workload,
+      policy: spec,
+      deviceBlocks: unbounded ? distinct.size + maxRequestBlocks : device,
+      hostBlocks: unbounded ? 0 : host,
+      model,
+      arrivals: { sessionStarts: first.sessionStarts },
+      ...(policy === 'belady' ? { onCall: (call: SimCall) => first.future.moveTo(call) } : {}),
+    });
+    results.push(summarize(policy, run, workload));
+    options.onProgress?.(policy, i + 1, policies.length);
+  });
+  const lru = results.find((r) => r.policy === 'lru');
+  const min = results.find((r) => r.policy === 'belady');
+  for (const r of results) {
+    r.gapClosed = lru && min && min.tokenHitRate > lru.tokenHitRate
+      ? round((r.tokenHitRate - lru.tokenHitRate) / (min.tokenHitRate - lru.tokenHitRate), 4)
+      : null;
+  }
+  return {
+    trace: name,
+    blockSize,
+    model: model.name,
+    peakLiveBlocks: first.peakLiveBlocks,
+    capacityBlocks: device,
+    hostCapacityBlocks: host,
+    calls: workload.calls,
+    sessions: workload.sessions.length,
+    results,
+  };
+}
+
+interface FirstPass {
+  sessionStarts: number[];
+  peakLiveBlocks: number;
+  future: CallOrderFuture;
+}
+
+function firstPass(workload: SimWorkload, model: CostModel, options: ReplayOptions): FirstPass {
+  const distinct = new Set<bigint>();
+  let maxRequest = 1;
+  for (const s of workload.sessions) {
+    for (const h of s.blocks) distinct.add(h);
+    for (const c of s.calls) maxRequest = Math.max(maxRequest, Math.ceil((c.promptTokens + c.outputTokens) / workload.blockSize));
+  }
+  let arrivals: { sessionStarts: number[] } | { concurrency: number };
+  if (options.arrivalRate !== undefined) {
+    const random = seededRandom((options.seed ?? 1) * 7919);
+    let t = 0;
+    arrivals = {
+      sessionStarts: workload.sessions.map(() => {
+        const start = t;
+        t += -Math.log(1 - random()) / options.arrivalRate!;
+        return start;
+      }),
+    };
+  } else {
+    arrivals = { concurrency: options.concurrency ?? 32 };
+  }
+  const run = simulate({ workload, policy: 'infinite', deviceBlocks: distinct.size + maxRequest, hostBlocks: 0, model, arrivals });
+  const sessionStarts = run.sessionSpans.map(([start]) => (Number.isFinite(start) ? start : 0));
+  return { sessionStarts, peakLiveBlocks: peakLive(workload, run.sessionSpans), future: new CallOrderFuture(run) };
+}
+
+/** The most distinct blocks referenced at once by sessions in flight. */
+function peakLive(workload: SimWorkload, spans: [number, number][]): number {
+  const edges: [number, number, number][] = [];
+  spans.forEach(([start, end], s) => {
+    edges.push([start, 1, s]);
+    edges.push([end, -1, s]);
+  });
+  // Ends before starts at the same instant: a session that finishes as another begins does not overlap it.
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const refs = new Map<bigint, number>();
+  let live = 0;
+  let peak = 0;
+  for (const [, delta, s] of edges) {
+    for (const h of workload.sessions[s]!.blocks) {
+      const n = (refs.get(h) ?? 0) + delta;
+      if (delta > 0 && n === 1) live++;
+      if (delta < 0 && n === 0) live--;
+      if (n === 0) refs.delete(h);
+      else refs.set(h, n);
+    }
+    peak = Math.max(peak, live);
+  }
+  return peak;
+}
+
+/**
+ * The future by call order: each call's position in the first pass's
+ * arrival order, and for each block hash the positions of the calls whose
+ * prompts use it. Belady asks for the next use after the call being served
+ * (the simulator moves the cursor), which stays right even where a policy's
+ * timing drifts from the first pass's.
+ */
+class CallOrderFuture implements FutureUses {
+  readonly #position = new Map<string, number>();
+  readonly #uses = new Map<bigint, number[]>();
+  cursor = -1;
+
+  constructor(run: SimulationResult) {
+    const arrivals = [...run.arrivals].sort((a, b) => a.time - b.time);
+    arrivals.forEach(({ call }, position) => {
+      this.#position.set(`${call.session}:${call.index}`, position);
+      for (const h of call.promptHashes) {
+        let list = this.#uses.get(h);
+        if (!list) this.#uses.set(h, (list = []));
+        if (list[list.length - 1] !== position) list.push(position);
+      }
+    });
+  }
+
+  moveTo(call: SimCall): void {
+    this.cursor = this.#position.get(`${call.session}:${call.index}`) ?? this.cursor;
+  }
+
+  nextUse(hash: bigint): number {
+    const list = this.#uses.get(hash);
+    if (!list) return Infinity;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]! <= this.cursor) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < list.length ? list[lo]! : Infinity;
+  }
+}
+
+function policySpec(policy: string, workloadName: string, calls: readonly TraceCall[], future: FutureUses): PolicySpec {
+  if (policy === 'belady') return { name: 'belady', options: { future } };
+  if (policy === 'kvflow') {
+    // KVFlow is told the whole trace's step graph in advance; CacheSage learns online.
+    const graph = deriveStepGraph(calls.map((c) => ({ session: c.session, agent: c.agent, workload: workloadName })));
+    return { name: 'kvflow', options: graph };
+  }
+  return policy;
+}
+
+function summarize(policy: string, run: SimulationResult, workload: SimWorkload): PolicyResult {
+  const ttft = Array.from(run.ttftSeconds, (s) => s * 1000).sort((a, b) => a - b);
+  const quantile = (q: number) => (ttft.length ? ttft[Math.min(ttft.length - 1, Math.floor(q * ttft.length))]! : 0);
+  const mean = ttft.reduce((a, b) => a + b, 0) / Math.max(1, ttft.length);
+  return {
+    policy,
+    tokenHitRate: round(run.deviceHitTokens / Math.max(1, run.promptTokens), 4),
+    hostHitRate: round(run.hostHitTokens / Math.max(1, run.promptTokens), 4),
+    gapClosed: null,
+    meanTtftMs: round(mean, 2),
+    p50TtftMs: round(quantile(0.5), 2),
+    p99TtftMs: round(quantile(0.99), 2),
+    throughputTokPerS: round(run.outputTokens / Math.max(1e-9, run.makespanSeconds), 1),
+    prefetchPrecision: run.prefetch.issued > 0 ? round(run.prefetch.used / run.prefetch.issued, 4) : null,
+    bytesMoved: run.bytesMoved,
+    overheadUsPerCall: round((run.runtimeSeconds * 1e6) / Math.max(1, workload.calls), 2),
+    ttftMs: ttft,
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
