@@ -6,6 +6,11 @@ namespace cachesage::napi {
 
 namespace {
 
+// Native bytes per block id (metadata arrays, hash index, eviction queues,
+// tree links) and per score class (two queues' heaps and positions).
+constexpr int64_t kBytesPerBlockId = 160;
+constexpr int64_t kBytesPerClass = 60;
+
 Tier tierArg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   return static_cast<Tier>(int32Arg(info, i, op, 1, 2));
 }
@@ -68,6 +73,15 @@ BlockManagerWrap::BlockManagerWrap(const Napi::CallbackInfo& info)
   config.hostBlocks = int32Arg(info, 3, op, 0);
   config.maxClasses = int32Arg(info, 4, op, 0);
   manager_ = guarded(info.Env(), [&] { return std::make_unique<BlockManager>(config); });
+  // Tell V8 what this small object holds natively, so the garbage collector
+  // reclaims managers that go out of use before memory runs short.
+  externalBytes_ = static_cast<int64_t>(manager_->numBlockIds()) * kBytesPerBlockId +
+                   static_cast<int64_t>(config.maxClasses) * kBytesPerClass;
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), externalBytes_);
+}
+
+BlockManagerWrap::~BlockManagerWrap() {
+  Napi::MemoryManagement::AdjustExternalMemory(Env(), -externalBytes_);
 }
 
 Napi::Value BlockManagerWrap::Lookup(const Napi::CallbackInfo& info) {

@@ -14,6 +14,7 @@ class BlockManagerWrap : public Napi::ObjectWrap<BlockManagerWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit BlockManagerWrap(const Napi::CallbackInfo& info);
+  ~BlockManagerWrap() override;
 
  private:
   Napi::Value Lookup(const Napi::CallbackInfo& info);
@@ -42,6 +43,7 @@ class BlockManagerWrap : public Napi::ObjectWrap<BlockManagerWrap> {
   Napi::Value Metadata(const Napi::CallbackInfo& info);
 
   std::unique_ptr<BlockManager> manager_;
+  int64_t externalBytes_ = 0;
 };
 
 }  // namespace cachesage::napi

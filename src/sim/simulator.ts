@@ -124,7 +124,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
   const blockSize = workload.blockSize;
   const bytesPerBlock = model.kvBytesPerToken * blockSize;
   const runtime = new Runtime({
-    blocks: { blockSize, deviceBlocks: options.deviceBlocks, hostBlocks: options.hostBlocks, bytesPerBlock, maxClasses: 1 << 20 },
+    blocks: { blockSize, deviceBlocks: options.deviceBlocks, hostBlocks: options.hostBlocks, bytesPerBlock, maxClasses: 1 << 18 },
     policies: [options.policy as PolicySpec],
     hostToDeviceBytesPerSecond: model.hostToDeviceBytesPerSecond,
   });
