@@ -15,6 +15,8 @@ import { COST_MODELS, type CostModel } from './cost_model.js';
 import { simulate, type SimulationResult } from './simulator.js';
 import { prepareWorkload, seededRandom, type SimCall, type SimWorkload } from './workload.js';
 
+const MIN_GAP = 0.005;
+
 export const REPLAY_POLICIES = ['lru', 'lfu', 'kvflow', 'ttl', 'cachesage', 'belady', 'infinite'] as const;
 
 /**
@@ -107,8 +109,10 @@ export function replay(name: string, calls: readonly TraceCall[], options: Repla
   });
   const lru = results.find((r) => r.policy === 'lru');
   const min = results.find((r) => r.policy === 'belady');
+  // Below half a point of headroom between LRU and MIN the ratio measures
+  // noise, not the policy: it is reported as null then.
   for (const r of results) {
-    r.gapClosed = lru && min && min.tokenHitRate > lru.tokenHitRate
+    r.gapClosed = lru && min && min.tokenHitRate - lru.tokenHitRate >= MIN_GAP
       ? round((r.tokenHitRate - lru.tokenHitRate) / (min.tokenHitRate - lru.tokenHitRate), 4)
       : null;
   }

@@ -124,7 +124,15 @@ export function simulate(options: SimulationOptions): SimulationResult {
   const blockSize = workload.blockSize;
   const bytesPerBlock = model.kvBytesPerToken * blockSize;
   const runtime = new Runtime({
-    blocks: { blockSize, deviceBlocks: options.deviceBlocks, hostBlocks: options.hostBlocks, bytesPerBlock, maxClasses: 1 << 18 },
+    // A score class exists only while it holds a cached block, so there are
+    // never more classes than blocks.
+    blocks: {
+      blockSize,
+      deviceBlocks: options.deviceBlocks,
+      hostBlocks: options.hostBlocks,
+      bytesPerBlock,
+      maxClasses: Math.min(1 << 20, options.deviceBlocks + options.hostBlocks),
+    },
     policies: [options.policy as PolicySpec],
     hostToDeviceBytesPerSecond: model.hostToDeviceBytesPerSecond,
   });

@@ -1,0 +1,199 @@
+/**
+ * `cachesage replay`: one trace, the chosen policies, one capacity; a table
+ * or, with `--json`, the one JSON object of replay.md's CLI contract.
+ */
+import { TraceError } from '../trace/format.js';
+import { readTraceFile } from '../trace/reader.js';
+import { REPLAY_POLICIES, replay, type Capacity, type PolicyResult, type ReplayOptions, type ReplayReport } from '../sim/replay.js';
+import {
+  capacityFlag,
+  flagValue,
+  integerFlag,
+  modelFlag,
+  parseFlags,
+  policiesFlag,
+  positiveFlag,
+  UsageError,
+  type FlagSpec,
+  type ParsedFlags,
+} from './args.js';
+import { Progress } from './progress.js';
+import { bytes, fixed, formatTable, percent } from './table.js';
+
+/** Defaults of the replay flags, shared with `bench` and the help text. */
+export const REPLAY_DEFAULTS = {
+  capacity: { fraction: 0.5 } as Capacity,
+  /**
+   * A host tier as large as the peak live footprint, as the contract's
+   * synopsis shows (`--host-capacity 1.0`): device evictions demote there,
+   * and prefetch can bring blocks back. 0 compares the device tier alone.
+   */
+  hostCapacity: { fraction: 1 } as Capacity,
+  blockSize: 16,
+  concurrency: 32,
+  model: '8b',
+  seed: 1,
+} as const;
+
+/** Flags that shape a simulation, common to `replay` and `bench`. */
+export const SIMULATION_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  policies: { kind: 'value' },
+  'host-capacity': { kind: 'value' },
+  'block-size': { kind: 'value' },
+  concurrency: { kind: 'value' },
+  'arrival-rate': { kind: 'value' },
+  model: { kind: 'value' },
+  seed: { kind: 'value' },
+  json: { kind: 'switch' },
+};
+
+const REPLAY_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  ...SIMULATION_FLAGS,
+  trace: { kind: 'value' },
+  capacity: { kind: 'value' },
+};
+
+/** Help text of `cachesage replay`. */
+export const REPLAY_HELP = `Usage: cachesage replay --trace FILE.jsonl [options]
+
+Replays one trace under each policy and reports hit rates, TTFT and
+throughput. Every policy sees the same arrivals.
+
+Options:
+  --trace FILE         trace to replay (JSON lines, one LLM call a line)
+  --policies LIST      comma-separated, in report order
+                       (default ${REPLAY_POLICIES.join(',')})
+  --capacity C         device capacity: a fraction of the trace's peak live
+                       footprint (below 1, or with a decimal point: 1.0 is the
+                       whole footprint), or a whole number of blocks (default 0.5)
+  --host-capacity H    host tier, same unit; 0 = no host tier (default 1.0)
+  --block-size N       tokens per KV block, 1..1024 (default ${REPLAY_DEFAULTS.blockSize})
+  --concurrency N      closed loop: N sessions in flight (default ${REPLAY_DEFAULTS.concurrency})
+  --arrival-rate R     open loop: R new sessions per second (instead of --concurrency)
+  --model 8b|70b       cost model profile (default ${REPLAY_DEFAULTS.model})
+  --seed N             seed for tool gaps and open-loop arrivals (default ${REPLAY_DEFAULTS.seed})
+  --json               print one JSON object on stdout instead of the table
+  -h, --help           show this help
+
+Exit status: 0 on success, 2 on bad flags or an unreadable or malformed trace.
+`;
+
+/** Simulation settings parsed from flags, in the shape `replay()` takes. */
+export type SimulationSettings = Required<Pick<ReplayOptions, 'hostCapacity' | 'blockSize' | 'model' | 'seed'>> &
+  Pick<ReplayOptions, 'concurrency' | 'arrivalRate'> & { policies: string[] };
+
+/**
+ * Reads the simulation flags common to `replay` and `bench`.
+ *
+ * @throws UsageError naming the first bad flag.
+ */
+export function simulationSettings(command: string, flags: ParsedFlags): SimulationSettings {
+  const text = (name: string) => flagValue(flags, name);
+  const concurrencyText = text('concurrency');
+  const rateText = text('arrival-rate');
+  if (concurrencyText !== undefined && rateText !== undefined) {
+    throw new UsageError(`${command}: --concurrency and --arrival-rate cannot be used together (closed or open loop: pick one)`);
+  }
+  const policiesText = text('policies');
+  const hostText = text('host-capacity');
+  const blockText = text('block-size');
+  const modelText = text('model');
+  const seedText = text('seed');
+  const settings: SimulationSettings = {
+    policies: policiesText === undefined ? [...REPLAY_POLICIES] : policiesFlag(command, policiesText),
+    hostCapacity: hostText === undefined ? REPLAY_DEFAULTS.hostCapacity : capacityFlag(command, 'host-capacity', hostText, true),
+    blockSize: blockText === undefined ? REPLAY_DEFAULTS.blockSize : integerFlag(command, 'block-size', blockText, 1, 1024),
+    model: modelText === undefined ? REPLAY_DEFAULTS.model : modelFlag(command, modelText),
+    seed: seedText === undefined ? REPLAY_DEFAULTS.seed : integerFlag(command, 'seed', seedText, 0, 2 ** 31 - 1),
+  };
+  if (rateText !== undefined) settings.arrivalRate = positiveFlag(command, 'arrival-rate', rateText);
+  else settings.concurrency = concurrencyText === undefined ? REPLAY_DEFAULTS.concurrency : integerFlag(command, 'concurrency', concurrencyText, 1);
+  return settings;
+}
+
+/** A policy result as the JSON contract states it: without the per-call TTFT samples. */
+export function contractResult(result: PolicyResult): Omit<PolicyResult, 'ttftMs'> {
+  const { ttftMs: _samples, ...rest } = result;
+  return rest;
+}
+
+/** A replay report as the JSON contract states it. */
+export function contractReport(report: ReplayReport): Omit<ReplayReport, 'results'> & { results: Omit<PolicyResult, 'ttftMs'>[] } {
+  return { ...report, results: report.results.map(contractResult) };
+}
+
+/** The results of one replay as a text table, one row per policy. */
+export function replayTable(report: ReplayReport): string {
+  return formatTable(
+    [
+      { title: 'policy', align: 'left' },
+      { title: 'token hit' },
+      { title: 'host hit' },
+      { title: 'gap closed' },
+      { title: 'mean TTFT ms' },
+      { title: 'p50 TTFT ms' },
+      { title: 'p99 TTFT ms' },
+      { title: 'tok/s' },
+      { title: 'prefetch prec' },
+      { title: 'moved' },
+      { title: 'us/call' },
+    ],
+    report.results.map((r) => [
+      r.policy,
+      percent(r.tokenHitRate),
+      percent(r.hostHitRate),
+      fixed(r.gapClosed, 3),
+      fixed(r.meanTtftMs, 1),
+      fixed(r.p50TtftMs, 1),
+      fixed(r.p99TtftMs, 1),
+      fixed(r.throughputTokPerS, 0),
+      percent(r.prefetchPrecision),
+      bytes(r.bytesMoved),
+      fixed(r.overheadUsPerCall, 1),
+    ]),
+  );
+}
+
+/** Runs `cachesage replay` with `argv` (the arguments after the command name). */
+export async function replayCommand(argv: readonly string[]): Promise<void> {
+  const flags = parseFlags('replay', argv, REPLAY_FLAGS);
+  if (flags.help) {
+    process.stdout.write(REPLAY_HELP);
+    return;
+  }
+  const trace = flagValue(flags, 'trace');
+  if (trace === undefined) throw new UsageError('replay: --trace FILE is required');
+  const capacityText = flagValue(flags, 'capacity');
+  const capacity = capacityText === undefined ? REPLAY_DEFAULTS.capacity : capacityFlag('replay', 'capacity', capacityText, false);
+  const settings = simulationSettings('replay', flags);
+  const json = flags.switches.has('json');
+
+  const { calls } = await readTraceFile(trace);
+  if (calls.length === 0) throw new TraceError(trace, null, 'the trace has no calls');
+
+  // Scripts read stdout; a bar on a terminal's stderr does not disturb them.
+  const progress = process.stderr.isTTY ? new Progress('replay', settings.policies.length) : undefined;
+  const report = replay(trace, calls, {
+    ...settings,
+    capacity,
+    onProgress: (policy) => progress?.tick(policy),
+  });
+  progress?.finish();
+
+  if (json) {
+    process.stdout.write(JSON.stringify(contractReport(report)) + '\n');
+    return;
+  }
+  const share = (blocks: number) => (report.peakLiveBlocks > 0 ? ((blocks / report.peakLiveBlocks) * 100).toFixed(1) : '0');
+  const loop = settings.arrivalRate !== undefined ? `open loop, ${settings.arrivalRate} sessions/s` : `closed loop, ${settings.concurrency} sessions in flight`;
+  process.stdout.write(
+    [
+      `trace     ${report.trace}: ${report.calls} calls in ${report.sessions} sessions`,
+      `model     ${report.model}, block size ${report.blockSize} tokens, ${loop}, seed ${settings.seed}`,
+      `device    ${report.capacityBlocks} blocks (${share(report.capacityBlocks)}% of the peak live footprint of ${report.peakLiveBlocks} blocks)`,
+      `host      ${report.hostCapacityBlocks === 0 ? 'none' : `${report.hostCapacityBlocks} blocks (${share(report.hostCapacityBlocks)}%)`}`,
+      '',
+      replayTable(report),
+    ].join('\n'),
+  );
+}

@@ -1,0 +1,153 @@
+/**
+ * The report's charts as vega-lite specifications, rendered to static SVG
+ * on the server side (vega's headless renderer), so the page needs no
+ * script and no network.
+ */
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+/**
+ * A colour and dash for each policy, fixed so a policy looks the same in
+ * every chart. The offline bounds (belady, infinite) are dashed.
+ */
+const POLICY_STYLE: Readonly<Record<string, { color: string; dash: number[] }>> = {
+  lru: { color: '#4c78a8', dash: [1, 0] },
+  lfu: { color: '#f58518', dash: [1, 0] },
+  kvflow: { color: '#54a24b', dash: [1, 0] },
+  ttl: { color: '#b279a2', dash: [1, 0] },
+  cachesage: { color: '#e45756', dash: [1, 0] },
+  belady: { color: '#555555', dash: [6, 3] },
+  infinite: { color: '#aaaaaa', dash: [2, 2] },
+};
+const FALLBACK_COLORS = ['#72b7b2', '#eeca3b', '#ff9da6', '#9d755d'];
+
+const WIDTH = 380;
+const HEIGHT = 240;
+
+function policyScales(policies: readonly string[]): { color: object; strokeDash: object } {
+  const colors = policies.map((p, i) => POLICY_STYLE[p]?.color ?? FALLBACK_COLORS[i % FALLBACK_COLORS.length]!);
+  const dashes = policies.map((p) => POLICY_STYLE[p]?.dash ?? [1, 0]);
+  // The same field and title on both channels makes vega-lite draw one legend.
+  return {
+    color: { field: 'policy', type: 'nominal', title: 'policy', scale: { domain: [...policies], range: colors }, sort: [...policies] },
+    strokeDash: { field: 'policy', type: 'nominal', title: 'policy', scale: { domain: [...policies], range: dashes }, sort: [...policies] },
+  };
+}
+
+const CONFIG = {
+  font: 'Helvetica, Arial, sans-serif',
+  title: { fontSize: 14, anchor: 'start', subtitleColor: '#555' },
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, symbolStrokeWidth: 2 },
+  view: { stroke: '#ddd' },
+};
+
+/** One point of a miss-ratio curve. */
+export interface HitRatePoint {
+  policy: string;
+  /** Device capacity as a fraction of the peak live footprint. */
+  capacity: number;
+  tokenHitRate: number;
+}
+
+/**
+ * Miss-ratio curve: token hit rate against device capacity, one line per
+ * policy.
+ */
+export function hitRateCurveSpec(title: string, subtitle: string, points: readonly HitRatePoint[], policies: readonly string[]): TopLevelSpec {
+  const scales = policyScales(policies);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, subtitle },
+    width: WIDTH,
+    height: HEIGHT,
+    config: CONFIG,
+    data: { values: points.map((p) => ({ ...p })) },
+    mark: { type: 'line', point: { filled: true, size: 30 }, strokeWidth: 2 },
+    encoding: {
+      x: {
+        field: 'capacity',
+        type: 'quantitative',
+        title: 'device capacity (fraction of peak live footprint)',
+        axis: { format: '.0%' },
+        scale: { zero: true },
+      },
+      y: {
+        field: 'tokenHitRate',
+        type: 'quantitative',
+        title: 'token hit rate',
+        axis: { format: '.0%' },
+        scale: { zero: true },
+      },
+      ...scales,
+    },
+  } as TopLevelSpec;
+}
+
+/** TTFT samples of one policy, in milliseconds. */
+export interface TtftSamples {
+  policy: string;
+  ttftMs: readonly number[];
+}
+
+/** Most points drawn per CDF line: enough for a smooth step curve, small in the page. */
+const CDF_POINTS = 160;
+
+/**
+ * The empirical CDF of each policy's TTFT, thinned to evenly spaced ranks.
+ * Samples must be positive (the x axis is logarithmic).
+ */
+export function ttftCdfPoints(samples: readonly TtftSamples[]): { policy: string; ttftMs: number; fraction: number }[] {
+  const points: { policy: string; ttftMs: number; fraction: number }[] = [];
+  for (const { policy, ttftMs } of samples) {
+    const sorted = ttftMs.filter((v) => v > 0 && Number.isFinite(v)).sort((a, b) => a - b);
+    const n = sorted.length;
+    if (n === 0) continue;
+    const step = Math.max(1, Math.floor(n / CDF_POINTS));
+    for (let i = 0; i < n; i += step) points.push({ policy, ttftMs: sorted[i]!, fraction: (i + 1) / n });
+    if ((n - 1) % step !== 0) points.push({ policy, ttftMs: sorted[n - 1]!, fraction: 1 });
+  }
+  return points;
+}
+
+/** TTFT distribution: one empirical CDF line per policy, log time axis. */
+export function ttftCdfSpec(title: string, subtitle: string, samples: readonly TtftSamples[], policies: readonly string[]): TopLevelSpec {
+  const scales = policyScales(policies);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, subtitle },
+    width: WIDTH,
+    height: HEIGHT,
+    config: CONFIG,
+    data: { values: ttftCdfPoints(samples) },
+    mark: { type: 'line', interpolate: 'step-after', strokeWidth: 2 },
+    encoding: {
+      x: { field: 'ttftMs', type: 'quantitative', title: 'time to first token (ms, log scale)', scale: { type: 'log' } },
+      y: { field: 'fraction', type: 'quantitative', title: 'fraction of calls', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+      ...scales,
+    },
+  } as TopLevelSpec;
+}
+
+let chartCount = 0;
+
+/**
+ * Renders a vega-lite spec to an SVG element for inlining in HTML: without
+ * the namespace attributes an inline SVG does not need, and with any ids
+ * made unique so several charts can share one page.
+ */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    let svg = await view.toSVG();
+    svg = svg.replace(/ xmlns(:xlink)?="[^"]*"/g, '');
+    const prefix = `chart${++chartCount}-`;
+    svg = svg
+      .replace(/ id="([^"]+)"/g, ` id="${prefix}$1"`)
+      .replace(/url\(#([^)]+)\)/g, `url(#${prefix}$1)`)
+      .replace(/href="#([^"]+)"/g, `href="#${prefix}$1"`);
+    return svg;
+  } finally {
+    view.finalize();
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The bench report: one self-contained HTML page (inline CSS and SVG, no
+ * script, no external URL) with the run's parameters, an overview, and for
+ * each workload its miss-ratio curve, its TTFT distribution and its table.
+ */
+import type { PolicyResult } from '../sim/replay.js';
+import { hitRateCurveSpec, renderSvg, ttftCdfSpec, type HitRatePoint, type TtftSamples } from './charts.js';
+import type { BenchRun, BenchRunEntry, BenchWorkload } from './results.js';
+
+/** Policies that know the future or have no capacity limit: bounds, not contenders. */
+const OFFLINE_BOUNDS = new Set(['belady', 'infinite']);
+
+const STYLE = `
+body { font: 14px/1.45 Helvetica, Arial, sans-serif; color: #222; margin: 0; background: #fafafa; }
+main { max-width: 1280px; margin: 0 auto; padding: 24px 32px 64px; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 40px 0 6px; padding-top: 12px; border-top: 1px solid #ddd; }
+h3 { font-size: 15px; margin: 20px 0 6px; }
+.meta { color: #555; margin: 0 0 16px; }
+dl.params { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 12px 0; }
+dl.params dt { color: #555; }
+dl.params dd { margin: 0; }
+nav a { margin-right: 12px; white-space: nowrap; }
+.charts { display: flex; flex-wrap: wrap; gap: 16px; margin: 12px 0; }
+.chart { background: #fff; border: 1px solid #e3e3e3; border-radius: 4px; padding: 8px; }
+.chart svg { display: block; max-width: 100%; height: auto; }
+table { border-collapse: collapse; background: #fff; font-size: 13px; margin: 8px 0; }
+th, td { border: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; white-space: nowrap; }
+th { background: #f0f0f0; font-weight: 600; }
+td.name, th.name { text-align: left; }
+td.best { font-weight: 700; background: #eef6ee; }
+tr.group td { border-top: 2px solid #bbb; }
+td.bound { color: #777; }
+.note { color: #555; font-size: 13px; }
+`;
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+function pct(value: number | null | undefined): string {
+  return value === null || value === undefined ? '–' : `${(value * 100).toFixed(1)}%`;
+}
+
+function num(value: number | null | undefined, digits: number): string {
+  return value === null || value === undefined ? '–' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function mib(bytes: number): string {
+  return bytes === 0 ? '0' : (bytes / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 1 });
+}
+
+function anchor(name: string): string {
+  return 'w-' + name.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+function parameterList(run: BenchRun): string {
+  const p = run.parameters;
+  const loop = p.arrivalRate !== null ? `open loop, ${p.arrivalRate} new sessions/s` : `closed loop, ${p.concurrency} sessions in flight`;
+  const rows: [string, string][] = [
+    ['started', `${run.startedAt} (${run.seconds} s, cachesage ${run.version})`],
+    ['cost model', p.model],
+    ['block size', `${p.blockSize} tokens`],
+    ['arrivals', loop],
+    ['device capacities', `${p.capacities.map((c) => pct(c)).join(', ')} of each workload's peak live footprint`],
+    ['host tier', 'fraction' in p.hostCapacity ? `${pct(p.hostCapacity.fraction)} of the peak live footprint` : p.hostCapacity.blocks === 0 ? 'none' : `${p.hostCapacity.blocks} blocks`],
+    ['policies', p.policies.join(', ')],
+    ['calls per workload', `at most ${p.maxCalls.toLocaleString('en-US')} (first whole sessions)`],
+    ['bundled sessions', p.bundledSessions === null ? "generator's default" : String(p.bundledSessions)],
+    ['seed', String(p.seed)],
+    ['parallel replays', String(p.jobs)],
+    ['mode', p.quick ? 'quick' : 'full'],
+  ];
+  return `<dl class="params">${rows.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>`;
+}
+
+function workloadTable(run: BenchRun): string {
+  const peaks = new Map<string, number>();
+  for (const entry of run.runs) peaks.set(entry.workload, entry.report.peakLiveBlocks);
+  const rows = run.workloads.map((w) => {
+    const replayed = w.truncated ? `${w.sessions.toLocaleString('en-US')} of ${w.totalSessions.toLocaleString('en-US')}` : w.sessions.toLocaleString('en-US');
+    const calls = w.truncated ? `${w.calls.toLocaleString('en-US')} of ${w.totalCalls.toLocaleString('en-US')}` : w.calls.toLocaleString('en-US');
+    return `<tr><td class="name"><a href="#${anchor(w.name)}">${escapeHtml(w.name)}</a></td><td class="name">${escapeHtml(w.source === 'bundled' ? 'bundled generator' : (w.path ?? 'trace'))}</td><td>${replayed}</td><td>${calls}</td><td>${num(peaks.get(w.name), 0)}</td></tr>`;
+  });
+  return `<table><thead><tr><th class="name">workload</th><th class="name">source</th><th>sessions replayed</th><th>calls replayed</th><th>peak live blocks</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+/** Best online policy's value in a list of results, by token hit rate. */
+function bestOnline(results: readonly PolicyResult[]): number | undefined {
+  const online = results.filter((r) => !OFFLINE_BOUNDS.has(r.policy)).map((r) => r.tokenHitRate);
+  return online.length > 1 ? Math.max(...online) : undefined;
+}
+
+function overviewTable(run: BenchRun): string {
+  const capacity = run.parameters.ttftCapacity;
+  const policies = run.parameters.policies;
+  const rows = run.workloads.map((w) => {
+    const entry = run.runs.find((e) => e.workload === w.name && e.capacity === capacity);
+    if (!entry) return '';
+    const best = bestOnline(entry.report.results);
+    const cells = policies.map((p) => {
+      const r = entry.report.results.find((x) => x.policy === p);
+      const cls = r && OFFLINE_BOUNDS.has(p) ? 'bound' : r && r.tokenHitRate === best ? 'best' : '';
+      return `<td class="${cls}">${pct(r?.tokenHitRate)}</td>`;
+    });
+    return `<tr><td class="name"><a href="#${anchor(w.name)}">${escapeHtml(w.name)}</a></td>${cells.join('')}</tr>`;
+  });
+  return `<table><thead><tr><th class="name">workload</th>${policies.map((p) => `<th>${escapeHtml(p)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
+<p class="note">Token hit rate at device capacity ${pct(capacity)} of the peak live footprint; the best online policy of each row in bold. belady (tree MIN, knows the future) and infinite (no capacity limit) are bounds.</p>`;
+}
+
+function resultsTable(entries: readonly BenchRunEntry[]): string {
+  const rows: string[] = [];
+  for (const entry of entries) {
+    const best = bestOnline(entry.report.results);
+    entry.report.results.forEach((r, i) => {
+      const first = i === 0;
+      const bound = OFFLINE_BOUNDS.has(r.policy);
+      const hitClass = bound ? 'bound' : r.tokenHitRate === best ? 'best' : '';
+      rows.push(
+        `<tr class="${first ? 'group' : ''}">` +
+          `<td>${first ? pct(entry.capacity) : ''}</td><td>${first ? num(entry.report.capacityBlocks, 0) : ''}</td>` +
+          `<td class="name">${escapeHtml(r.policy)}</td><td class="${hitClass}">${pct(r.tokenHitRate)}</td><td>${pct(r.hostHitRate)}</td>` +
+          `<td>${num(r.gapClosed, 3)}</td><td>${num(r.meanTtftMs, 1)}</td><td>${num(r.p50TtftMs, 1)}</td><td>${num(r.p99TtftMs, 1)}</td>` +
+          `<td>${num(r.throughputTokPerS, 0)}</td><td>${pct(r.prefetchPrecision)}</td><td>${mib(r.bytesMoved)}</td><td>${num(r.overheadUsPerCall, 1)}</td></tr>`,
+      );
+    });
+  }
+  const head = [
+    'capacity',
+    'blocks',
+    'policy',
+    'token hit',
+    'host hit',
+    'gap closed',
+    'mean TTFT ms',
+    'p50 TTFT ms',
+    'p99 TTFT ms',
+    'tok/s',
+    'prefetch precision',
+    'MiB moved',
+    'µs/call',
+  ];
+  return `<table><thead><tr>${head.map((h) => `<th class="${h === 'policy' ? 'name' : ''}">${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+async function workloadSection(run: BenchRun, workload: BenchWorkload): Promise<string> {
+  const entries = run.runs.filter((e) => e.workload === workload.name).sort((a, b) => a.capacity - b.capacity);
+  const policies = run.parameters.policies;
+  // Plotted at the capacity replay used, which is never less than the largest call.
+  const used = (e: BenchRunEntry) => (e.report.peakLiveBlocks > 0 ? e.report.capacityBlocks / e.report.peakLiveBlocks : e.capacity);
+  const points: HitRatePoint[] = entries.flatMap((e) =>
+    e.report.results.map((r) => ({ policy: r.policy, capacity: used(e), tokenHitRate: r.tokenHitRate })),
+  );
+  const peak = entries[0]?.report.peakLiveBlocks ?? 0;
+  const size = `${workload.calls.toLocaleString('en-US')} calls, ${workload.sessions.toLocaleString('en-US')} sessions`;
+  const charts = [await renderSvg(hitRateCurveSpec(`${workload.name}: token hit rate vs device capacity`, `${size}; peak live footprint ${peak.toLocaleString('en-US')} blocks`, points, policies))];
+
+  const ttftEntry = entries.find((e) => e.capacity === run.parameters.ttftCapacity);
+  const samples: TtftSamples[] = (ttftEntry?.report.results ?? [])
+    .filter((r) => r.ttftMs && r.ttftMs.length > 0)
+    .map((r) => ({ policy: r.policy, ttftMs: r.ttftMs! }));
+  if (ttftEntry && samples.length > 0) {
+    charts.push(
+      await renderSvg(
+        ttftCdfSpec(
+          `${workload.name}: TTFT distribution`,
+          `device capacity ${pct(ttftEntry.capacity)} of peak (${ttftEntry.report.capacityBlocks.toLocaleString('en-US')} blocks)`,
+          samples,
+          policies,
+        ),
+      ),
+    );
+  }
+  const truncation = workload.truncated
+    ? `<p class="note">Replayed on its first ${workload.sessions.toLocaleString('en-US')} of ${workload.totalSessions.toLocaleString('en-US')} sessions (${workload.calls.toLocaleString('en-US')} of ${workload.totalCalls.toLocaleString('en-US')} calls), the call limit being ${run.parameters.maxCalls.toLocaleString('en-US')}.</p>`
+    : '';
+  return `<section id="${anchor(workload.name)}">
+<h2>${escapeHtml(workload.name)}</h2>
+<p class="meta">${escapeHtml(workload.source === 'bundled' ? 'bundled generator' : (workload.path ?? 'trace'))} · ${escapeHtml(size)}</p>
+${truncation}
+<div class="charts">${charts.map((svg) => `<figure class="chart" style="margin:0">${svg}</figure>`).join('')}</div>
+<h3>Results</h3>
+${resultsTable(entries)}
+</section>`;
+}
+
+/**
+ * The report page of a bench run. Per-call TTFT samples (`ttftMs`) feed
+ * the distribution charts where the run kept them.
+ */
+export async function renderReportHtml(run: BenchRun): Promise<string> {
+  const sections: string[] = [];
+  for (const workload of run.workloads) sections.push(await workloadSection(run, workload));
+  const nav = run.workloads.map((w) => `<a href="#${anchor(w.name)}">${escapeHtml(w.name)}</a>`).join(' ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>cachesage bench report</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<main>
+<h1>cachesage bench report</h1>
+<p class="meta">KV-cache policies replayed on multi-agent workloads: hit rates, time to first token and throughput under each device capacity.</p>
+${parameterList(run)}
+<nav>${nav}</nav>
+<h2>Workloads</h2>
+${workloadTable(run)}
+<h2>Overview</h2>
+${overviewTable(run)}
+${sections.join('\n')}
+</main>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,423 @@
+/**
+ * The `cachesage` command line as scripts use it: a child process, its exit
+ * status, its stdout JSON and its one-line errors (replay.md, "The CLI
+ * contract").
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { main } from '../src/cli/cli.js';
+import { Progress } from '../src/cli/progress.js';
+import { capacityBlocks, REPLAY_POLICIES } from '../src/sim/replay.js';
+import { encodeCall, encodeHeader, promptTokens, type TraceCall } from '../src/trace/format.js';
+import { generateWorkload } from '../src/workloads/index.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const BLOCK_SIZE = 16;
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: readonly string[], cwd = ROOT): Promise<Outcome> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args],
+      { cwd, env: { ...process.env, CACHESAGE_DEBUG: '' }, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/**
+ * The same entry point in this process, stdout and stderr captured: for the
+ * many cases that fail before any work starts, where a child process each
+ * would only add start-up time.
+ */
+async function cliInProcess(args: readonly string[]): Promise<Outcome> {
+  let stdout = '';
+  let stderr = '';
+  const capture = (append: (text: string) => void) =>
+    ((chunk: string | Uint8Array) => {
+      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    }) as typeof process.stdout.write;
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture((t) => (stdout += t)));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture((t) => (stderr += t)));
+  try {
+    const code = await main(args);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+/** Runs `jobs` at most `width` at a time (the test machine has few cores). */
+async function inBatches<T, R>(items: readonly T[], width: number, job: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await job(items[i]!);
+      }
+    }),
+  );
+  return results;
+}
+
+function writeTrace(path: string, workload: string, calls: readonly TraceCall[]): void {
+  const lines = [encodeHeader({ workload, source: 'test' }), ...calls.map(encodeCall)];
+  writeFileSync(path, lines.join('\n') + '\n');
+}
+
+let dir: string;
+let trace: string;
+let calls: TraceCall[];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cachesage-cli-'));
+  calls = generateWorkload('groupchat', { seed: 3, sessions: 12 }).calls;
+  trace = join(dir, 'groupchat.jsonl');
+  writeTrace(trace, 'groupchat', calls);
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface ContractResult {
+  policy: string;
+  tokenHitRate: number;
+  hostHitRate: number;
+  gapClosed: number | null;
+  meanTtftMs: number;
+  p50TtftMs: number;
+  p99TtftMs: number;
+  throughputTokPerS: number;
+  prefetchPrecision: number | null;
+  bytesMoved: number;
+  overheadUsPerCall: number;
+}
+
+interface ContractReport {
+  trace: string;
+  blockSize: number;
+  peakLiveBlocks: number;
+  capacityBlocks: number;
+  hostCapacityBlocks: number;
+  calls: number;
+  results: ContractResult[];
+}
+
+const REPORT_FIELDS = ['trace', 'blockSize', 'peakLiveBlocks', 'capacityBlocks', 'hostCapacityBlocks', 'calls', 'results'];
+const RESULT_FIELDS = [
+  'policy',
+  'tokenHitRate',
+  'hostHitRate',
+  'gapClosed',
+  'meanTtftMs',
+  'p50TtftMs',
+  'p99TtftMs',
+  'throughputTokPerS',
+  'prefetchPrecision',
+  'bytesMoved',
+  'overheadUsPerCall',
+];
+
+/** Blocks of the largest call (prompt plus reply): replay never gives the device less. */
+function largestCallBlocks(): number {
+  return Math.max(...calls.map((c) => Math.ceil((promptTokens(c) + Math.max(1, c.outputTokens)) / BLOCK_SIZE)));
+}
+
+function parseReport(out: Outcome): ContractReport {
+  expect(out.stderr).toBe('');
+  expect(out.code).toBe(0);
+  // One JSON object and nothing else on stdout.
+  expect(out.stdout.trim().split('\n')).toHaveLength(1);
+  return JSON.parse(out.stdout) as ContractReport;
+}
+
+describe('cachesage replay --json', () => {
+  it('follows the contract with every policy, in order', async () => {
+    // No host tier: tree MIN's bound below is a device-only bound.
+    const report = parseReport(await cli(['replay', '--trace', trace, '--capacity', '0.3', '--host-capacity', '0', '--json']));
+    for (const field of REPORT_FIELDS) expect(report).toHaveProperty(field);
+    expect(report.trace).toBe(trace);
+    expect(report.blockSize).toBe(BLOCK_SIZE);
+    expect(report.calls).toBe(calls.length);
+    expect(report.hostCapacityBlocks).toBe(0);
+    expect(Number.isInteger(report.peakLiveBlocks) && report.peakLiveBlocks > 0).toBe(true);
+    expect(report.capacityBlocks).toBe(Math.max(largestCallBlocks(), capacityBlocks({ fraction: 0.3 }, report.peakLiveBlocks)));
+    expect(report.capacityBlocks).toBeLessThan(report.peakLiveBlocks);
+    expect(report.results.map((r) => r.policy)).toEqual([...REPLAY_POLICIES]);
+
+    for (const r of report.results) {
+      expect(Object.keys(r).sort()).toEqual([...RESULT_FIELDS].sort());
+      expect(r.tokenHitRate).toBeGreaterThanOrEqual(0);
+      expect(r.tokenHitRate).toBeLessThanOrEqual(1);
+      expect(r.hostHitRate).toBe(0);
+      expect(r.meanTtftMs).toBeGreaterThan(0);
+      expect(r.p50TtftMs).toBeGreaterThan(0);
+      expect(r.p50TtftMs).toBeLessThanOrEqual(r.p99TtftMs);
+      expect(r.throughputTokPerS).toBeGreaterThan(0);
+      if (r.prefetchPrecision !== null) {
+        expect(r.prefetchPrecision).toBeGreaterThanOrEqual(0);
+        expect(r.prefetchPrecision).toBeLessThanOrEqual(1);
+      }
+      expect(Number.isInteger(r.bytesMoved) && r.bytesMoved >= 0).toBe(true);
+      expect(r.overheadUsPerCall).toBeGreaterThanOrEqual(0);
+    }
+
+    const hit = Object.fromEntries(report.results.map((r) => [r.policy, r.tokenHitRate]));
+    // Tree MIN is optimal among non-prefetching policies; infinite capacity bounds everything.
+    expect(hit['belady']).toBeGreaterThanOrEqual(hit['lru']!);
+    expect(hit['belady']).toBeGreaterThanOrEqual(hit['lfu']!);
+    expect(hit['infinite']).toBeGreaterThanOrEqual(hit['belady']!);
+    // The capacity is tight enough that the policies differ.
+    expect(hit['belady']).toBeGreaterThan(hit['lru']!);
+    const gap = Object.fromEntries(report.results.map((r) => [r.policy, r.gapClosed]));
+    expect(gap['lru']).toBe(0);
+    expect(gap['belady']).toBe(1);
+  });
+
+  it('keeps the policy order given, takes block counts, and sizes the host tier', async () => {
+    const report = parseReport(
+      await cli(['replay', '--trace', trace, '--policies', 'belady,lru', '--capacity', '400', '--host-capacity', '0.5', '--seed', '2', '--json']),
+    );
+    expect(report.results.map((r) => r.policy)).toEqual(['belady', 'lru']);
+    expect(report.capacityBlocks).toBe(Math.max(largestCallBlocks(), 400));
+    expect(report.hostCapacityBlocks).toBe(capacityBlocks({ fraction: 0.5 }, report.peakLiveBlocks));
+    for (const r of report.results) expect(r.tokenHitRate + r.hostHitRate).toBeLessThanOrEqual(1);
+  });
+
+  it('reads 1.0 as the whole footprint and 1 as one block', async () => {
+    const [whole, one] = await inBatches([['1.0'], ['1']], 2, ([c]) =>
+      cli(['replay', '--trace', trace, '--policies', 'lru', '--capacity', c!, '--json']),
+    );
+    const wholeReport = parseReport(whole!);
+    expect(wholeReport.capacityBlocks).toBe(Math.max(largestCallBlocks(), wholeReport.peakLiveBlocks));
+    expect(parseReport(one!).capacityBlocks).toBe(largestCallBlocks());
+  });
+
+  it('runs an open loop with --arrival-rate and the 70b cost model', async () => {
+    const report = parseReport(await cli(['replay', '--trace', trace, '--policies', 'lru', '--arrival-rate', '2', '--model', '70b', '--block-size', '32', '--json']));
+    expect(report.blockSize).toBe(32);
+    expect(report.results).toHaveLength(1);
+  });
+});
+
+describe('cachesage replay (table)', () => {
+  it('prints a readable table with the capacity in blocks', async () => {
+    const out = await cli(['replay', '--trace', trace, '--policies', 'lru,cachesage']);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^policy\s+token hit/m);
+    expect(out.stdout).toMatch(/^lru\s+\d+\.\d%/m);
+    expect(out.stdout).toMatch(/^cachesage\s+\d+\.\d%/m);
+    expect(out.stdout).toContain('peak live footprint');
+  });
+});
+
+describe('bad input', () => {
+  const badFlags: [string[], string][] = [
+    [['--capacity', '0'], '--capacity'],
+    [['--capacity', '-0.5'], '--capacity'],
+    [['--capacity', 'half'], '--capacity'],
+    [['--capacity', '1.5'], '--capacity'],
+    [['--capacity', '2.0'], '--capacity'],
+    [['--capacity', 'NaN'], '--capacity'],
+    [['--host-capacity', '-1'], '--host-capacity'],
+    [['--host-capacity', '2.5'], '--host-capacity'],
+    [['--block-size', '0'], '--block-size'],
+    [['--block-size', '1025'], '--block-size'],
+    [['--block-size', '8.5'], '--block-size'],
+    [['--concurrency', '0'], '--concurrency'],
+    [['--concurrency', '2.5'], '--concurrency'],
+    [['--arrival-rate', '0'], '--arrival-rate'],
+    [['--arrival-rate', '-3'], '--arrival-rate'],
+    [['--concurrency', '4', '--arrival-rate', '1'], '--arrival-rate'],
+    [['--policies', 'lru,clock'], '--policies'],
+    [['--policies', 'lru,,belady'], '--policies'],
+    [['--model', '13b'], '--model'],
+    [['--seed', 'x'], '--seed'],
+    [['--bogus'], '--bogus'],
+    [['--json=yes'], '--json'],
+    [['--capacity'], '--capacity'],
+    [['--capacity', '0.5', '--capacity', '0.25'], '--capacity'],
+    [['stray'], 'stray'],
+  ];
+  // Built when a test runs: the trace is written in beforeAll.
+  const cases = (): { args: string[]; names: string }[] => [
+    ...badFlags.map(([flags, names]) => ({ args: ['replay', '--trace', trace, ...flags], names })),
+    { args: ['replay', '--trace', '--json'], names: '--trace' },
+    { args: ['replay', '--json'], names: '--trace' },
+    { args: ['frobnicate'], names: 'frobnicate' },
+    { args: ['bench', '--max-calls', '0'], names: '--max-calls' },
+    { args: ['bench', '--traces', '/nonexistent/cachesage-traces'], names: '--traces' },
+    { args: ['bench', '--capacity', '0.5'], names: '--capacity' },
+  ];
+
+  function expectUsageError(out: Outcome, args: readonly string[], names: string): void {
+    const context = `cachesage ${args.join(' ')}`;
+    expect(out.code, context).toBe(2);
+    expect(out.stdout, context).toBe('');
+    const lines = out.stderr.trimEnd().split('\n');
+    expect(lines, context).toHaveLength(1);
+    expect(lines[0], context).toContain(names);
+    expect(out.stderr, context).not.toMatch(/^\s+at /m);
+  }
+
+  it('exits 2 with one stderr line naming the flag, and no stack trace', async () => {
+    for (const { args, names } of cases()) expectUsageError(await cliInProcess(args), args, names);
+  });
+
+  it('does the same from the executable', async () => {
+    const all = cases();
+    const some = [all[0]!, all.find((c) => c.names === '--policies')!, all.find((c) => c.names === 'frobnicate')!];
+    const outcomes = await inBatches(some, 3, (c) => cli(c.args));
+    outcomes.forEach((out, i) => expectUsageError(out, some[i]!.args, some[i]!.names));
+  });
+
+  it('names the file when the trace cannot be read', async () => {
+    const missing = join(dir, 'missing.jsonl');
+    const out = await cli(['replay', '--trace', missing]);
+    expect(out.code).toBe(2);
+    expect(out.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(out.stderr.startsWith(`${missing}: `)).toBe(true);
+  });
+
+  it('names FILE:LINE for a malformed trace line', async () => {
+    const bad = join(dir, 'bad.jsonl');
+    const [first, second] = calls;
+    writeFileSync(bad, [encodeHeader({ workload: 'bad' }), encodeCall(first!), '{"session": "x", "agent": "a", "seq": 0', encodeCall(second!)].join('\n') + '\n');
+    const out = await cli(['replay', '--trace', bad, '--json']);
+    expect(out.code).toBe(2);
+    expect(out.stdout).toBe('');
+    const lines = out.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: `));
+  });
+});
+
+describe('help', () => {
+  it('prints the tool help and each command help', async () => {
+    const tool = await cliInProcess(['--help']);
+    const replay = await cliInProcess(['replay', '--help']);
+    const bench = await cliInProcess(['bench', '-h']);
+    const helpReplay = await cliInProcess(['help', 'replay']);
+    expect(tool.code).toBe(0);
+    expect(tool.stdout).toMatch(/replay/);
+    expect(tool.stdout).toMatch(/bench/);
+    expect(replay.code).toBe(0);
+    for (const flag of ['--trace', '--policies', '--capacity', '--host-capacity', '--block-size', '--concurrency', '--arrival-rate', '--model', '--seed', '--json']) {
+      expect(replay.stdout).toContain(flag);
+    }
+    expect(replay.stdout).toMatch(/--host-capacity[^\n]*default 1\.0\)/);
+    expect(bench.code).toBe(0);
+    expect(bench.stdout).toContain('--out');
+    expect(bench.stdout).toContain('--quick');
+    expect(helpReplay.stdout).toBe(replay.stdout);
+    // Help wins over a mistake elsewhere on the line.
+    expect((await cliInProcess(['replay', '--bogus', '-h'])).code).toBe(0);
+  });
+
+  it('prints help on stderr and exits 2 with no command', async () => {
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/Usage: cachesage/);
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: cachesage/);
+  });
+});
+
+describe('cachesage bench', () => {
+  it('--quick writes index.html and results.json and prints the table', async () => {
+    const traces = join(dir, 'traces');
+    mkdirSync(traces, { recursive: true });
+    writeTrace(join(traces, 'small.jsonl'), 'small', generateWorkload('pipeline', { seed: 5, sessions: 3 }).calls);
+    const out = join(dir, 'report');
+    const run = await cli([
+      'bench',
+      '--quick',
+      '--out',
+      out,
+      '--traces',
+      traces,
+      '--no-shared-traces',
+      '--policies',
+      'lru,belady',
+      '--max-calls',
+      '200',
+    ]);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+    expect(run.code).toBe(0);
+    expect(existsSync(join(out, 'index.html'))).toBe(true);
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+      parameters: { capacities: number[]; policies: string[] };
+      workloads: { name: string; source: string; calls: number }[];
+      runs: { workload: string; capacity: number; report: { results: { policy: string; ttftMs?: unknown }[] } }[];
+    };
+    expect(results.parameters.capacities).toEqual([0.25, 0.5]);
+    expect(results.parameters.policies).toEqual(['lru', 'belady']);
+    const names = results.workloads.map((w) => w.name);
+    expect(names).toContain('small');
+    expect(results.workloads.filter((w) => w.source === 'bundled').length).toBeGreaterThanOrEqual(5);
+    for (const w of results.workloads) expect(w.calls).toBeLessThanOrEqual(200);
+    expect(results.runs).toHaveLength(names.length * 2);
+    for (const entry of results.runs) {
+      expect(entry.report.results.map((r) => r.policy)).toEqual(['lru', 'belady']);
+      for (const r of entry.report.results) expect(r.ttftMs).toBeUndefined();
+    }
+    // The table on stdout, one line per finished replay on a non-TTY stderr.
+    expect(run.stdout).toMatch(/^workload\s+capacity\s+policy\s+token hit/m);
+    expect(run.stdout).toMatch(/^small\s+0\.25\s+lru\s/m);
+    const progressLines = run.stderr.split('\n').filter((l) => /^bench: \[\d+\/\d+\]/.test(l));
+    expect(progressLines).toHaveLength(names.length * 2 * 2);
+    const html = readFileSync(join(out, 'index.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toContain('small');
+  });
+});
+
+describe('Progress', () => {
+  const sink = (isTTY: boolean) => {
+    const writes: string[] = [];
+    return { writes, stream: { isTTY, columns: 200, write: (text: string) => writes.push(text) } };
+  };
+
+  it('prints one line per finished unit when stderr is not a terminal', () => {
+    const { writes, stream } = sink(false);
+    const progress = new Progress('bench', 2, stream);
+    progress.tick('a lru');
+    progress.tick('a belady');
+    progress.finish();
+    expect(writes).toHaveLength(2);
+    expect(writes[0]).toMatch(/^bench: \[1\/2\] a lru \(\d+\.\ds\)\n$/);
+    expect(writes[1]).toMatch(/^bench: \[2\/2\] a belady /);
+  });
+
+  it('redraws one bar in place on a terminal and ends its line once', () => {
+    const { writes, stream } = sink(true);
+    const progress = new Progress('bench', 4, stream);
+    progress.tick('a lru');
+    progress.tick('a lfu');
+    expect(writes.every((w) => w.startsWith('\r\x1b[2K') && !w.includes('\n'))).toBe(true);
+    expect(writes[1]).toContain('[############............] 2/4 50%');
+    progress.finish();
+    expect(writes.at(-1)).toBe('\n');
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * The bench report page rendered in a real browser: its charts draw, it
+ * loads nothing from the network, and a screenshot is left in /tmp to look
+ * at.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { renderReportHtml } from '../src/report/html.js';
+import type { BenchRun, BenchRunEntry, BenchWorkload } from '../src/report/results.js';
+import { replay } from '../src/sim/replay.js';
+import { generateWorkload } from '../src/workloads/index.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SCREENSHOT = '/tmp/cachesage-report.png';
+const haveChromium = existsSync(CHROMIUM);
+const inCi = Boolean(process.env['CI']);
+
+const POLICIES = ['lru', 'cachesage', 'belady'];
+const CAPACITIES = [0.25, 0.5, 1.0];
+
+/** A small bench run built in-process: two bundled shapes, three capacities, three policies. */
+function smallRun(): BenchRun {
+  const workloads: BenchWorkload[] = [];
+  const runs: BenchRunEntry[] = [];
+  for (const [name, sessions] of [
+    ['react', 6],
+    ['groupchat', 8],
+  ] as const) {
+    const { calls } = generateWorkload(name, { seed: 1, sessions });
+    workloads.push({ name, source: 'bundled', calls: calls.length, sessions, totalCalls: calls.length, totalSessions: sessions, truncated: false });
+    for (const capacity of CAPACITIES) {
+      const report = replay(name, calls, { policies: POLICIES, capacity: { fraction: capacity }, hostCapacity: { blocks: 0 } });
+      runs.push({ workload: name, capacity, report });
+    }
+  }
+  return {
+    startedAt: new Date(0).toISOString(),
+    seconds: 1,
+    version: 'test',
+    parameters: {
+      quick: true,
+      capacities: CAPACITIES,
+      policies: POLICIES,
+      model: '8b',
+      blockSize: 16,
+      concurrency: 32,
+      arrivalRate: null,
+      hostCapacity: { blocks: 0 },
+      seed: 1,
+      maxCalls: 10_000,
+      bundledSessions: null,
+      ttftCapacity: 0.5,
+      jobs: 1,
+    },
+    workloads,
+    runs,
+  };
+}
+
+let dir: string;
+let html: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cachesage-report-'));
+  html = await renderReportHtml(smallRun());
+  writeFileSync(join(dir, 'index.html'), html);
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('renderReportHtml', () => {
+  it('is self-contained: no script, no stylesheet link, no external URL', () => {
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toMatch(/<link/i);
+    expect(html).not.toMatch(/https?:\/\//);
+    expect(html).not.toMatch(/(src|href)\s*=\s*["']?\/\//i);
+  });
+
+  it('gives every chart a title and both axis titles', () => {
+    const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
+    expect(svgs).toHaveLength(4);
+    for (const svg of svgs) {
+      expect(svg).toContain('role-title-text');
+      expect(svg.match(/class="mark-text role-axis-title"/g)).toHaveLength(2);
+    }
+    expect(html).toContain('react: token hit rate vs device capacity');
+    expect(html).toContain('groupchat: TTFT distribution');
+    expect(html).toContain('time to first token (ms, log scale)');
+  });
+});
+
+// Locally a missing browser skips the test, saying why; in CI it fails it.
+const browserIt = haveChromium || inCi ? it : it.skip;
+if (!haveChromium && !inCi) console.warn(`report.test.ts: skipping the browser check: ${CHROMIUM} is missing (apt-get install -y chromium)`);
+
+describe('the report in headless Chromium', () => {
+  browserIt(`draws every chart and loads nothing from the network${haveChromium ? '' : ` (needs ${CHROMIUM})`}`, async () => {
+    expect(haveChromium, `${CHROMIUM} is missing: install it with apt-get install -y chromium (.ci/run does)`).toBe(true);
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const requested: string[] = [];
+      page.on('request', (request) => {
+        if (!request.url().startsWith('file:')) requested.push(request.url());
+      });
+      await page.goto(pathToFileURL(join(dir, 'index.html')).href);
+      expect(await page.title()).toBe('cachesage bench report');
+
+      // A chart counts when it has a line mark with a drawn path and visible size.
+      const charts = await page.$$eval('figure.chart svg', (svgs) =>
+        svgs.map((svg) => {
+          const box = svg.getBoundingClientRect();
+          const lines = [...svg.querySelectorAll('g.mark-line.role-mark path')].filter((p) => (p.getAttribute('d') ?? '').length > 10);
+          const title = svg.querySelector('.role-title-text')?.textContent ?? '';
+          const axes = [...svg.querySelectorAll('.role-axis-title')].map((t) => t.textContent ?? '');
+          return { width: box.width, height: box.height, lines: lines.length, title, axes };
+        }),
+      );
+      expect(charts).toHaveLength(4);
+      for (const chart of charts) {
+        expect(chart.width).toBeGreaterThan(200);
+        expect(chart.height).toBeGreaterThan(150);
+        // One line per policy.
+        expect(chart.lines).toBe(POLICIES.length);
+        expect(chart.title.length).toBeGreaterThan(0);
+        expect(chart.axes).toHaveLength(2);
+      }
+      expect(charts.map((c) => c.axes[0])).toContain('device capacity (fraction of peak live footprint)');
+
+      const tables = await page.$$eval('table', (ts) => ts.map((t) => t.querySelectorAll('tbody tr').length));
+      // Workloads, overview, then one results table per workload (capacities x policies rows).
+      expect(tables).toEqual([2, 2, CAPACITIES.length * POLICIES.length, CAPACITIES.length * POLICIES.length]);
+
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      expect(existsSync(SCREENSHOT)).toBe(true);
+      expect(requested).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
