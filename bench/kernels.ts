@@ -1,0 +1,414 @@
+/**
+ * Kernel benchmark: every data-plane kernel on every backend available here.
+ *
+ *   npm run --silent bench:kernels -- [--json] [--quick]
+ *
+ * - block copy: GB/s of a one-stage plan of 1 MiB blocks (device -> host,
+ *   permuted), against the same backend's plain copy of the same bytes
+ *   (CPU: TypedArray.set; WebGPU: one copyBufferToBuffer of the whole span);
+ *   WebGPU also with method 'copy-commands' (one copyBufferToBuffer per block);
+ * - hit scoring: scores of 1M blocks plus the first 1024 victims;
+ * - survival: 1024 workloads x 64 states x H = 16 (a smaller batch, said so
+ *   in the output, when the full one would take too long on this machine);
+ * - crossover: over a doubling sweep, the smallest size from which each GPU
+ *   backend beats the CPU at every larger size (block copy: the default
+ *   'kernel' method); --json also lists every point of the sweep.
+ *
+ * GPU times are end to end as a caller sees them: upload, dispatch and
+ * readback. A software adapter (lavapipe) runs the kernels on CPU cores,
+ * so its numbers say nothing about a GPU; the output marks it.
+ */
+import { performance } from 'node:perf_hooks';
+
+import { CpuDataPlane } from '../src/blocks/data_plane.js';
+import { Tier, type CopyPlan } from '../src/blocks/types.js';
+import { referenceBlockCopy, referenceHitScoring, type HitScoringInput } from '../src/gpu/reference.js';
+import { WebGpuBlockCopyProgram, type BlockCopyMethod } from '../src/gpu/webgpu/block_copy_program.js';
+import { probeWebGpu, releaseWebGpu } from '../src/gpu/webgpu/device.js';
+import { WebGpuHitScoringProgram } from '../src/gpu/webgpu/hit_scoring_program.js';
+import { WebGpuSurvivalBackend } from '../src/gpu/webgpu/survival_program.js';
+import { ReferenceSurvivalBackend, type SurvivalBackend, type SurvivalInput } from '../src/policies/cachesage/survival.js';
+import { NativeSurvivalBackend } from '../src/policies/cachesage/survival_native.js';
+
+const args = new Set(process.argv.slice(2));
+for (const a of args) {
+  if (a !== '--json' && a !== '--quick') {
+    process.stderr.write(`bench:kernels: unknown flag ${a} (expected --json, --quick)\n`);
+    process.exit(2);
+  }
+}
+const json = args.has('--json');
+const quick = args.has('--quick');
+
+const BLOCK_BYTES = 1 << 20;
+const COPY_BLOCKS = quick ? 16 : 64;
+const SCORING_BLOCKS = quick ? 1 << 18 : 1 << 20;
+const VICTIMS = 1024;
+const SURVIVAL = { workloads: 1024, states: 64, horizon: 16 };
+// A backend whose single run of the full survival batch is projected past
+// this is measured on fewer workloads instead.
+const SURVIVAL_BUDGET_MS = quick ? 3_000 : 20_000;
+const reps = quick ? 3 : 7;
+
+function log(message: string): void {
+  if (!json) process.stderr.write(`${message}\n`);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Median milliseconds of `count` runs after one warm-up run. */
+async function time(run: () => unknown, count = reps): Promise<number> {
+  await run();
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    await run();
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
+/** mulberry32: seeded uniforms in [0, 1). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ------------------------------------------------------------ inputs
+
+function copyPlan(blocks: number): CopyPlan {
+  return {
+    srcTier: new Uint8Array(blocks).fill(Tier.Device),
+    srcSlot: Int32Array.from({ length: blocks }, (_, i) => (i * 37) % blocks),
+    dstTier: new Uint8Array(blocks).fill(Tier.Host),
+    dstSlot: Int32Array.from({ length: blocks }, (_, i) => i),
+    stageStarts: Int32Array.of(0),
+  };
+}
+
+function scoringInput(blocks: number): HitScoringInput {
+  const rand = rng(blocks);
+  return {
+    tier: Uint8Array.from({ length: blocks }, () => (rand() < 0.8 ? Tier.Device : Tier.Host)),
+    committed: Uint8Array.from({ length: blocks }, () => (rand() < 0.95 ? 1 : 0)),
+    refCount: Int32Array.from({ length: blocks }, () => (rand() < 0.2 ? 1 : 0)),
+    deviceChildren: Int32Array.from({ length: blocks }, () => (rand() < 0.5 ? 1 : 0)),
+    lastAccess: Float64Array.from({ length: blocks }, () => Math.floor(rand() * blocks)),
+    score: Float32Array.from({ length: blocks }, () => Math.fround(rand())),
+    scoreClass: Int32Array.from({ length: blocks }, () => (rand() < 0.5 ? Math.floor(rand() * 4096) : -1)),
+    classScores: Float32Array.from({ length: 4096 }, () => Math.fround(rand())),
+  };
+}
+
+function survivalInput(workloads: number, states: number, horizon: number): SurvivalInput {
+  const rand = rng(workloads * 131 + states);
+  const transitions = new Float32Array(workloads * states * states);
+  const endState = new Int32Array(workloads);
+  for (let w = 0; w < workloads; w++) {
+    const end = Math.floor(rand() * states);
+    endState[w] = end;
+    for (let a = 0; a < states; a++) {
+      const row = (w * states + a) * states;
+      if (a === end) {
+        transitions[row + a] = 1;
+        continue;
+      }
+      let sum = 0;
+      for (let b = 0; b < states; b++) sum += transitions[row + b] = rand() < 0.35 ? 0 : rand();
+      transitions[row + end] = transitions[row + end]! + 0.05;
+      sum += 0.05;
+      for (let b = 0; b < states; b++) transitions[row + b] = transitions[row + b]! / sum;
+    }
+  }
+  return { workloads, states, horizon, transitions, endState };
+}
+
+// ------------------------------------------------------------ backends
+
+interface Backend {
+  name: string;
+  /** What runs each kernel on this backend. */
+  implementation: { adapter?: string; blockCopy: string; scoring: string; survival: string };
+  software: boolean;
+  /**
+   * Milliseconds of one plan copying `blocks` blocks, of the same plan with
+   * copy commands where the backend has them, and of the plain copy of the
+   * same bytes.
+   */
+  copy(blocks: number, withPlain?: boolean): Promise<{ planMs: number; commandsMs?: number; plainMs: number }>;
+  scoring(input: HitScoringInput): Promise<number>;
+  survival(input: SurvivalInput): Promise<number>;
+  close(): Promise<void>;
+}
+
+function cpuBackend(): Backend {
+  let survival: SurvivalBackend;
+  try {
+    survival = new NativeSurvivalBackend();
+    survival.compute(survivalInput(1, 2, 1));
+  } catch {
+    survival = new ReferenceSurvivalBackend();
+  }
+  let nativeCopy = true;
+  try {
+    new CpuDataPlane({ bytesPerBlock: 4, deviceBlocks: 1 });
+  } catch {
+    nativeCopy = false;
+  }
+  return {
+    name: 'cpu',
+    implementation: {
+      blockCopy: nativeCopy ? 'CpuDataPlane (native)' : 'referenceBlockCopy (TypeScript)',
+      scoring: 'referenceHitScoring (TypeScript)',
+      survival: survival instanceof NativeSurvivalBackend ? 'NativeSurvivalBackend' : 'ReferenceSurvivalBackend (TypeScript)',
+    },
+    software: false,
+    async copy(blocks, withPlain = true) {
+      const plan = copyPlan(blocks);
+      const bytes = blocks * BLOCK_BYTES;
+      const src = new Uint8Array(bytes).fill(1);
+      const dst = new Uint8Array(bytes);
+      let planMs: number;
+      if (nativeCopy) {
+        const plane = new CpuDataPlane({ bytesPerBlock: BLOCK_BYTES, deviceBlocks: blocks, hostBlocks: blocks });
+        planMs = await time(() => plane.execute(plan));
+      } else {
+        const pools = { bytesPerBlock: BLOCK_BYTES, device: src, host: dst };
+        planMs = await time(() => referenceBlockCopy(pools, plan));
+      }
+      const plainMs = withPlain ? await time(() => dst.set(src)) : NaN;
+      return { planMs, plainMs };
+    },
+    async scoring(input) {
+      return time(() => referenceHitScoring(input, VICTIMS), Math.min(reps, 3));
+    },
+    async survival(input) {
+      return time(() => survival.compute(input), Math.min(reps, 3));
+    },
+    async close() {},
+  };
+}
+
+async function webGpuBackend(): Promise<Backend | { unavailable: string }> {
+  const probe = await probeWebGpu();
+  if (!probe.available) return { unavailable: probe.reason };
+  const { context } = probe;
+  const scoring = await WebGpuHitScoringProgram.create(context);
+  const survival = await WebGpuSurvivalBackend.create(context);
+  const { device } = context;
+  return {
+    name: 'webgpu',
+    implementation: {
+      adapter: context.info.adapterName,
+      blockCopy: 'WebGpuBlockCopyProgram',
+      scoring: 'WebGpuHitScoringProgram',
+      survival: 'WebGpuSurvivalBackend',
+    },
+    software: context.info.isSoftware,
+    async copy(blocks, withPlain = true) {
+      const plan = copyPlan(blocks);
+      const options = { bytesPerBlock: BLOCK_BYTES, deviceBlocks: blocks, hostBlocks: blocks };
+      const measure = async <T>(method: BlockCopyMethod, run: (program: WebGpuBlockCopyProgram) => Promise<T>): Promise<T> => {
+        const program = await WebGpuBlockCopyProgram.create({ ...options, method }, context);
+        try {
+          return await run(program);
+        } finally {
+          program.destroy();
+        }
+      };
+      const [planMs, plainMs] = await measure('kernel', async (program) => [
+        await time(() => program.execute(plan)),
+        withPlain
+          ? await time(async () => {
+              const encoder = device.createCommandEncoder();
+              encoder.copyBufferToBuffer(program.devicePool, 0, program.hostPool, 0, blocks * BLOCK_BYTES);
+              device.queue.submit([encoder.finish()]);
+              await device.queue.onSubmittedWorkDone();
+            })
+          : NaN,
+      ]);
+      if (!withPlain) return { planMs: planMs!, plainMs: NaN };
+      const commandsMs = await measure('copy-commands', (program) => time(() => program.execute(plan)));
+      return { planMs: planMs!, commandsMs, plainMs: plainMs! };
+    },
+    async scoring(input) {
+      return time(() => scoring.computeAsync(input, VICTIMS), Math.min(reps, 3));
+    },
+    async survival(input) {
+      return time(() => survival.computeAsync(input), Math.min(reps, 3));
+    },
+    async close() {
+      await releaseWebGpu();
+    },
+  };
+}
+
+// ------------------------------------------------------------ measurements
+
+const gbs = (bytes: number, ms: number): number => bytes / 1e9 / (ms / 1000);
+const round = (x: number, digits = 3): number => Number(x.toPrecision(digits));
+
+/**
+ * Times survival on the full batch, or on a power-of-two fraction of its
+ * workloads when a probe run projects the full batch past the budget.
+ */
+async function survivalFigure(backend: Backend): Promise<{ workloads: number; ms: number; reduced: boolean }> {
+  const { states, horizon } = SURVIVAL;
+  let workloads = 16;
+  let ms = await time(() => backend.survival(survivalInput(workloads, states, horizon)), 1);
+  for (;;) {
+    const next = workloads * 2;
+    if (next > SURVIVAL.workloads || (ms * next) / workloads > SURVIVAL_BUDGET_MS) break;
+    workloads = next;
+    ms = await backend.survival(survivalInput(workloads, states, horizon));
+  }
+  return { workloads, ms, reduced: workloads < SURVIVAL.workloads };
+}
+
+/**
+ * The smallest size of a doubling sweep from which `gpu` is faster than
+ * `cpu` at every larger size swept too (a single win between losses is
+ * noise, not a crossover), or null when there is none.
+ */
+async function crossover(
+  sizes: number[],
+  measure: (backend: Backend, size: number) => Promise<number>,
+  cpu: Backend,
+  gpu: Backend,
+): Promise<{ from: number | null; points: Array<{ size: number; cpuMs: number; gpuMs: number }> }> {
+  let from: number | null = null;
+  const points: Array<{ size: number; cpuMs: number; gpuMs: number }> = [];
+  for (const size of sizes) {
+    const [c, g] = [await measure(cpu, size), await measure(gpu, size)];
+    log(`  size ${size}: cpu ${c.toFixed(3)} ms, gpu ${g.toFixed(3)} ms`);
+    points.push({ size, cpuMs: round(c, 4), gpuMs: round(g, 4) });
+    if (g >= c) from = null;
+    else from ??= size;
+  }
+  return { from, points };
+}
+
+const doublings = (from: number, to: number): number[] => {
+  const out: number[] = [];
+  for (let x = from; x <= to; x *= 2) out.push(x);
+  return out;
+};
+
+const cpu = cpuBackend();
+const webgpu = await webGpuBackend();
+const backends: Backend[] = [cpu, ...('unavailable' in webgpu ? [] : [webgpu])];
+
+const perBackend: Record<string, unknown> = {};
+for (const backend of backends) {
+  log(`${backend.name}: block copy`);
+  const copy = await backend.copy(COPY_BLOCKS);
+  log(`${backend.name}: hit scoring`);
+  const scoringMs = await backend.scoring(scoringInput(SCORING_BLOCKS));
+  log(`${backend.name}: survival`);
+  const survival = await survivalFigure(backend);
+  const bytes = COPY_BLOCKS * BLOCK_BYTES;
+  perBackend[backend.name] = {
+    implementation: backend.implementation,
+    software: backend.software,
+    blockCopy: {
+      bytes,
+      planGBs: round(gbs(bytes, copy.planMs)),
+      ...(copy.commandsMs === undefined ? {} : { copyCommandsGBs: round(gbs(bytes, copy.commandsMs)) }),
+      plainCopyGBs: round(gbs(bytes, copy.plainMs)),
+      ratio: round(copy.plainMs / copy.planMs),
+    },
+    scoring: { blocks: SCORING_BLOCKS, victims: VICTIMS, ms: round(scoringMs, 4) },
+    survival: {
+      workloads: survival.workloads,
+      states: SURVIVAL.states,
+      horizon: SURVIVAL.horizon,
+      ms: round(survival.ms, 4),
+      reduced: survival.reduced,
+      ...(survival.reduced
+        ? { note: `the full ${SURVIVAL.workloads} workloads were projected past ${SURVIVAL_BUDGET_MS / 1000} s, so ${survival.workloads} were measured` }
+        : {}),
+    },
+  };
+}
+
+const crossovers: Record<string, unknown> = {};
+for (const gpu of backends.filter((b) => b !== cpu)) {
+  log(`${gpu.name}: crossover, block copy (copies of 1 MiB blocks)`);
+  const copySweep = await crossover(doublings(1, COPY_BLOCKS), async (b, n) => (await b.copy(n, false)).planMs, cpu, gpu);
+  log(`${gpu.name}: crossover, hit scoring (blocks)`);
+  const scoringSweep = await crossover(doublings(1 << 10, SCORING_BLOCKS), (b, n) => b.scoring(scoringInput(n)), cpu, gpu);
+  log(`${gpu.name}: crossover, survival (workloads of ${SURVIVAL.states} states, H = ${SURVIVAL.horizon})`);
+  const survivalMax = Math.min(SURVIVAL.workloads, quick ? 64 : 256);
+  const survivalSweep = await crossover(
+    doublings(1, survivalMax),
+    (b, n) => b.survival(survivalInput(n, SURVIVAL.states, SURVIVAL.horizon)),
+    cpu,
+    gpu,
+  );
+  crossovers[gpu.name] = {
+    blockCopyBlocks: copySweep.from,
+    blockCopyBytes: copySweep.from === null ? null : copySweep.from * BLOCK_BYTES,
+    scoringBlocks: scoringSweep.from,
+    survivalWorkloads: survivalSweep.from,
+    sweeps: { blockCopyBlocks: copySweep.points, scoringBlocks: scoringSweep.points, survivalWorkloads: survivalSweep.points },
+    sweptUpTo: { blockCopyBlocks: COPY_BLOCKS, scoringBlocks: SCORING_BLOCKS, survivalWorkloads: survivalMax },
+  };
+}
+
+const result = {
+  quick,
+  blockBytes: BLOCK_BYTES,
+  backends: perBackend,
+  crossover: crossovers,
+  ...('unavailable' in webgpu ? { webgpuUnavailable: webgpu.unavailable } : {}),
+};
+
+for (const backend of backends) await backend.close();
+
+if (json) {
+  process.stdout.write(JSON.stringify(result) + '\n');
+} else {
+  const rows: Array<[string, string]> = [];
+  for (const backend of backends) {
+    const r = perBackend[backend.name] as {
+      blockCopy: { planGBs: number; copyCommandsGBs?: number; plainCopyGBs: number; ratio: number };
+      scoring: { ms: number };
+      survival: { workloads: number; ms: number; reduced: boolean };
+    };
+    const tag = backend.software ? `${backend.name} [software]` : backend.name;
+    const { adapter, blockCopy, scoring, survival } = backend.implementation;
+    if (adapter !== undefined) rows.push([`${tag}: adapter`, adapter]);
+    rows.push([`${tag}: kernels`, `${blockCopy}; ${scoring}; ${survival}`]);
+    rows.push([`${tag}: block copy (GB/s)`, String(r.blockCopy.planGBs)]);
+    if (r.blockCopy.copyCommandsGBs !== undefined) {
+      rows.push([`${tag}: block copy, copy commands (GB/s)`, String(r.blockCopy.copyCommandsGBs)]);
+    }
+    rows.push([`${tag}: plain copy of the same bytes (GB/s)`, String(r.blockCopy.plainCopyGBs)]);
+    rows.push([`${tag}: block copy / plain copy`, String(r.blockCopy.ratio)]);
+    rows.push([`${tag}: scoring ${SCORING_BLOCKS} blocks + ${VICTIMS} victims (ms)`, String(r.scoring.ms)]);
+    const shape = `${r.survival.workloads}x${SURVIVAL.states}x${SURVIVAL.horizon}`;
+    rows.push([
+      `${tag}: survival ${shape} (ms)${r.survival.reduced ? ` [reduced from ${SURVIVAL.workloads} workloads: too slow here]` : ''}`,
+      String(r.survival.ms),
+    ]);
+  }
+  for (const [name, c] of Object.entries(crossovers) as Array<[string, Record<string, unknown>]>) {
+    const show = (v: unknown, max: unknown): string => (v === null ? `none up to ${String(max)}` : String(v));
+    const upTo = c.sweptUpTo as Record<string, number>;
+    rows.push([`${name}: crossover, block copy (1 MiB blocks)`, show(c.blockCopyBlocks, upTo.blockCopyBlocks)]);
+    rows.push([`${name}: crossover, scoring (blocks)`, show(c.scoringBlocks, upTo.scoringBlocks)]);
+    rows.push([`${name}: crossover, survival (workloads)`, show(c.survivalWorkloads, upTo.survivalWorkloads)]);
+  }
+  if ('unavailable' in webgpu) rows.push(['webgpu', `not measured: ${webgpu.unavailable}`]);
+  const width = Math.max(...rows.map((r) => r[0].length));
+  for (const [name, value] of rows) process.stdout.write(`${name.padEnd(width)}  ${value}\n`);
+}
