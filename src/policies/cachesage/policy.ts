@@ -101,6 +101,9 @@ interface SessionState {
 }
 
 const CONTINUATION_DECAY = 0.98;
+// Below this continuation rate an agent's next prompt usually starts afresh:
+// its session context is not worth the transfer.
+const PREFETCH_MIN_CONTINUATION = 0.5;
 const UNTAGGED_REUSE = 0.5;
 // An untagged block is valued like one reused for sure four steps ahead.
 const UNTAGGED_VALUE = 0.25;
@@ -563,16 +566,25 @@ class CacheSagePolicy implements Policy {
     candidates.sort((x, y) => y[0] - x[0] || (x[1] < y[1] ? -1 : 1));
     const chosen: number[] = [];
     const seen = new Set<number>();
+    const m = ctx.manager.metadata;
     for (const [, agent] of candidates) {
-      // The session's latest context, this agent's own last prompt here, and
-      // its shared prefix from any session.
-      const prompts = new Set([ctx.lastPrompt(session.name), ctx.lastPrompt(session.name, agent), w.lastPrompt.get(agent)]);
-      for (const hashes of prompts) {
+      // The agent's shared prefix (system prompt, tool schemas), found in
+      // its last prompt from any session: only the blocks several sessions
+      // share, not that session's own history.
+      const sources: [BigUint64Array | undefined, boolean][] = [[w.lastPrompt.get(agent), true]];
+      // This session's context, only for agents that learned to extend it
+      // (a fresh conversation per phase would leave it unused).
+      if (this.#continuation(w, agent) >= PREFETCH_MIN_CONTINUATION) {
+        sources.push([ctx.lastPrompt(session.name), false], [ctx.lastPrompt(session.name, agent), false]);
+      }
+      for (const [hashes, sharedOnly] of sources) {
         if (!hashes || hashes.length === 0) continue;
         const match = ctx.manager.lookup(hashes);
         for (let i = match.deviceBlocks; i < match.blockIds.length && chosen.length < budget; i++) {
           const id = match.blockIds[i]!;
-          if (seen.has(id) || ctx.manager.metadata.tier[id] !== Tier.Host) continue;
+          // Parents come first: stop at the first block this source may not take.
+          if (sharedOnly && m.session[id] !== -1) break;
+          if (seen.has(id) || m.tier[id] !== Tier.Host) continue;
           seen.add(id);
           chosen.push(id);
         }
