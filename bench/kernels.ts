@@ -29,6 +29,7 @@ import { WebGpuHitScoringProgram } from '../src/gpu/webgpu/hit_scoring_program.j
 import { WebGpuSurvivalBackend } from '../src/gpu/webgpu/survival_program.js';
 import { ReferenceSurvivalBackend, type SurvivalBackend, type SurvivalInput } from '../src/policies/cachesage/survival.js';
 import { NativeSurvivalBackend } from '../src/policies/cachesage/survival_native.js';
+import { seededRandom as rng } from '../src/workloads/random.js';
 
 const args = new Set(process.argv.slice(2));
 for (const a of args) {
@@ -71,17 +72,6 @@ async function time(run: () => unknown, count = reps): Promise<number> {
   return median(times);
 }
 
-/** mulberry32: seeded uniforms in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ------------------------------------------------------------ inputs
 

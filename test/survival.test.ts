@@ -11,18 +11,8 @@ import {
   type SurvivalOutput,
 } from '../src/policies/cachesage/survival.js';
 import { NativeSurvivalBackend } from '../src/policies/cachesage/survival_native.js';
+import { seededRandom as rng } from '../src/workloads/random.js';
 
-/** mulberry32: a small seeded generator of uniforms in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const reference = new ReferenceSurvivalBackend();
 

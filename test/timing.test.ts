@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { DurationEstimator, normalQuantile } from '../src/policies/cachesage/timing.js';
+import { seededRandom as rng } from '../src/workloads/random.js';
 
-/** mulberry32: a small seeded generator of uniforms in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Log-normal samples by Box-Muller. */
 function logNormal(rand: () => number, mu: number, sigma: number): () => number {

@@ -13,7 +13,8 @@ import type { PolicySpec } from '../runtime/runtime.js';
 import type { TraceCall } from '../trace/format.js';
 import { COST_MODELS, type CostModel } from './cost_model.js';
 import { simulate, type SimulationResult } from './simulator.js';
-import { prepareWorkload, seededRandom, type SimCall, type SimWorkload } from './workload.js';
+import { seededRandom } from '../workloads/random.js';
+import { prepareWorkload, type SimCall, type SimWorkload } from './workload.js';
 
 const MIN_GAP = 0.005;
 

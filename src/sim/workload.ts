@@ -5,6 +5,7 @@
  */
 import type { TraceCall } from '../trace/format.js';
 import { PromptHasher } from '../trace/hashing.js';
+import { seededRandom } from '../workloads/random.js';
 import { prefillSeconds, type CostModel } from './cost_model.js';
 
 export interface SimCall {
@@ -33,18 +34,6 @@ export interface SimWorkload {
   blockSize: number;
   sessions: SimSession[];
   calls: number;
-}
-
-/** Deterministic PRNG (mulberry32) for gap sampling. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Median 0.5 s, log-normal with sigma 1: tool time when a trace has no timestamps. */

@@ -17,6 +17,7 @@ import { WebGpuBlockCopyProgram, type BlockCopyMethod } from '../../src/gpu/webg
 import { createKernelPipeline, probeWebGpu } from '../../src/gpu/webgpu/device.js';
 import { WebGpuHitScoringProgram } from '../../src/gpu/webgpu/hit_scoring_program.js';
 import { WebGpuSurvivalBackend } from '../../src/gpu/webgpu/survival_program.js';
+import { seededRandom as rng } from '../../src/workloads/random.js';
 
 // Without an adapter the suite is skipped, except in CI, where a missing
 // adapter means the machine was set up wrong and must fail loudly.
@@ -36,17 +37,6 @@ if (unavailable !== null && process.env.CI) {
   });
 }
 
-/** mulberry32: seeded uniforms in [0, 1), so a failure replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(rand: () => number, length: number): Uint8Array {
   return Uint8Array.from({ length }, () => Math.floor(rand() * 256));
