@@ -384,27 +384,7 @@ void CudaDataPlane::readDevice(size_t offset, void* destination, size_t bytes) c
 }
 
 void CudaDataPlane::validate(const CopyPlanView& plan) const {
-  if (plan.count < 0) throw std::out_of_range("copy plan: count must be >= 0");
-  if (plan.count > 0 && (plan.srcTier == nullptr || plan.srcSlot == nullptr ||
-                         plan.dstTier == nullptr || plan.dstSlot == nullptr)) {
-    throw std::invalid_argument("copy plan: arrays must not be null");
-  }
-  auto checkEntry = [&](uint8_t tier, int32_t slot, int32_t i, const char* side) {
-    if (tier != kDeviceTier && tier != kHostTier) {
-      throw std::out_of_range("copy plan: " + std::string(side) + " tier " + std::to_string(tier) +
-                              " of copy " + std::to_string(i) + " is not device (1) or host (2)");
-    }
-    const int32_t limit = blocks(static_cast<Tier>(tier));
-    if (slot < 0 || slot >= limit) {
-      throw std::out_of_range("copy plan: " + std::string(side) + " slot " + std::to_string(slot) +
-                              " of copy " + std::to_string(i) + " is out of range [0, " +
-                              std::to_string(limit) + ")");
-    }
-  };
-  for (int32_t i = 0; i < plan.count; ++i) {
-    checkEntry(plan.srcTier[i], plan.srcSlot[i], i, "source");
-    checkEntry(plan.dstTier[i], plan.dstSlot[i], i, "destination");
-  }
+  validateCopyPlan(plan, blocks(Tier::Device), blocks(Tier::Host));
 }
 
 void CudaDataPlane::execute(const CopyPlanView& plan, const int32_t* stageStarts,

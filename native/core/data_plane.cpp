@@ -50,14 +50,18 @@ const uint8_t* CpuDataPlane::block(Tier tier, int32_t slot) const {
   return tier == Tier::Device ? device_.block(slot) : host_.block(slot);
 }
 
-void CpuDataPlane::validate(const CopyPlanView& plan) const {
+void validateCopyPlan(const CopyPlanView& plan, int32_t deviceBlocks, int32_t hostBlocks) {
   if (plan.count < 0) throw std::out_of_range("copy plan: count must be >= 0");
+  if (plan.count > 0 && (plan.srcTier == nullptr || plan.srcSlot == nullptr ||
+                         plan.dstTier == nullptr || plan.dstSlot == nullptr)) {
+    throw std::invalid_argument("copy plan: arrays must not be null");
+  }
   auto check = [&](uint8_t tier, int32_t slot, int32_t i, const char* side) {
     if (tier != static_cast<uint8_t>(Tier::Device) && tier != static_cast<uint8_t>(Tier::Host)) {
       throw std::out_of_range("copy plan: " + std::string(side) + " tier " + std::to_string(tier) +
                               " of copy " + std::to_string(i) + " is not device (1) or host (2)");
     }
-    const int32_t limit = blocks(static_cast<Tier>(tier));
+    const int32_t limit = tier == static_cast<uint8_t>(Tier::Device) ? deviceBlocks : hostBlocks;
     if (slot < 0 || slot >= limit) {
       throw std::out_of_range("copy plan: " + std::string(side) + " slot " + std::to_string(slot) +
                               " of copy " + std::to_string(i) + " is out of range [0, " +
@@ -68,6 +72,10 @@ void CpuDataPlane::validate(const CopyPlanView& plan) const {
     check(plan.srcTier[i], plan.srcSlot[i], i, "source");
     check(plan.dstTier[i], plan.dstSlot[i], i, "destination");
   }
+}
+
+void CpuDataPlane::validate(const CopyPlanView& plan) const {
+  validateCopyPlan(plan, blocks(Tier::Device), blocks(Tier::Host));
 }
 
 void CpuDataPlane::execute(const CopyPlanView& plan) {

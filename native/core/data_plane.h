@@ -61,6 +61,11 @@ class CpuDataPlane {
   BlockPool host_;
 };
 
+// Throws std::out_of_range / std::invalid_argument naming the first bad
+// entry of a plan over pools of these sizes: every data plane checks plans
+// with it before copying anything.
+void validateCopyPlan(const CopyPlanView& plan, int32_t deviceBlocks, int32_t hostBlocks);
+
 // Copies whole blocks between two pools by index lists: the batched
 // gather/scatter used by the data plane and by the benchmarks.
 void copyBlocks(const uint8_t* srcBase, uint8_t* dstBase, size_t bytesPerBlock,
