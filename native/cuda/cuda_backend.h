@@ -8,9 +8,11 @@
 //
 // Layouts are the ones the CPU code uses (one page-table format everywhere):
 // pools of whole blocks addressed by (tier, slot), copy plans as in
-// data_plane.h, block metadata as in block_manager.h, survival arrays as in
-// survival.h. Each kernel has a wrapper over host arrays (copied in and out)
-// and one over device buffers (for data already on the device).
+// data_plane.h, block metadata as in block_manager.h (read through
+// HitScoringInput, hit_scoring.h, which the CPU scorer shares), survival
+// arrays as in survival.h. Each kernel has a wrapper over host arrays
+// (copied in and out) and one over device buffers (for data already on the
+// device).
 //
 // Errors: arguments the CPU code would refuse throw the same exception types
 // (std::out_of_range / std::invalid_argument) before any work is queued; a
@@ -24,6 +26,7 @@
 
 #include "block_manager.h"
 #include "data_plane.h"
+#include "hit_scoring.h"
 #include "survival.h"
 
 namespace cachesage {
@@ -142,23 +145,7 @@ class CudaDataPlane {
   std::unique_ptr<Impl> impl_;
 };
 
-// What the hit-scoring kernel reads, per block id: the BlockMetadata
-// arrays, plus the per-class scores. Either all host pointers or all device
-// pointers, depending on the call they are passed to.
-struct HitScoringInput {
-  int32_t blocks = 0;
-  const uint8_t* tier = nullptr;
-  const uint8_t* committed = nullptr;
-  const int32_t* refCount = nullptr;
-  const int32_t* deviceChildren = nullptr;
-  const double* lastAccess = nullptr;
-  const float* score = nullptr;
-  const int32_t* scoreClass = nullptr;
-  const float* classScore = nullptr;
-  int32_t classes = 0;
-};
-
-// The host view of a block manager's metadata.
+// The host view of a block manager's metadata, as HitScoringInput.
 HitScoringInput hitScoringInput(const BlockMetadata& metadata);
 
 // Scores every block in one launch (its effective score: the class score

@@ -1,8 +1,11 @@
-// Module entry: registers the native classes and the token hash function.
+// Module entry: registers the native classes, the token hash, survival and
+// hit-scoring functions, and the CUDA entry points (see cuda_wrap.h).
 #include <napi.h>
 
 #include "block_manager_wrap.h"
+#include "cuda_wrap.h"
 #include "data_plane_wrap.h"
+#include "hit_scoring_wrap.h"
 #include "napi_util.h"
 #include "survival_wrap.h"
 #include "token_hash.h"
@@ -39,6 +42,8 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeCpuDataPlane", DataPlaneWrap::Define(env));
   exports.Set("hashTokenBlocks", Napi::Function::New<HashTokenBlocks>(env, "hashTokenBlocks"));
   exports.Set("computeSurvival", Napi::Function::New<ComputeSurvival>(env, "computeSurvival"));
+  exports.Set("hitScoring", Napi::Function::New<HitScoring>(env, "hitScoring"));
+  ExportCuda(env, exports);
   return exports;
 }
 

@@ -27,6 +27,67 @@ export interface NativeAddon {
     transitions: Float32Array,
     endState: Int32Array,
   ): { reach: Float32Array; alive: Float32Array; expectedSteps: Float32Array };
+  /** Hit scoring on the CPU (native/core/hit_scoring.h); `k` is at most the block count. */
+  hitScoring(...args: HitScoringArguments): { scores: Float32Array; victims: Int32Array };
+  /** Whether CUDA is compiled in and usable; absent from addons built before CUDA support. */
+  cudaInfo?(): NativeCudaInfo;
+  /** Present only in addons built with CUDA; constructing throws where no device is usable. */
+  NativeCudaSurvival?: new () => NativeCudaSurvivalHandle;
+  NativeCudaHitScorer?: new () => NativeCudaHitScorerHandle;
+  NativeCudaDataPlane?: new (bytesPerBlock: number, deviceBlocks: number, hostBlocks: number) => NativeCudaDataPlaneHandle;
+}
+
+export interface NativeCudaInfo {
+  built: boolean;
+  available: boolean;
+  reason: string;
+  device: string;
+}
+
+type SurvivalArrays = { reach: Float32Array; alive: Float32Array; expectedSteps: Float32Array };
+
+export interface NativeCudaSurvivalHandle {
+  compute(workloads: number, states: number, horizon: number, transitions: Float32Array, endState: Int32Array): SurvivalArrays;
+  computeAsync(
+    workloads: number,
+    states: number,
+    horizon: number,
+    transitions: Float32Array,
+    endState: Int32Array,
+  ): Promise<SurvivalArrays>;
+  maxStates(): number;
+  destroy(): void;
+}
+
+/** The metadata arrays of `HitScoringInput` in order, then `k`. */
+type HitScoringArguments = [
+  tier: Uint8Array,
+  committed: Uint8Array,
+  refCount: Int32Array,
+  deviceChildren: Int32Array,
+  lastAccess: Float64Array,
+  score: Float32Array,
+  scoreClass: Int32Array,
+  classScores: Float32Array,
+  k: number,
+];
+
+export interface NativeCudaHitScorerHandle {
+  selectVictims(...args: HitScoringArguments): { scores: Float32Array; victims: Int32Array };
+  selectVictimsAsync(...args: HitScoringArguments): Promise<{ scores: Float32Array; victims: Int32Array }>;
+  destroy(): void;
+}
+
+export interface NativeCudaDataPlaneHandle {
+  /** An empty `stageStarts` lets the plane split the plan into stages itself. */
+  execute(srcTier: Uint8Array, srcSlot: Int32Array, dstTier: Uint8Array, dstSlot: Int32Array, stageStarts: Int32Array): void;
+  prefetch(hostSlots: Int32Array, deviceSlots: Int32Array): void;
+  waitForPrefetch(): void;
+  prefetchComplete(): boolean;
+  synchronize(): void;
+  write(tier: number, slot: number, bytes: Uint8Array): void;
+  read(tier: number, slot: number): Uint8Array;
+  destroy(): void;
 }
 
 export interface NativeBlockManagerHandle {
