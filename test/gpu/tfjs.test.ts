@@ -1,0 +1,255 @@
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+
+import { TfjsSurvivalBackend } from '../../src/gpu/tfjs/survival_program.js';
+import {
+  ReferenceSurvivalBackend,
+  type SurvivalInput,
+  type SurvivalOutput,
+} from '../../src/policies/cachesage/survival.js';
+import { seededRandom as rng } from '../../src/workloads/random.js';
+
+// 'auto': CUDA through @tensorflow/tfjs-node-gpu where it loads, else the
+// tfjs CPU backend. Test names say which ran.
+const backend = await TfjsSurvivalBackend.create();
+const reference = new ReferenceSurvivalBackend();
+const ran = `${backend.module}, tf backend '${backend.tfBackend}'${backend.isGpu ? ', GPU' : ''}`;
+
+/** A random batch: live states with END absorbing, absorbing padding, sparse rows, some near-certain endings. */
+function randomChains(seed: number, workloads: number, states: number, horizon: number): SurvivalInput {
+  const rand = rng(seed);
+  const transitions = new Float32Array(workloads * states * states);
+  const endState = new Int32Array(workloads);
+  for (let w = 0; w < workloads; w++) {
+    const live = 1 + Math.floor(rand() * states);
+    const end = Math.floor(rand() * live);
+    const endBias = rand() < 0.25 ? 5 : 0.05;
+    endState[w] = end;
+    for (let a = 0; a < states; a++) {
+      const row = (w * states + a) * states;
+      if (a === end || a >= live) {
+        transitions[row + a] = 1;
+        continue;
+      }
+      const weights = Array.from({ length: live }, () => (rand() < 0.35 ? 0 : rand()));
+      weights[end] = weights[end]! + endBias;
+      const sum = weights.reduce((s, x) => s + x, 0);
+      weights.forEach((x, b) => (transitions[row + b] = x / sum));
+    }
+  }
+  return { workloads, states, horizon, transitions, endState };
+}
+
+// The bar of test/gpu/webgpu.test.ts: relative error 1e-5, with absolute
+// allowances only for values float32 holds as subnormals and for the
+// reference's own rounding of alive, 1 - (T^h)[a][END] in float64.
+const RELATIVE = 1e-5;
+const ABSOLUTE: Record<keyof SurvivalOutput, number> = { reach: 1e-35, alive: 1e-13, expectedSteps: 1e-35 };
+const KEYS = ['reach', 'alive', 'expectedSteps'] as const;
+
+function worstError(got: Float32Array, want: Float32Array, absolute: number): { error: number; index: number } {
+  expect(got.length).toBe(want.length);
+  let error = 0;
+  let index = -1;
+  for (let i = 0; i < want.length; i++) {
+    const difference = Math.abs(got[i]! - want[i]!);
+    const e = difference <= absolute ? 0 : difference / Math.abs(want[i]!);
+    if (!(e <= error)) {
+      error = e;
+      index = i;
+    }
+  }
+  return { error, index };
+}
+
+function expectSurvivalClose(got: SurvivalOutput, want: SurvivalOutput, label: string): void {
+  for (const key of KEYS) {
+    const { error, index } = worstError(got[key], want[key], ABSOLUTE[key]);
+    expect(error, `${label} ${key}[${index}] = ${got[key][index]}, reference ${want[key][index]}`).toBeLessThan(RELATIVE);
+  }
+}
+
+function expectSameBits(got: SurvivalOutput, want: SurvivalOutput, label: string): void {
+  for (const key of KEYS) {
+    expect(Buffer.from(got[key].buffer).equals(Buffer.from(want[key].buffer)), `${label} ${key}`).toBe(true);
+  }
+}
+
+function thrown(call: () => unknown): Error {
+  try {
+    call();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a throw');
+}
+
+describe(`TfjsSurvivalBackend (${ran})`, () => {
+  it(`loads tfjs: ${ran}`, () => {
+    expect(backend.name).toBe('tfjs');
+    expect(['tfjs', 'tfjs-node-gpu']).toContain(backend.module);
+    expect(backend.tfBackend).toBe(tf.getBackend());
+    if (backend.module === 'tfjs') expect(typeof backend.gpuModuleError).toBe('string');
+    if (backend.tfBackend === 'cpu') expect(backend.isGpu).toBe(false);
+  });
+
+  const sizes: Array<[number, number, number]> = [
+    [1, 1, 1],
+    [2, 1, 6],
+    [1, 2, 1],
+    [3, 5, 4],
+    [5, 7, 17],
+    [16, 16, 16],
+    [4, 33, 7],
+    [9, 48, 32],
+    [8, 64, 16],
+    [3, 64, 32],
+  ];
+  it.each(sizes)('is within 1e-5 relative of the reference: %i workloads, %i states, H = %i', async (workloads, states, horizon) => {
+    const input = randomChains(workloads * 1000 + states * 10 + horizon, workloads, states, horizon);
+    const label = `${workloads}x${states}x${horizon}`;
+    const got = backend.compute(input);
+    expectSurvivalClose(got, reference.compute(input), label);
+    expectSameBits(await backend.computeAsync(input), got, `${label} async vs sync`);
+  });
+
+  it.each([
+    [1, 64, 256],
+    [3, 5, 256],
+    [2, 20, 100],
+  ])('stays within 1e-5 at long horizons: %i workloads, %i states, H = %i', (workloads, states, horizon) => {
+    const input = randomChains(states * 7 + horizon, workloads, states, horizon);
+    expectSurvivalClose(backend.compute(input), reference.compute(input), `${workloads}x${states}x${horizon}`);
+  });
+
+  it('keeps alive probabilities accurate when a session has almost surely ended', () => {
+    // Rows are normalised in float32, so they sum to 1 only within rounding.
+    const p = [0.93, 0.05, 0.02].map(Math.fround);
+    const input: SurvivalInput = {
+      workloads: 1,
+      states: 3,
+      horizon: 16,
+      transitions: Float32Array.from([1, 0, 0, p[0]!, p[1]!, p[2]!, p[0]!, p[2]!, p[1]!]),
+      endState: Int32Array.of(0),
+    };
+    const want = reference.compute(input);
+    expect(want.alive[15 * 3 + 1]).toBeLessThan(1e-10);
+    expectSurvivalClose(backend.compute(input), want, 'near-certain end');
+  });
+
+  it('handles an END that is not absorbing, as the reference does', () => {
+    const input: SurvivalInput = {
+      workloads: 1,
+      states: 3,
+      horizon: 5,
+      transitions: Float32Array.from([0.5, 0.5, 0, 0.25, 0.25, 0.5, 0, 0, 1]),
+      endState: Int32Array.of(0),
+    };
+    expectSurvivalClose(backend.compute(input), reference.compute(input), 'END leaks');
+  });
+
+  it('splits a batch into chunks of whole workloads with the same results', async () => {
+    const input = randomChains(99, 20, 16, 8);
+    // About three workloads per chunk, and one workload per chunk.
+    const whole = backend.compute(input);
+    for (const maxChunkBytes of [3 * 4 * (2 * 8 * (16 * 16 + 17) + 16 * 17 * 17) + 100, 1]) {
+      const chunked = await TfjsSurvivalBackend.create({ module: backend.module, maxChunkBytes });
+      const got = chunked.compute(input);
+      expectSurvivalClose(got, reference.compute(input), `chunked at ${maxChunkBytes} bytes`);
+      expectSameBits(await chunked.computeAsync(input), got, `chunked at ${maxChunkBytes} bytes, async vs sync`);
+      // The CPU backend computes each workload the same way whatever the batch.
+      if (backend.tfBackend === 'cpu') expectSameBits(got, whole, `chunked at ${maxChunkBytes} bytes vs whole`);
+    }
+  });
+
+  it('holds at most maxChunkBytes of tensors at once', async () => {
+    // 20 states, H = 10: about 62 KB of tensors per workload by the backend's estimate.
+    const input = randomChains(7, 24, 20, 10);
+    // tf.profile returns the same object every time: keep the number, not the object.
+    const peakBytes = async (run: () => void): Promise<number> => (await tf.profile(run)).peakBytes;
+    const whole = await peakBytes(() => backend.compute(input));
+    expect(whole).toBeGreaterThan(2 * 24 * 10 * 20 * 20 * 4); // the reach steps and their stacked copy
+    for (const maxChunkBytes of [1 << 16, 1 << 18]) {
+      const chunked = await TfjsSurvivalBackend.create({ module: backend.module, maxChunkBytes });
+      const peak = await peakBytes(() => chunked.compute(input));
+      expect(peak).toBeLessThanOrEqual(maxChunkBytes);
+      expect(peak).toBeLessThan(whole / 4);
+    }
+  });
+
+  it('runs concurrent asynchronous calls in order, each with its own result', async () => {
+    const inputs = [randomChains(1, 4, 9, 5), randomChains(2, 1, 30, 12), randomChains(3, 7, 2, 3)];
+    const results = await Promise.all(inputs.map((input) => backend.computeAsync(input)));
+    results.forEach((got, i) => expectSurvivalClose(got, reference.compute(inputs[i]!), `call ${i}`));
+  });
+
+  it('leaves no tensors behind', async () => {
+    const before = tf.memory().numTensors;
+    const input = randomChains(5, 6, 12, 9);
+    backend.compute(input);
+    await backend.computeAsync(input);
+    const chunked = await TfjsSurvivalBackend.create({ module: backend.module, maxChunkBytes: 1 });
+    chunked.compute(input);
+    await chunked.computeAsync(input);
+    expect(() => backend.compute({ ...input, horizon: 0 })).toThrow(RangeError);
+    await expect(backend.computeAsync({ ...input, horizon: 0 })).rejects.toThrow(RangeError);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  describe('input validation', () => {
+    const good = () => randomChains(3, 2, 3, 4);
+    const cases: Array<[string, () => unknown]> = [
+      ['not an object', () => 5],
+      ['null', () => null],
+      ['fractional workloads', () => ({ ...good(), workloads: 1.5 })],
+      ['states as a string', () => ({ ...good(), states: '3' })],
+      ['too many states', () => ({ ...good(), states: 1025 })],
+      ['zero horizon', () => ({ ...good(), horizon: 0 })],
+      ['output too large', () => ({ ...good(), workloads: 2, states: 1024, horizon: 256 })],
+      ['transitions as Float64Array', () => ({ ...good(), transitions: new Float64Array(18) })],
+      ['endState as Uint32Array', () => ({ ...good(), endState: new Uint32Array(2) })],
+      ['short transitions', () => ({ ...good(), transitions: new Float32Array(17) })],
+      ['END out of range', () => ({ ...good(), endState: Int32Array.of(0, 3) })],
+      [
+        'NaN entry',
+        () => {
+          const input = good();
+          input.transitions[13] = NaN;
+          return input;
+        },
+      ],
+      [
+        'row not summing to 1',
+        () => {
+          const input = good();
+          input.transitions.fill(0.3, 12, 15);
+          return input;
+        },
+      ],
+    ];
+
+    it.each(cases)('throws what the reference throws: %s', async (_label, make) => {
+      const want = thrown(() => reference.compute(make() as SurvivalInput));
+      expect([RangeError, TypeError]).toContain(want.constructor);
+      const got = thrown(() => backend.compute(make() as SurvivalInput));
+      expect(got.constructor).toBe(want.constructor);
+      expect(got.message).toBe(want.message);
+      await expect(backend.computeAsync(make() as SurvivalInput)).rejects.toThrow(want.message);
+    });
+
+    it('refuses bad options', async () => {
+      await expect(TfjsSurvivalBackend.create({ module: 'tfjs-cpu' as 'tfjs' })).rejects.toThrow(RangeError);
+      await expect(TfjsSurvivalBackend.create({ maxChunkBytes: 0 })).rejects.toThrow(RangeError);
+      await expect(TfjsSurvivalBackend.create({ maxChunkBytes: 1.5 })).rejects.toThrow(/integer/);
+    });
+
+    it('loads plain tfjs when asked, and fails loudly when a named module cannot load', async () => {
+      const plain = await TfjsSurvivalBackend.create({ module: 'tfjs' });
+      expect(plain.module).toBe('tfjs');
+      expect(plain.gpuModuleError).toBeNull();
+      if (backend.module === 'tfjs') {
+        await expect(TfjsSurvivalBackend.create({ module: 'tfjs-node-gpu' })).rejects.toThrow(/@tensorflow\/tfjs-node-gpu did not load/);
+      }
+    });
+  });
+});
