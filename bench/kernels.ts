@@ -12,7 +12,13 @@
  *   in the output, when the full one would take too long on this machine);
  * - crossover: over a doubling sweep, the smallest size from which each GPU
  *   backend beats the CPU at every larger size (block copy: the default
- *   'kernel' method); --json also lists every point of the sweep.
+ *   'kernel' method); --json also lists every point of the sweep. The
+ *   runtime's `backend: 'auto'` measures the same sweeps (src/gpu/crossover.ts)
+ *   to keep smaller batches on the CPU.
+ *
+ * Backends: cpu (native core), webgpu (any adapter, a software one marked),
+ * cuda (where the addon was built with CUDA and a device is present) and
+ * tfjs (survival only: its copies and scoring are the cpu backend's).
  *
  * GPU times are end to end as a caller sees them: upload, dispatch and
  * readback. A software adapter (lavapipe) runs the kernels on CPU cores,
@@ -20,16 +26,15 @@
  */
 import { performance } from 'node:perf_hooks';
 
-import { CpuDataPlane } from '../src/blocks/data_plane.js';
 import { Tier, type CopyPlan } from '../src/blocks/types.js';
-import { referenceBlockCopy, referenceHitScoring, type HitScoringInput } from '../src/gpu/reference.js';
+import { selectBackend, type ComputeBackend } from '../src/gpu/backend.js';
+import { doublings, findCrossover, randomHitScoringInput, randomSurvivalInput } from '../src/gpu/crossover.js';
+import type { HitScoringInput } from '../src/gpu/reference.js';
 import { WebGpuBlockCopyProgram, type BlockCopyMethod } from '../src/gpu/webgpu/block_copy_program.js';
 import { probeWebGpu, releaseWebGpu } from '../src/gpu/webgpu/device.js';
 import { WebGpuHitScoringProgram } from '../src/gpu/webgpu/hit_scoring_program.js';
 import { WebGpuSurvivalBackend } from '../src/gpu/webgpu/survival_program.js';
-import { ReferenceSurvivalBackend, type SurvivalBackend, type SurvivalInput } from '../src/policies/cachesage/survival.js';
-import { NativeSurvivalBackend } from '../src/policies/cachesage/survival_native.js';
-import { seededRandom as rng } from '../src/workloads/random.js';
+import type { SurvivalInput } from '../src/policies/cachesage/survival.js';
 
 const args = new Set(process.argv.slice(2));
 for (const a of args) {
@@ -85,42 +90,9 @@ function copyPlan(blocks: number): CopyPlan {
   };
 }
 
-function scoringInput(blocks: number): HitScoringInput {
-  const rand = rng(blocks);
-  return {
-    tier: Uint8Array.from({ length: blocks }, () => (rand() < 0.8 ? Tier.Device : Tier.Host)),
-    committed: Uint8Array.from({ length: blocks }, () => (rand() < 0.95 ? 1 : 0)),
-    refCount: Int32Array.from({ length: blocks }, () => (rand() < 0.2 ? 1 : 0)),
-    deviceChildren: Int32Array.from({ length: blocks }, () => (rand() < 0.5 ? 1 : 0)),
-    lastAccess: Float64Array.from({ length: blocks }, () => Math.floor(rand() * blocks)),
-    score: Float32Array.from({ length: blocks }, () => Math.fround(rand())),
-    scoreClass: Int32Array.from({ length: blocks }, () => (rand() < 0.5 ? Math.floor(rand() * 4096) : -1)),
-    classScores: Float32Array.from({ length: 4096 }, () => Math.fround(rand())),
-  };
-}
-
-function survivalInput(workloads: number, states: number, horizon: number): SurvivalInput {
-  const rand = rng(workloads * 131 + states);
-  const transitions = new Float32Array(workloads * states * states);
-  const endState = new Int32Array(workloads);
-  for (let w = 0; w < workloads; w++) {
-    const end = Math.floor(rand() * states);
-    endState[w] = end;
-    for (let a = 0; a < states; a++) {
-      const row = (w * states + a) * states;
-      if (a === end) {
-        transitions[row + a] = 1;
-        continue;
-      }
-      let sum = 0;
-      for (let b = 0; b < states; b++) sum += transitions[row + b] = rand() < 0.35 ? 0 : rand();
-      transitions[row + end] = transitions[row + end]! + 0.05;
-      sum += 0.05;
-      for (let b = 0; b < states; b++) transitions[row + b] = transitions[row + b]! / sum;
-    }
-  }
-  return { workloads, states, horizon, transitions, endState };
-}
+const scoringInput = (blocks: number): HitScoringInput => randomHitScoringInput(blocks);
+const survivalInput = (workloads: number, states: number, horizon: number): SurvivalInput =>
+  randomSurvivalInput(workloads, states, horizon);
 
 // ------------------------------------------------------------ backends
 
@@ -134,57 +106,72 @@ interface Backend {
    * copy commands where the backend has them, and of the plain copy of the
    * same bytes.
    */
-  copy(blocks: number, withPlain?: boolean): Promise<{ planMs: number; commandsMs?: number; plainMs: number }>;
-  scoring(input: HitScoringInput): Promise<number>;
+  copy: ((blocks: number, withPlain?: boolean) => Promise<{ planMs: number; commandsMs?: number; plainMs: number }>) | undefined;
+  /** Undefined where the backend lends the operation from the cpu one. */
+  scoring: ((input: HitScoringInput) => Promise<number>) | undefined;
   survival(input: SurvivalInput): Promise<number>;
   close(): Promise<void>;
 }
 
-function cpuBackend(): Backend {
-  let survival: SurvivalBackend;
-  try {
-    survival = new NativeSurvivalBackend();
-    survival.compute(survivalInput(1, 2, 1));
-  } catch {
-    survival = new ReferenceSurvivalBackend();
-  }
-  let nativeCopy = true;
-  try {
-    new CpuDataPlane({ bytesPerBlock: 4, deviceBlocks: 1 });
-  } catch {
-    nativeCopy = false;
-  }
+function cpuBackend(compute: ComputeBackend): Backend {
   return {
     name: 'cpu',
     implementation: {
-      blockCopy: nativeCopy ? 'CpuDataPlane (native)' : 'referenceBlockCopy (TypeScript)',
-      scoring: 'referenceHitScoring (TypeScript)',
-      survival: survival instanceof NativeSurvivalBackend ? 'NativeSurvivalBackend' : 'ReferenceSurvivalBackend (TypeScript)',
+      blockCopy: compute.implementation.blockCopy,
+      scoring: compute.implementation.hitScoring,
+      survival: compute.implementation.survival,
     },
     software: false,
     async copy(blocks, withPlain = true) {
       const plan = copyPlan(blocks);
+      const plane = await compute.createDataPlane({ bytesPerBlock: BLOCK_BYTES, deviceBlocks: blocks, hostBlocks: blocks });
+      const planMs = await time(() => plane.runSync!(plan));
       const bytes = blocks * BLOCK_BYTES;
       const src = new Uint8Array(bytes).fill(1);
       const dst = new Uint8Array(bytes);
-      let planMs: number;
-      if (nativeCopy) {
-        const plane = new CpuDataPlane({ bytesPerBlock: BLOCK_BYTES, deviceBlocks: blocks, hostBlocks: blocks });
-        planMs = await time(() => plane.execute(plan));
-      } else {
-        const pools = { bytesPerBlock: BLOCK_BYTES, device: src, host: dst };
-        planMs = await time(() => referenceBlockCopy(pools, plan));
-      }
       const plainMs = withPlain ? await time(() => dst.set(src)) : NaN;
+      plane.destroy();
       return { planMs, plainMs };
     },
     async scoring(input) {
-      return time(() => referenceHitScoring(input, VICTIMS), Math.min(reps, 3));
+      return time(() => compute.hitScoringSync!(input, VICTIMS), Math.min(reps, 3));
     },
     async survival(input) {
-      return time(() => survival.compute(input), Math.min(reps, 3));
+      return time(() => compute.survivalSync!(input), Math.min(reps, 3));
     },
     async close() {},
+  };
+}
+
+/**
+ * A GPU backend without a WebGPU-specific plain copy (CUDA: the native
+ * benchmark compares its copy with cudaMemcpy) or without copies of its
+ * own (tfjs: survival only).
+ */
+function computeBackend(compute: ComputeBackend, ops: { copy: boolean; scoring: boolean }): Backend {
+  return {
+    name: compute.name,
+    implementation: {
+      adapter: compute.device,
+      blockCopy: ops.copy ? compute.implementation.blockCopy : `not measured (${compute.implementation.blockCopy})`,
+      scoring: ops.scoring ? compute.implementation.hitScoring : `not measured (${compute.implementation.hitScoring})`,
+      survival: compute.implementation.survival,
+    },
+    software: compute.software,
+    copy: ops.copy
+      ? async (blocks) => {
+          const plan = copyPlan(blocks);
+          const plane = await compute.createDataPlane({ bytesPerBlock: BLOCK_BYTES, deviceBlocks: blocks, hostBlocks: blocks });
+          const planMs = await time(() => plane.run(plan));
+          plane.destroy();
+          return { planMs, plainMs: NaN };
+        }
+      : undefined,
+    scoring: ops.scoring ? (input) => time(() => compute.hitScoring(input, VICTIMS), Math.min(reps, 3)) : undefined,
+    survival: (input) => time(() => compute.survival(input), Math.min(reps, 3)),
+    async close() {
+      compute.destroy();
+    },
   };
 }
 
@@ -264,59 +251,64 @@ async function survivalFigure(backend: Backend): Promise<{ workloads: number; ms
   return { workloads, ms, reduced: workloads < SURVIVAL.workloads };
 }
 
-/**
- * The smallest size of a doubling sweep from which `gpu` is faster than
- * `cpu` at every larger size swept too (a single win between losses is
- * noise, not a crossover), or null when there is none.
- */
+const round4 = (x: number): number => round(x, 4);
+
+/** The crossover sweep of one operation, logged point by point. */
 async function crossover(
   sizes: number[],
   measure: (backend: Backend, size: number) => Promise<number>,
   cpu: Backend,
   gpu: Backend,
 ): Promise<{ from: number | null; points: Array<{ size: number; cpuMs: number; gpuMs: number }> }> {
-  let from: number | null = null;
-  const points: Array<{ size: number; cpuMs: number; gpuMs: number }> = [];
-  for (const size of sizes) {
-    const [c, g] = [await measure(cpu, size), await measure(gpu, size)];
-    log(`  size ${size}: cpu ${c.toFixed(3)} ms, gpu ${g.toFixed(3)} ms`);
-    points.push({ size, cpuMs: round(c, 4), gpuMs: round(g, 4) });
-    if (g >= c) from = null;
-    else from ??= size;
-  }
-  return { from, points };
+  const sweep = await findCrossover(
+    sizes,
+    (size) => measure(cpu, size),
+    (size) => measure(gpu, size),
+    (p) => log(`  size ${p.size}: cpu ${p.cpuMs.toFixed(3)} ms, gpu ${p.gpuMs.toFixed(3)} ms`),
+  );
+  return { from: sweep.from, points: sweep.points.map((p) => ({ size: p.size, cpuMs: round4(p.cpuMs), gpuMs: round4(p.gpuMs) })) };
 }
 
-const doublings = (from: number, to: number): number[] => {
-  const out: number[] = [];
-  for (let x = from; x <= to; x *= 2) out.push(x);
-  return out;
-};
+/** A backend by name, or why it is not measured. */
+async function open(name: 'cuda' | 'tfjs'): Promise<Backend | { unavailable: string }> {
+  try {
+    const compute = (await selectBackend(name)).backend;
+    return computeBackend(compute, { copy: name === 'cuda', scoring: name === 'cuda' });
+  } catch (error) {
+    return { unavailable: error instanceof Error ? error.message : String(error) };
+  }
+}
 
-const cpu = cpuBackend();
-const webgpu = await webGpuBackend();
-const backends: Backend[] = [cpu, ...('unavailable' in webgpu ? [] : [webgpu])];
+const cpu = cpuBackend((await selectBackend('cpu')).backend);
+const others = { webgpu: await webGpuBackend(), cuda: await open('cuda'), tfjs: await open('tfjs') };
+const backends: Backend[] = [cpu, ...Object.values(others).filter((b): b is Backend => !('unavailable' in b))];
+const unavailable = Object.fromEntries(
+  Object.entries(others).flatMap(([name, b]) => ('unavailable' in b ? [[name, b.unavailable]] : [])),
+);
 
 const perBackend: Record<string, unknown> = {};
 for (const backend of backends) {
   log(`${backend.name}: block copy`);
-  const copy = await backend.copy(COPY_BLOCKS);
+  const copy = backend.copy ? await backend.copy(COPY_BLOCKS) : null;
   log(`${backend.name}: hit scoring`);
-  const scoringMs = await backend.scoring(scoringInput(SCORING_BLOCKS));
+  const scoringMs = backend.scoring ? await backend.scoring(scoringInput(SCORING_BLOCKS)) : null;
   log(`${backend.name}: survival`);
   const survival = await survivalFigure(backend);
   const bytes = COPY_BLOCKS * BLOCK_BYTES;
   perBackend[backend.name] = {
     implementation: backend.implementation,
     software: backend.software,
-    blockCopy: {
-      bytes,
-      planGBs: round(gbs(bytes, copy.planMs)),
-      ...(copy.commandsMs === undefined ? {} : { copyCommandsGBs: round(gbs(bytes, copy.commandsMs)) }),
-      plainCopyGBs: round(gbs(bytes, copy.plainMs)),
-      ratio: round(copy.plainMs / copy.planMs),
-    },
-    scoring: { blocks: SCORING_BLOCKS, victims: VICTIMS, ms: round(scoringMs, 4) },
+    blockCopy:
+      copy === null
+        ? null
+        : {
+            bytes,
+            planGBs: round(gbs(bytes, copy.planMs)),
+            ...(copy.commandsMs === undefined ? {} : { copyCommandsGBs: round(gbs(bytes, copy.commandsMs)) }),
+            plainCopyGBs: Number.isNaN(copy.plainMs) ? null : round(gbs(bytes, copy.plainMs)),
+            ratio: Number.isNaN(copy.plainMs) ? null : round(copy.plainMs / copy.planMs),
+          },
+    scoring: scoringMs === null ? null : { blocks: SCORING_BLOCKS, victims: VICTIMS, ms: round(scoringMs, 4) },
     survival: {
       workloads: survival.workloads,
       states: SURVIVAL.states,
@@ -332,10 +324,15 @@ for (const backend of backends) {
 
 const crossovers: Record<string, unknown> = {};
 for (const gpu of backends.filter((b) => b !== cpu)) {
-  log(`${gpu.name}: crossover, block copy (copies of 1 MiB blocks)`);
-  const copySweep = await crossover(doublings(1, COPY_BLOCKS), async (b, n) => (await b.copy(n, false)).planMs, cpu, gpu);
-  log(`${gpu.name}: crossover, hit scoring (blocks)`);
-  const scoringSweep = await crossover(doublings(1 << 10, SCORING_BLOCKS), (b, n) => b.scoring(scoringInput(n)), cpu, gpu);
+  const none = { from: null, points: [] };
+  if (gpu.copy) log(`${gpu.name}: crossover, block copy (copies of 1 MiB blocks)`);
+  const copySweep = gpu.copy
+    ? await crossover(doublings(1, COPY_BLOCKS), async (b, n) => (await b.copy!(n, false)).planMs, cpu, gpu)
+    : none;
+  if (gpu.scoring) log(`${gpu.name}: crossover, hit scoring (blocks)`);
+  const scoringSweep = gpu.scoring
+    ? await crossover(doublings(1 << 10, SCORING_BLOCKS), (b, n) => b.scoring!(scoringInput(n)), cpu, gpu)
+    : none;
   log(`${gpu.name}: crossover, survival (workloads of ${SURVIVAL.states} states, H = ${SURVIVAL.horizon})`);
   const survivalMax = Math.min(SURVIVAL.workloads, quick ? 64 : 256);
   const survivalSweep = await crossover(
@@ -359,7 +356,9 @@ const result = {
   blockBytes: BLOCK_BYTES,
   backends: perBackend,
   crossover: crossovers,
-  ...('unavailable' in webgpu ? { webgpuUnavailable: webgpu.unavailable } : {}),
+  /** Backends not measured here, and why. */
+  unavailable,
+  ...('unavailable' in others.webgpu ? { webgpuUnavailable: others.webgpu.unavailable } : {}),
 };
 
 for (const backend of backends) await backend.close();
@@ -370,21 +369,25 @@ if (json) {
   const rows: Array<[string, string]> = [];
   for (const backend of backends) {
     const r = perBackend[backend.name] as {
-      blockCopy: { planGBs: number; copyCommandsGBs?: number; plainCopyGBs: number; ratio: number };
-      scoring: { ms: number };
+      blockCopy: { planGBs: number; copyCommandsGBs?: number; plainCopyGBs: number | null; ratio: number | null } | null;
+      scoring: { ms: number } | null;
       survival: { workloads: number; ms: number; reduced: boolean };
     };
     const tag = backend.software ? `${backend.name} [software]` : backend.name;
     const { adapter, blockCopy, scoring, survival } = backend.implementation;
-    if (adapter !== undefined) rows.push([`${tag}: adapter`, adapter]);
+    if (adapter !== undefined) rows.push([`${tag}: device`, adapter]);
     rows.push([`${tag}: kernels`, `${blockCopy}; ${scoring}; ${survival}`]);
-    rows.push([`${tag}: block copy (GB/s)`, String(r.blockCopy.planGBs)]);
-    if (r.blockCopy.copyCommandsGBs !== undefined) {
-      rows.push([`${tag}: block copy, copy commands (GB/s)`, String(r.blockCopy.copyCommandsGBs)]);
+    if (r.blockCopy !== null) {
+      rows.push([`${tag}: block copy (GB/s)`, String(r.blockCopy.planGBs)]);
+      if (r.blockCopy.copyCommandsGBs !== undefined) {
+        rows.push([`${tag}: block copy, copy commands (GB/s)`, String(r.blockCopy.copyCommandsGBs)]);
+      }
+      if (r.blockCopy.plainCopyGBs !== null) {
+        rows.push([`${tag}: plain copy of the same bytes (GB/s)`, String(r.blockCopy.plainCopyGBs)]);
+        rows.push([`${tag}: block copy / plain copy`, String(r.blockCopy.ratio)]);
+      }
     }
-    rows.push([`${tag}: plain copy of the same bytes (GB/s)`, String(r.blockCopy.plainCopyGBs)]);
-    rows.push([`${tag}: block copy / plain copy`, String(r.blockCopy.ratio)]);
-    rows.push([`${tag}: scoring ${SCORING_BLOCKS} blocks + ${VICTIMS} victims (ms)`, String(r.scoring.ms)]);
+    if (r.scoring !== null) rows.push([`${tag}: scoring ${SCORING_BLOCKS} blocks + ${VICTIMS} victims (ms)`, String(r.scoring.ms)]);
     const shape = `${r.survival.workloads}x${SURVIVAL.states}x${SURVIVAL.horizon}`;
     rows.push([
       `${tag}: survival ${shape} (ms)${r.survival.reduced ? ` [reduced from ${SURVIVAL.workloads} workloads: too slow here]` : ''}`,
@@ -394,11 +397,12 @@ if (json) {
   for (const [name, c] of Object.entries(crossovers) as Array<[string, Record<string, unknown>]>) {
     const show = (v: unknown, max: unknown): string => (v === null ? `none up to ${String(max)}` : String(v));
     const upTo = c.sweptUpTo as Record<string, number>;
-    rows.push([`${name}: crossover, block copy (1 MiB blocks)`, show(c.blockCopyBlocks, upTo.blockCopyBlocks)]);
-    rows.push([`${name}: crossover, scoring (blocks)`, show(c.scoringBlocks, upTo.scoringBlocks)]);
+    const sweeps = c.sweeps as Record<string, unknown[]>;
+    if (sweeps.blockCopyBlocks!.length > 0) rows.push([`${name}: crossover, block copy (1 MiB blocks)`, show(c.blockCopyBlocks, upTo.blockCopyBlocks)]);
+    if (sweeps.scoringBlocks!.length > 0) rows.push([`${name}: crossover, scoring (blocks)`, show(c.scoringBlocks, upTo.scoringBlocks)]);
     rows.push([`${name}: crossover, survival (workloads)`, show(c.survivalWorkloads, upTo.survivalWorkloads)]);
   }
-  if ('unavailable' in webgpu) rows.push(['webgpu', `not measured: ${webgpu.unavailable}`]);
+  for (const [name, why] of Object.entries(unavailable)) rows.push([name, `not measured: ${why}`]);
   const width = Math.max(...rows.map((r) => r[0].length));
   for (const [name, value] of rows) process.stdout.write(`${name.padEnd(width)}  ${value}\n`);
 }

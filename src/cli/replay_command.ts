@@ -4,7 +4,8 @@
  */
 import { TraceError } from '../trace/format.js';
 import { readTraceFile } from '../trace/reader.js';
-import { REPLAY_POLICIES, replay, type Capacity, type PolicyResult, type ReplayOptions, type ReplayReport } from '../sim/replay.js';
+import { BACKEND_CHOICES, selectBackend, type BackendChoice } from '../gpu/backend.js';
+import { REPLAY_POLICIES, replay, replayAsync, type Capacity, type PolicyResult, type ReplayOptions, type ReplayReport } from '../sim/replay.js';
 import {
   capacityFlag,
   flagValue,
@@ -51,6 +52,7 @@ const REPLAY_FLAGS: Readonly<Record<string, FlagSpec>> = {
   ...SIMULATION_FLAGS,
   trace: { kind: 'value' },
   capacity: { kind: 'value' },
+  backend: { kind: 'value' },
 };
 
 /** Help text of `cachesage replay`. */
@@ -72,6 +74,9 @@ Options:
   --arrival-rate R     open loop: R new sessions per second (instead of --concurrency)
   --model 8b|70b       cost model profile (default ${REPLAY_DEFAULTS.model})
   --seed N             seed for tool gaps and open-loop arrivals (default ${REPLAY_DEFAULTS.seed})
+  --backend B          compute backend of the runtime: cpu (default), auto,
+                       webgpu, cuda or tfjs; decisions are the same on every
+                       one, only where the work runs changes
   --json               print one JSON object on stdout instead of the table
   -h, --help           show this help
 
@@ -167,18 +172,28 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
   const capacity = capacityText === undefined ? REPLAY_DEFAULTS.capacity : capacityFlag('replay', 'capacity', capacityText, false);
   const settings = simulationSettings('replay', flags);
   const json = flags.switches.has('json');
+  const backendText = flagValue(flags, 'backend') ?? 'cpu';
+  if (!(BACKEND_CHOICES as readonly string[]).includes(backendText)) {
+    throw new UsageError(`replay: --backend must be one of ${BACKEND_CHOICES.join(', ')}; got ${JSON.stringify(backendText)}`);
+  }
+  let backend;
+  try {
+    backend = await selectBackend(backendText as BackendChoice);
+  } catch (error) {
+    throw new UsageError(`replay: --backend ${backendText}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 
   const { calls } = await readTraceFile(trace);
   if (calls.length === 0) throw new TraceError(trace, null, 'the trace has no calls');
 
   // Scripts read stdout; a bar on a terminal's stderr does not disturb them.
   const progress = process.stderr.isTTY ? new Progress('replay', settings.policies.length) : undefined;
-  const report = replay(trace, calls, {
-    ...settings,
-    capacity,
-    onProgress: (policy) => progress?.tick(policy),
-  });
+  const replayOptions = { ...settings, capacity, backend, onProgress: (policy: string) => progress?.tick(policy) };
+  const synchronous = backend.backend.survivalSync !== null;
+  const report = synchronous ? replay(trace, calls, replayOptions) : await replayAsync(trace, calls, replayOptions);
   progress?.finish();
+  backend.backend.destroy();
+  if (!json) process.stderr.write(`backend   ${backend.backend.name} on ${backend.backend.device}: ${backend.reason}\n`);
 
   if (json) {
     process.stdout.write(JSON.stringify(contractReport(report)) + '\n');

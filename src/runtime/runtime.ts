@@ -10,6 +10,18 @@ import { performance } from 'node:perf_hooks';
 import { BlockManager } from '../blocks/block_manager.js';
 import { EventKind, Tier, type BlockManagerLike, type BlockManagerOptions, type CopyPlan } from '../blocks/types.js';
 import { checkHashes, checkInt, checkRequestId } from '../blocks/validate.js';
+import {
+  checkBackendChoice,
+  cpuBackend,
+  describeSelection,
+  selectBackend,
+  selectionOf,
+  type BackendChoice,
+  type BackendSelection,
+  type ComputeBackend,
+  type SelectOptions,
+} from '../gpu/backend.js';
+import type { HitScoringInput } from '../gpu/reference.js';
 import { createPolicy } from '../policies/index.js';
 import { ClassBook } from './classes.js';
 import { checkAgentRef, checkFrameworkEvent, checkTime } from './events.js';
@@ -25,6 +37,7 @@ import type {
   Prediction,
   RuntimeEvent,
   ScoreClass,
+  SurvivalWork,
 } from './types.js';
 
 /** A policy given by name, by name with options, or as an object. */
@@ -47,6 +60,36 @@ export interface RuntimeOptions {
   hostToDeviceBytesPerSecond?: number;
   /** Seconds for engine calls that pass no time (default: performance.now()/1000). */
   now?: () => number;
+  /**
+   * The compute backend for batched survival and hit scoring: 'cpu'
+   * (default), a backend object, or a selection from selectBackend().
+   * `Runtime.create` also takes 'auto' and the other names.
+   */
+  backend?: 'cpu' | ComputeBackend | BackendSelection;
+  /**
+   * Run the policies' deferred work (runtime.refresh) at every act()
+   * (default true): synchronously on a backend that can, else started in
+   * the background and applied when it completes. False leaves it to the
+   * caller, for replays that must refresh at fixed points.
+   */
+  autoRefresh?: boolean;
+  /**
+   * Keep at least `freeBlocks` device blocks free: at each refresh, when
+   * fewer are free, the backend's hit scoring picks the lowest-ordered
+   * evictable device leaves and they are demoted (dropped when there is no
+   * host tier). Admissions then find room without evicting on their path.
+   * Default: off, the manager evicts on demand.
+   */
+  reclaim?: { freeBlocks: number };
+}
+
+/** What one runtime.refresh() did. */
+export interface RefreshResult {
+  /** Workloads whose survival tables were recomputed, in how many batches. */
+  survivalWorkloads: number;
+  survivalBatches: number;
+  /** Device blocks demoted or dropped by reclaim. */
+  reclaimed: number;
 }
 
 export interface AdmitRequest {
@@ -85,6 +128,8 @@ export interface RuntimeStats {
   prefetch: { issued: number; used: number; wasted: number };
   admitted: number;
   refused: number;
+  /** Refreshes run, and background refreshes that failed (the last error's message). */
+  refresh: { runs: number; failed: number; lastError: string | null };
 }
 
 interface SessionState {
@@ -127,8 +172,35 @@ export class Runtime {
   #nextHold = HOLD_ID_BASE;
   readonly #invalidated = new Set<number>();
   readonly #prefetched = new Set<number>();
-  readonly #stats: RuntimeStats = { ignored: {}, prefetch: { issued: 0, used: 0, wasted: 0 }, admitted: 0, refused: 0 };
+  readonly #stats: RuntimeStats = {
+    ignored: {},
+    prefetch: { issued: 0, used: 0, wasted: 0 },
+    admitted: 0,
+    refused: 0,
+    refresh: { runs: 0, failed: 0, lastError: null },
+  };
   readonly #hostToDevice: number;
+  readonly #selection: BackendSelection;
+  readonly #autoRefresh: boolean;
+  readonly #reclaimFree: number;
+  #refreshing: Promise<RefreshResult> | null = null;
+
+  /**
+   * A runtime on the backend `options.backend` names: 'auto' (the default
+   * here) picks CUDA, then a hardware WebGPU adapter, then the CPU; a name
+   * insists on that backend and throws when it is not available.
+   */
+  static async create(
+    options: Omit<RuntimeOptions, 'backend'> & {
+      backend?: BackendChoice | ComputeBackend | BackendSelection;
+      select?: SelectOptions;
+    },
+  ): Promise<Runtime> {
+    if (typeof options !== 'object' || options === null) throw new TypeError('Runtime options must be an object');
+    const { backend = 'auto', select, ...rest } = options;
+    const selection = typeof backend === 'string' ? await selectBackend(checkBackendChoice(backend, 'options.backend'), select) : backend;
+    return new Runtime({ ...rest, backend: selection });
+  }
 
   constructor(options: RuntimeOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('Runtime options must be an object');
@@ -140,6 +212,14 @@ export class Runtime {
     }
     const start = performance.now();
     this.#now = options.now ?? (() => (performance.now() - start) / 1000);
+    this.#selection = resolveBackend(options.backend);
+    this.#autoRefresh = options.autoRefresh ?? true;
+    if (typeof this.#autoRefresh !== 'boolean') throw new TypeError('autoRefresh must be a boolean');
+    this.#reclaimFree = 0;
+    if (options.reclaim !== undefined) {
+      if (typeof options.reclaim !== 'object' || options.reclaim === null) throw new TypeError('reclaim must be {freeBlocks}');
+      this.#reclaimFree = checkInt(options.reclaim.freeBlocks, 'reclaim.freeBlocks', 0, this.manager.deviceBlocks);
+    }
     this.#policies = (options.policies ?? ['cachesage']).map(resolvePolicy);
     const names = new Set<string>();
     for (const p of this.#policies) {
@@ -408,6 +488,7 @@ export class Runtime {
    */
   act(now?: number): ActResult {
     const t = now === undefined ? this.#now() : checkTime(now, 'act: now');
+    if (this.#autoRefresh) this.#refreshInBackground(t);
     const collected: Action[] = [];
     for (const p of this.#policies) collected.push(...(p.act?.(t) ?? []));
     const actions = mergeActions(collected);
@@ -444,6 +525,132 @@ export class Runtime {
     this.#drainBlockEvents(t);
     this.#rescore();
     return result;
+  }
+
+  // ------------------------------------------------------------ refresh
+
+  /** The compute backend, and why it was chosen. */
+  get backend(): ComputeBackend {
+    return this.#selection.backend;
+  }
+
+  /**
+   * Runs the policies' deferred work on the backend now: their survival
+   * tables in one batch per policy, then reclaim. Throws when the backend
+   * only computes asynchronously (use {@link refresh}).
+   */
+  refreshSync(now?: number): RefreshResult {
+    const t = now === undefined ? this.#now() : checkTime(now, 'refreshSync: now');
+    const backend = this.#selection.backend;
+    // Refused before any work is taken from the policies, so none is lost.
+    const { survivalSync, hitScoringSync } = backend;
+    if (survivalSync === null || (this.#reclaimFree > 0 && hitScoringSync === null)) {
+      throw new Error(`refreshSync: the ${backend.name} backend computes asynchronously; await runtime.refresh() instead`);
+    }
+    const result: RefreshResult = { survivalWorkloads: 0, survivalBatches: 0, reclaimed: 0 };
+    for (const work of this.#pendingWork()) this.#applyWork(work, (work.compute ?? survivalSync)(work.input), result);
+    const k = this.#reclaimNeeded();
+    if (k > 0) result.reclaimed = this.#reclaim(hitScoringSync!(this.#hitScoringInput(), k).victims);
+    this.#afterRefresh(t);
+    return result;
+  }
+
+  /**
+   * Runs the policies' deferred work on the backend: survival tables, one
+   * batch per policy, then reclaim; resolves when the results are applied.
+   * Calls run one at a time. Engine calls made while it is in flight see
+   * the previous tables; reclaim skips any victim that stopped being
+   * evictable in the meantime.
+   */
+  refresh(now?: number): Promise<RefreshResult> {
+    const t = now === undefined ? undefined : checkTime(now, 'refresh: now');
+    const previous = this.#refreshing ?? Promise.resolve();
+    const run = previous.then(
+      () => this.#refreshAsync(t),
+      () => this.#refreshAsync(t),
+    );
+    this.#refreshing = run;
+    void run.finally(() => {
+      if (this.#refreshing === run) this.#refreshing = null;
+    }).catch(() => undefined);
+    return run;
+  }
+
+  async #refreshAsync(now: number | undefined): Promise<RefreshResult> {
+    const backend = this.#selection.backend;
+    const result: RefreshResult = { survivalWorkloads: 0, survivalBatches: 0, reclaimed: 0 };
+    for (const work of this.#pendingWork()) {
+      const output = work.compute ? work.compute(work.input) : await backend.survival(work.input);
+      this.#applyWork(work, output, result);
+    }
+    const k = this.#reclaimNeeded();
+    if (k > 0) result.reclaimed = this.#reclaim((await backend.hitScoring(this.#hitScoringInput(), k)).victims);
+    this.#afterRefresh(now ?? this.#now());
+    return result;
+  }
+
+  #refreshInBackground(now: number): void {
+    const backend = this.#selection.backend;
+    if (backend.survivalSync !== null && backend.hitScoringSync !== null) {
+      this.refreshSync(now);
+      return;
+    }
+    if (this.#refreshing !== null) return;
+    this.refresh().catch((error: unknown) => {
+      this.#stats.refresh.failed++;
+      this.#stats.refresh.lastError = error instanceof Error ? error.message : String(error);
+    });
+  }
+
+  *#pendingWork(): Generator<SurvivalWork> {
+    for (const p of this.#policies) {
+      const work = p.pendingWork?.();
+      if (work) yield work;
+    }
+  }
+
+  #applyWork(work: SurvivalWork, output: Parameters<SurvivalWork['apply']>[0], result: RefreshResult): void {
+    work.apply(output);
+    result.survivalWorkloads += work.input.workloads;
+    result.survivalBatches++;
+  }
+
+  #afterRefresh(time: number): void {
+    this.#stats.refresh.runs++;
+    this.#drainBlockEvents(time);
+    this.#rescore();
+  }
+
+  #reclaimNeeded(): number {
+    if (this.#reclaimFree === 0) return 0;
+    // Fresh scores first: reclaim must rank by what the policies think now.
+    this.#rescore();
+    const free = this.manager.deviceBlocks - this.manager.usedBlocks('device');
+    return Math.max(0, this.#reclaimFree - free);
+  }
+
+  #hitScoringInput(): HitScoringInput {
+    const m = this.manager.metadata;
+    return {
+      tier: m.tier,
+      committed: m.committed,
+      refCount: m.refCount,
+      deviceChildren: m.deviceChildren,
+      lastAccess: m.lastAccess,
+      score: m.score,
+      scoreClass: m.scoreClass,
+      classScores: this.manager.classScores,
+    };
+  }
+
+  /** Demotes (or drops, with no host tier) the victims that are still evictable device leaves. */
+  #reclaim(victims: Int32Array): number {
+    const m = this.manager.metadata;
+    const ids = victims.filter(
+      (id) => m.tier[id] === Tier.Device && m.committed[id] === 1 && m.refCount[id] === 0 && m.deviceChildren[id] === 0,
+    );
+    if (ids.length === 0) return 0;
+    return this.manager.hostBlocks > 0 ? this.manager.demote(ids) : this.manager.drop(ids);
   }
 
   #pin(key: string, leaf: number): boolean {
@@ -505,6 +712,7 @@ export class Runtime {
 
   info(): Record<string, unknown> {
     return {
+      backend: describeSelection(this.#selection),
       policies: this.#policies.map((p) => p.name),
       scoring: this.#mode,
       device: { used: this.manager.usedBlocks('device'), capacity: this.manager.deviceBlocks, pinned: this.manager.pinnedDeviceBlocks() },
@@ -672,8 +880,21 @@ export class Runtime {
       },
       bytesPerBlock: Math.max(1, this.manager.bytesPerBlock),
       hostToDeviceBytesPerSecond: this.#hostToDevice,
+      backend: this.#selection.backend,
     };
   }
+}
+
+function resolveBackend(value: RuntimeOptions['backend']): BackendSelection {
+  if (value === undefined || value === 'cpu') return selectionOf(cpuBackend(), value === undefined ? 'the default' : 'asked for by name');
+  if (typeof value === 'string') {
+    throw new RangeError(`backend '${value}' needs an asynchronous selection: use await Runtime.create({backend: '${value}', ...})`);
+  }
+  if (typeof value === 'object' && value !== null) {
+    if ('backend' in value && 'requested' in value) return value;
+    if ('survival' in value && 'hitScoring' in value && 'createDataPlane' in value) return selectionOf(value);
+  }
+  throw new TypeError("backend must be 'cpu', a ComputeBackend or a BackendSelection");
 }
 
 function isManager(value: unknown): value is BlockManagerLike {

@@ -3,6 +3,8 @@
  * four primitives policies implement, and the actions they return.
  */
 import type { BlockEvents, BlockManagerLike } from '../blocks/types.js';
+import type { ComputeBackend } from '../gpu/backend.js';
+import type { SurvivalInput, SurvivalOutput } from '../policies/cachesage/survival.js';
 
 /** Agent identity, the coordinate the framework and the engine share. */
 export interface AgentRef {
@@ -140,6 +142,20 @@ export interface PolicyContext {
   /** Bytes per KV block and the host->device bandwidth (bytes/s) for prefetch budgets. */
   readonly bytesPerBlock: number;
   readonly hostToDeviceBytesPerSecond: number;
+  /** The compute backend batched work runs on (see {@link Policy.pendingWork}). */
+  readonly backend: ComputeBackend;
+}
+
+/**
+ * Batched survival work a policy defers to the runtime's compute backend:
+ * the runtime runs `input` between steps (runtime.refresh) and hands the
+ * result to `apply`.
+ */
+export interface SurvivalWork {
+  input: SurvivalInput;
+  apply(output: SurvivalOutput): void;
+  /** Set when the policy was given its own survival backend: it computes instead of the runtime's. */
+  compute?: (input: SurvivalInput) => SurvivalOutput;
 }
 
 /**
@@ -164,6 +180,8 @@ export interface Policy {
   predict?(query: PredictQuery): Prediction | null;
   /** act: between steps, the actions the policy wants now. */
   act?(now: number): Action[];
+  /** Work batched for the compute backend, collected by runtime.refresh(); null when there is none. */
+  pendingWork?(): SurvivalWork | null;
   /** Why a block has its score, from this policy's point of view. */
   explain?(blockId: number): Record<string, unknown> | null;
   /** What the policy learned, as JSON-compatible data, and its inverse. */

@@ -12,7 +12,8 @@ import type { FutureUses } from '../policies/belady.js';
 import type { PolicySpec } from '../runtime/runtime.js';
 import type { TraceCall } from '../trace/format.js';
 import { COST_MODELS, type CostModel } from './cost_model.js';
-import { simulate, type SimulationResult } from './simulator.js';
+import type { BackendSelection } from '../gpu/backend.js';
+import { simulate, simulateAsync, type SimulationOptions, type SimulationResult } from './simulator.js';
 import { seededRandom } from '../workloads/random.js';
 import { prepareWorkload, type SimCall, type SimWorkload } from './workload.js';
 
@@ -40,6 +41,11 @@ export interface ReplayOptions {
   seed?: number;
   /** Called after each policy's run: (policy, index, total). */
   onProgress?: (policy: string, done: number, total: number) => void;
+  /**
+   * The runtime's compute backend for every policy's run (default: the
+   * CPU). Only {@link replayAsync} takes one that computes asynchronously.
+   */
+  backend?: BackendSelection;
 }
 
 export interface PolicyResult {
@@ -75,7 +81,24 @@ export function capacityBlocks(capacity: Capacity, peak: number): number {
   return 'fraction' in capacity ? Math.max(1, Math.round(capacity.fraction * peak)) : Math.round(capacity.blocks);
 }
 
+/** Replays synchronously: the backend, if given, must compute synchronously (cpu, cuda, tfjs). */
 export function replay(name: string, calls: readonly TraceCall[], options: ReplayOptions = {}): ReplayReport {
+  const runs = replayRuns(name, calls, options);
+  for (let step = runs.next(); ; step = runs.next(simulate(step.value))) {
+    if (step.done) return step.value;
+  }
+}
+
+/** Replays on any backend (WebGPU included), awaiting its work between engine iterations. */
+export async function replayAsync(name: string, calls: readonly TraceCall[], options: ReplayOptions = {}): Promise<ReplayReport> {
+  const runs = replayRuns(name, calls, options);
+  for (let step = runs.next(); ; step = runs.next(await simulateAsync(step.value))) {
+    if (step.done) return step.value;
+  }
+}
+
+/** The replay, handing each policy's simulation to the driver and taking back its result. */
+function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayOptions): Generator<SimulationOptions, ReplayReport, SimulationResult> {
   const blockSize = options.blockSize ?? 16;
   const model: CostModel = COST_MODELS[options.model ?? '8b']!;
   const seed = options.seed ?? 1;
@@ -93,10 +116,10 @@ export function replay(name: string, calls: readonly TraceCall[], options: Repla
   for (const s of workload.sessions) for (const h of s.blocks) distinct.add(h);
 
   const results: PolicyResult[] = [];
-  policies.forEach((policy, i) => {
+  for (const [i, policy] of policies.entries()) {
     const spec = policySpec(policy, name, calls, first.future);
     const unbounded = policy === 'infinite';
-    const run = simulate({
+    const run: SimulationResult = yield {
       workload,
       policy: spec,
       deviceBlocks: unbounded ? distinct.size + maxRequestBlocks : device,
@@ -104,10 +127,11 @@ export function replay(name: string, calls: readonly TraceCall[], options: Repla
       model,
       arrivals: { sessionStarts: first.sessionStarts },
       ...(policy === 'belady' ? { onCall: (call: SimCall) => first.future.moveTo(call) } : {}),
-    });
+      ...(options.backend ? { backend: options.backend } : {}),
+    };
     results.push(summarize(policy, run, workload));
     options.onProgress?.(policy, i + 1, policies.length);
-  });
+  }
   const lru = results.find((r) => r.policy === 'lru');
   const min = results.find((r) => r.policy === 'belady');
   // Below half a point of headroom between LRU and MIN the ratio measures

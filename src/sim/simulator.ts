@@ -14,9 +14,17 @@
  *   loads and decode into seconds, so TTFT and throughput follow from hits,
  *   misses and transfers. Prefetches between steps overlap with tool time:
  *   they cost bytes, not time.
+ * - Between engine iterations the runtime's deferred work runs on its
+ *   compute backend (runtime.refresh: survival tables, reclaim), at the same
+ *   points for every backend, so a replay makes the same decisions on any.
+ *   `simulate` runs it synchronously (the CPU backend, CUDA);
+ *   `simulateAsync` awaits it (any backend, WebGPU included) and can also
+ *   run every copy plan on a real data plane and check the bytes.
  */
 import { performance } from 'node:perf_hooks';
 
+import { Tier, type CopyPlan } from '../blocks/types.js';
+import type { BackendSelection, ComputeBackend, DataPlane } from '../gpu/backend.js';
 import type { Policy } from '../runtime/types.js';
 import { Runtime, type PolicySpec } from '../runtime/runtime.js';
 import { decodeSeconds, prefillSeconds, transferSeconds, type CostModel } from './cost_model.js';
@@ -41,6 +49,34 @@ export interface SimulationOptions {
    * arrivals every policy then shares).
    */
   arrivals: { sessionStarts: readonly number[] } | { concurrency: number };
+  /** Compute backend of the runtime (default: the CPU). */
+  backend?: ComputeBackend | BackendSelection;
+  /** Keep this many device blocks free by reclaim at each refresh (RuntimeOptions.reclaim). */
+  reclaim?: { freeBlocks: number };
+  /** Policies that only observe (no scoring), listed after the simulated one: recorders in tests. */
+  observers?: readonly Policy[];
+}
+
+/** Options of {@link simulateAsync}: those of {@link simulate}, plus a data plane. */
+export interface AsyncSimulationOptions extends SimulationOptions {
+  /**
+   * Runs every copy plan on this data plane (its pools need
+   * deviceBlocks/hostBlocks slots; bytesPerBlock may be small: the cost
+   * model keeps the model's), writes each block the engine computes with
+   * bytes derived from its hash, and at the end reads back every cached
+   * block and checks it.
+   */
+  dataPlane?: DataPlane;
+}
+
+/** What the data plane did and whether every cached block's bytes came through. */
+export interface DataPlaneCheck {
+  copies: number;
+  plans: number;
+  writes: number;
+  /** Cached blocks read back at the end, and those whose bytes were wrong. */
+  checked: number;
+  corrupt: number;
 }
 
 export interface SimulationResult {
@@ -58,7 +94,23 @@ export interface SimulationResult {
   sessionSpans: [number, number][];
   /** Per call, in completion order: arrival time and the call. */
   arrivals: { time: number; call: SimCall }[];
+  /** Runtime refreshes at iteration boundaries, the survival batches they ran on the backend, and blocks they reclaimed. */
+  refreshes: number;
+  survivalBatches: number;
+  reclaimed: number;
+  /** Present when the replay ran a data plane. */
+  dataPlane?: DataPlaneCheck;
 }
+
+/** Where the replay hands control to its driver: between engine iterations. */
+interface Checkpoint {
+  /** Simulated seconds. */
+  time: number;
+  /** Data-plane work queued since the last checkpoint, in order. */
+  copies: DataPlaneOp[];
+}
+
+type DataPlaneOp = { type: 'plan'; plan: CopyPlan } | { type: 'write'; slot: number; hash: bigint };
 
 interface Running {
   call: SimCall;
@@ -119,10 +171,93 @@ function before(a: { time: number; seq: number }, b: { time: number; seq: number
   return a.time < b.time || (a.time === b.time && a.seq < b.seq);
 }
 
+/**
+ * Replays synchronously. The backend must compute synchronously (the CPU,
+ * CUDA); use {@link simulateAsync} for the others.
+ */
 export function simulate(options: SimulationOptions): SimulationResult {
+  const runtime = createRuntime(options);
+  const replay = simulation(options, runtime, false);
+  for (let step = replay.next(); ; step = replay.next()) {
+    if (step.done) return step.value;
+    step.value.copies.length = 0;
+    const stats = replayStats.get(runtime)!;
+    const start = performance.now();
+    const refreshed = runtime.refreshSync(step.value.time);
+    stats.reclaimed += refreshed.reclaimed;
+    stats.survivalBatches += refreshed.survivalBatches;
+    stats.seconds += (performance.now() - start) / 1000;
+  }
+}
+
+/** Replays on any backend, awaiting its work at each iteration boundary. */
+export async function simulateAsync(options: AsyncSimulationOptions): Promise<SimulationResult> {
+  const runtime = createRuntime(options);
+  const plane = options.dataPlane;
+  const check: DataPlaneCheck = { copies: 0, plans: 0, writes: 0, checked: 0, corrupt: 0 };
+  const replay = simulation(options, runtime, plane !== undefined);
+  const runCopies = async (ops: DataPlaneOp[]): Promise<void> => {
+    if (!plane) return;
+    for (const op of ops) {
+      if (op.type === 'plan') {
+        check.plans++;
+        check.copies += op.plan.srcSlot.length;
+        await plane.run(op.plan);
+      } else {
+        check.writes++;
+        await plane.write('device', op.slot, blockBytes(op.hash, plane.bytesPerBlock));
+      }
+    }
+    ops.length = 0;
+  };
+  for (let step = replay.next(); ; step = replay.next()) {
+    if (step.done) {
+      const result = step.value;
+      if (plane) {
+        await runCopies(lastCopies.get(runtime) ?? []);
+        const m = runtime.manager.metadata;
+        for (let id = 0; id < runtime.manager.numBlockIds; id++) {
+          if (m.committed[id] !== 1 || (m.tier[id] !== Tier.Device && m.tier[id] !== Tier.Host)) continue;
+          const bytes = await plane.read(m.tier[id] === Tier.Device ? 'device' : 'host', m.slot[id]!);
+          check.checked++;
+          if (!equalBytes(bytes, blockBytes(m.hash[id]!, plane.bytesPerBlock))) check.corrupt++;
+        }
+        result.dataPlane = check;
+      }
+      return result;
+    }
+    await runCopies(step.value.copies);
+    const stats = replayStats.get(runtime)!;
+    const start = performance.now();
+    const refreshed = await runtime.refresh(step.value.time);
+    stats.reclaimed += refreshed.reclaimed;
+    stats.survivalBatches += refreshed.survivalBatches;
+    stats.seconds += (performance.now() - start) / 1000;
+  }
+}
+
+/** The bytes the engine writes for a block: its hash, repeated, xor its word index. */
+export function blockBytes(hash: bigint, bytesPerBlock: number): Uint8Array {
+  const out = new Uint8Array(bytesPerBlock);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i + 8 <= bytesPerBlock; i += 8) view.setBigUint64(i, hash ^ BigInt(i), true);
+  for (let i = bytesPerBlock - (bytesPerBlock % 8); i < bytesPerBlock; i++) out[i] = Number((hash >> BigInt(8 * (i % 8))) & 0xffn);
+  return out;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+// Per runtime: what the drivers add to the result, and copies left at the end.
+const replayStats = new WeakMap<Runtime, { reclaimed: number; survivalBatches: number; seconds: number }>();
+const lastCopies = new WeakMap<Runtime, DataPlaneOp[]>();
+
+function createRuntime(options: SimulationOptions): Runtime {
   const { workload, model } = options;
   const blockSize = workload.blockSize;
-  const bytesPerBlock = model.kvBytesPerToken * blockSize;
   const runtime = new Runtime({
     // A score class exists only while it holds a cached block, so there are
     // never more classes than blocks.
@@ -130,12 +265,27 @@ export function simulate(options: SimulationOptions): SimulationResult {
       blockSize,
       deviceBlocks: options.deviceBlocks,
       hostBlocks: options.hostBlocks,
-      bytesPerBlock,
+      bytesPerBlock: model.kvBytesPerToken * blockSize,
       maxClasses: Math.min(1 << 20, options.deviceBlocks + options.hostBlocks),
     },
-    policies: [options.policy as PolicySpec],
+    policies: [options.policy as PolicySpec, ...(options.observers ?? [])],
     hostToDeviceBytesPerSecond: model.hostToDeviceBytesPerSecond,
+    ...(options.backend ? { backend: options.backend } : {}),
+    ...(options.reclaim ? { reclaim: options.reclaim } : {}),
+    // Refreshes run between iterations, where the drivers put them.
+    autoRefresh: false,
   });
+  replayStats.set(runtime, { reclaimed: 0, survivalBatches: 0, seconds: 0 });
+  return runtime;
+}
+
+function* simulation(options: SimulationOptions, runtime: Runtime, withDataPlane: boolean): Generator<Checkpoint, SimulationResult, void> {
+  const { workload, model } = options;
+  const blockSize = workload.blockSize;
+  const bytesPerBlock = model.kvBytesPerToken * blockSize;
+  const checkpoint: Checkpoint = { time: 0, copies: [] };
+  lastCopies.set(runtime, checkpoint.copies);
+  let refreshes = 0;
   let runtimeSeconds = 0;
   let runtimeCalls = 0;
   const timed = <T>(f: () => T): T => {
@@ -158,6 +308,9 @@ export function simulate(options: SimulationOptions): SimulationResult {
     runtimeCalls: 0,
     sessionSpans: workload.sessions.map(() => [Infinity, 0] as [number, number]),
     arrivals: [],
+    refreshes: 0,
+    survivalBatches: 0,
+    reclaimed: 0,
   };
   let ttftCount = 0;
   const events = new EventQueue();
@@ -181,7 +334,18 @@ export function simulate(options: SimulationOptions): SimulationResult {
   const takePlan = () => {
     const plan = runtime.takeCopyPlan();
     result.bytesMoved += plan.srcSlot.length * bytesPerBlock;
+    if (withDataPlane && plan.srcSlot.length > 0) checkpoint.copies.push({ type: 'plan', plan });
   };
+  // The engine computes these blocks' KV: with a data plane, it writes them.
+  const computed = (blockIds: ArrayLike<number>, from: number) => {
+    if (!withDataPlane) return;
+    const m = runtime.manager.metadata;
+    for (let i = from; i < blockIds.length; i++) {
+      const id = blockIds[i]!;
+      if (m.committed[id] === 1 && m.tier[id] === Tier.Device) checkpoint.copies.push({ type: 'write', slot: m.slot[id]!, hash: m.hash[id]! });
+    }
+  };
+  const firstComputed = new Map<number, number>();
 
   const arrive = (session: number, callIndex: number, time: number) => {
     if (callIndex === -1) {
@@ -219,7 +383,12 @@ export function simulate(options: SimulationOptions): SimulationResult {
     options.onCall?.(call);
     timed(() => {
       const replyBlocks = call.allHashes.subarray(Math.min(call.allHashes.length, call.promptHashes.length));
-      if (replyBlocks.length > 0) runtime.decode(r.requestId, 0, replyBlocks, time);
+      if (replyBlocks.length > 0) {
+        runtime.decode(r.requestId, 0, replyBlocks, time);
+        // The reply's blocks were reserved at admission; decoding filled them.
+        const first = Math.min(call.allHashes.length, call.promptHashes.length);
+        computed(runtime.manager.requestBlocks(r.requestId).subarray(first, first + replyBlocks.length), 0);
+      }
       runtime.release(r.requestId, time);
       runtime.observe({ type: 'step.end', time, session, agent: ref(call) });
       const last = call.index === workload.sessions[call.session]!.calls.length - 1;
@@ -243,6 +412,12 @@ export function simulate(options: SimulationOptions): SimulationResult {
   };
 
   for (;;) {
+    // Between iterations: the driver runs queued copies and the runtime's refresh.
+    refreshes++;
+    checkpoint.time = now;
+    yield checkpoint;
+    // Reclaim's demotions, queued behind the copies before them.
+    takePlan();
     // Deliver everything that has arrived by now.
     while (events.size > 0 && events.peekTime() <= now) {
       const e = events.pop()!;
@@ -289,6 +464,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
       result.hostHitTokens += fromHost;
       seconds += prefillSeconds(model, fresh, cached + fromHost) + transferSeconds(model, decision.loadedBlocks, bytesPerBlock);
       takePlan();
+      firstComputed.set(requestId, Math.floor(decision.cachedDeviceTokens / blockSize) + decision.loadedBlocks);
       prefilled.push({ call, requestId, arrival, remaining: call.outputTokens - 1 });
     }
     if (prefilled.length === 0 && running.length === 0) {
@@ -325,7 +501,9 @@ export function simulate(options: SimulationOptions): SimulationResult {
       result.ttftSeconds[ttftCount++] = now - r.arrival;
       runtimeCalls++;
       options.onCall?.(r.call);
-      timed(() => runtime.prefillDone(r.requestId, now));
+      const ids = timed(() => runtime.prefillDone(r.requestId, now));
+      computed(ids, firstComputed.get(r.requestId) ?? 0);
+      firstComputed.delete(r.requestId);
     }
     const still: Running[] = [];
     for (const r of running) {
@@ -342,7 +520,12 @@ export function simulate(options: SimulationOptions): SimulationResult {
   const stats = runtime.stats;
   result.prefetch = stats.prefetch;
   result.ttftSeconds = result.ttftSeconds.subarray(0, ttftCount);
-  result.runtimeSeconds = runtimeSeconds;
-  result.runtimeCalls = runtimeCalls;
+  // Refreshes count as runtime time: they are the runtime's work between steps.
+  const driver = replayStats.get(runtime)!;
+  result.runtimeSeconds = runtimeSeconds + driver.seconds;
+  result.runtimeCalls = runtimeCalls + refreshes;
+  result.refreshes = refreshes;
+  result.reclaimed = driver.reclaimed;
+  result.survivalBatches = driver.survivalBatches;
   return result;
 }

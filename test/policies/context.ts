@@ -6,6 +6,7 @@
  * requests, feed events, rescore, evict, and read what the manager did.
  */
 import { BlockManager } from '../../src/blocks/block_manager.js';
+import { cpuBackend } from '../../src/gpu/backend.js';
 import { EventKind, Tier, type BlockManagerOptions } from '../../src/blocks/types.js';
 import type { AgentRef, Policy, PolicyContext, Registry, RuntimeEvent, ScoreClass } from '../../src/runtime/types.js';
 
@@ -79,6 +80,7 @@ export class TestContext implements PolicyContext {
   readonly registry = new TestRegistry();
   readonly bytesPerBlock = 1024;
   readonly hostToDeviceBytesPerSecond = 1e9;
+  readonly backend = cpuBackend();
   /** Every class id passed to invalidate(), in order. */
   readonly invalidated: number[] = [];
   readonly stale: number[] = [];

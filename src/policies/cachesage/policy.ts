@@ -23,8 +23,9 @@ import type {
   PredictQuery,
   Prediction,
   RuntimeEvent,
+  SurvivalWork,
 } from '../../runtime/types.js';
-import type { SurvivalBackend } from './survival.js';
+import type { SurvivalBackend, SurvivalOutput } from './survival.js';
 import { ReferenceSurvivalBackend } from './survival.js';
 import { NativeSurvivalBackend } from './survival_native.js';
 import { DurationEstimator } from './timing.js';
@@ -45,8 +46,14 @@ export interface CacheSageOptions {
   defaultGapSeconds?: number;
   /** A session with no event for this long is treated as ended (default 600 s). */
   idleTimeoutSeconds?: number;
-  /** 'native' (default) or 'reference': who computes the survival tables. */
-  survival?: 'native' | 'reference' | SurvivalBackend;
+  /**
+   * Who computes the survival tables: 'backend' (default) batches the
+   * periodic refreshes of every workload onto the runtime's compute backend
+   * (runtime.refresh), and computes a workload's first table, or one for a
+   * new agent, on the native CPU at once; 'native', 'reference' or a
+   * SurvivalBackend compute everything with that, still at refresh points.
+   */
+  survival?: 'backend' | 'native' | 'reference' | SurvivalBackend;
 }
 
 interface WorkloadState {
@@ -63,6 +70,8 @@ interface WorkloadState {
   liveAt: Map<number, number>;
   handoffsSinceRefresh: number;
   table: SurvivalTable | null;
+  /** The table is due for a refresh at the next runtime.refresh(). */
+  refreshDue: boolean;
   /** The last prompt each agent sent in any session: its shared prefix lives there. */
   lastPrompt: Map<string, BigUint64Array>;
   /** Mean seconds per step (service plus gap), cached until timing changes. */
@@ -130,8 +139,12 @@ class CacheSagePolicy implements Policy {
   readonly #threshold: number;
   readonly #defaultGap: number;
   readonly #idleTimeout: number;
+  /** Computes first tables synchronously; and refreshes too when the caller pinned a backend. */
   readonly #survival: SurvivalBackend;
+  readonly #ownSurvival: boolean;
   #context: PolicyContext | null = null;
+  /** Workloads with refreshDue set, in the order they became due. */
+  readonly #due = new Set<WorkloadState>();
   readonly #workloads = new Map<string, WorkloadState>();
   readonly #sessions = new Map<string, SessionState>();
   /** Sessions whose step ended since the last act(): prefetch candidates. */
@@ -147,11 +160,12 @@ class CacheSagePolicy implements Policy {
     this.#threshold = numberOption(options.prefetchThreshold, 0.1, 0, 1, 'prefetchThreshold');
     this.#defaultGap = numberOption(options.defaultGapSeconds, 1, 0, 1e6, 'defaultGapSeconds');
     this.#idleTimeout = numberOption(options.idleTimeoutSeconds, 600, 0, 1e9, 'idleTimeoutSeconds');
-    const survival = options.survival ?? 'native';
-    if (survival === 'native') this.#survival = new NativeSurvivalBackend();
+    const survival = options.survival ?? 'backend';
+    this.#ownSurvival = survival !== 'backend';
+    if (survival === 'native' || survival === 'backend') this.#survival = new NativeSurvivalBackend();
     else if (survival === 'reference') this.#survival = new ReferenceSurvivalBackend();
-    else if (typeof survival === 'object' && typeof survival.compute === 'function') this.#survival = survival;
-    else throw new RangeError(`cachesage: options.survival must be 'native', 'reference' or a SurvivalBackend`);
+    else if (typeof survival === 'object' && survival !== null && typeof survival.compute === 'function') this.#survival = survival;
+    else throw new RangeError(`cachesage: options.survival must be 'backend', 'native', 'reference' or a SurvivalBackend`);
     // Validates halfLife and alpha once, with the model's own messages.
     new TransitionModel({ halfLife: this.#halfLife, alpha: this.#alpha });
   }
@@ -224,6 +238,7 @@ class CacheSagePolicy implements Policy {
       liveAt: new Map(),
       handoffsSinceRefresh: 0,
       table: null,
+      refreshDue: false,
       lastPrompt: new Map(),
       stepSeconds: null,
       sharedReach: new Map(),
@@ -337,17 +352,82 @@ class CacheSagePolicy implements Policy {
     if (!ctx) return;
     const w = session.workload;
     ctx.invalidate(ctx.classesOfSession(session.id));
-    const refresh = w.handoffsSinceRefresh >= this.#refreshEvery;
-    if (w.id >= 0 && (refresh || w.sharedShifted || w.sharedChanges >= CacheSagePolicy.#SHARED_RESCORE_EVERY)) {
+    if (w.id >= 0 && (w.sharedShifted || w.sharedChanges >= CacheSagePolicy.#SHARED_RESCORE_EVERY)) {
       ctx.invalidate(ctx.classesOfWorkload(w.id));
       w.sharedChanges = 0;
       w.sharedShifted = false;
     }
-    if (refresh) {
-      // The model moved a little. Each session's private classes pick up the
-      // new table at that session's next event, which keeps this O(1).
-      w.table = null;
-      w.sharedReach.clear();
+    if (w.handoffsSinceRefresh >= this.#refreshEvery && w.table !== null && !w.refreshDue) {
+      // The model moved a little: the table is recomputed at the next
+      // refresh, batched with other workloads' on the compute backend;
+      // scoring keeps the current one until then.
+      w.refreshDue = true;
+      this.#due.add(w);
+    }
+  }
+
+  /**
+   * The due workloads' tables as one survival batch, padded to one state
+   * count with absorbing states (they add exact zeros to every sum, so a
+   * workload's table is the same alone or batched).
+   */
+  pendingWork(): SurvivalWork | null {
+    const due = [...this.#due].filter((w) => w.refreshDue);
+    this.#due.clear();
+    if (due.length === 0) return null;
+    const states = Math.max(...due.map((w) => w.model.states));
+    const transitions = new Float32Array(due.length * states * states);
+    const models = due.map((w, i) => {
+      const n = w.model.states;
+      const matrix = w.model.transitionMatrix();
+      const base = i * states * states;
+      for (let a = 0; a < states; a++) {
+        for (let b = 0; b < states; b++) {
+          transitions[base + a * states + b] = a < n && b < n ? matrix[a * n + b]! : a === b ? 1 : 0;
+        }
+      }
+      return { w, n, matrix };
+    });
+    const input = {
+      workloads: due.length,
+      states,
+      horizon: this.#horizon,
+      transitions,
+      endState: new Int32Array(due.length).fill(END_INDEX),
+    };
+    const apply = (out: SurvivalOutput): void => {
+      const H = this.#horizon;
+      models.forEach(({ w, n, matrix }, i) => {
+        if (!w.refreshDue) return;
+        const reach = new Float32Array(H * n * n);
+        const alive = new Float32Array(H * n);
+        for (let h = 0; h < H; h++) {
+          for (let a = 0; a < n; a++) {
+            const from = ((i * H + h) * states + a) * states;
+            reach.set(out.reach.subarray(from, from + n), (h * n + a) * n);
+          }
+          alive.set(out.alive.subarray((i * H + h) * states, (i * H + h) * states + n), h * n);
+        }
+        // The model may have grown a state meanwhile: then the old table
+        // stands and the next #table() computes a new one.
+        if (w.model.states === n) this.#install(w, { states: n, horizon: H, reach, alive, transitions: matrix });
+      });
+    };
+    return this.#ownSurvival ? { input, apply, compute: (i) => this.#survival.compute(i) } : { input, apply };
+  }
+
+  #install(w: WorkloadState, table: SurvivalTable): void {
+    w.table = table;
+    w.handoffsSinceRefresh = 0;
+    w.refreshDue = false;
+    w.sharedReach.clear();
+    const ctx = this.#context;
+    if (ctx && w.id >= 0) {
+      // Each session's private classes pick up the new table at that
+      // session's next event, which keeps this O(shared classes).
+      ctx.invalidate(ctx.classesOfWorkload(w.id));
+      w.sharedChanges = 0;
+      w.sharedShifted = false;
     }
   }
 
@@ -359,6 +439,8 @@ class CacheSagePolicy implements Policy {
    */
   #table(w: WorkloadState, fresh = false): SurvivalTable {
     if (w.table && w.table.states === w.model.states && !(fresh && w.handoffsSinceRefresh > 0)) return w.table;
+    // A first table, a new agent's, or predict's fresh one: computed here,
+    // on the CPU (one small workload is below any GPU crossover).
     const states = w.model.states;
     const transitions = w.model.transitionMatrix();
     // START has no incoming edges; as a row it is the distribution of first agents.
@@ -372,6 +454,7 @@ class CacheSagePolicy implements Policy {
     const out = this.#survival.compute(input);
     w.table = { states, horizon: this.#horizon, reach: out.reach, alive: out.alive, transitions };
     w.handoffsSinceRefresh = 0;
+    w.refreshDue = false;
     return w.table;
   }
 
