@@ -19,6 +19,7 @@ import {
   type BackendChoice,
   type BackendSelection,
   type ComputeBackend,
+  type DataPlane,
   type SelectOptions,
 } from '../gpu/backend.js';
 import type { HitScoringInput } from '../gpu/reference.js';
@@ -81,6 +82,14 @@ export interface RuntimeOptions {
    * Default: off, the manager evicts on demand.
    */
   reclaim?: { freeBlocks: number };
+}
+
+/** A prefetch the data plane finished: its blocks are on the device. */
+export interface PrefetchCompletion {
+  blockIds: Int32Array;
+  /** act()'s time when it was issued; the runtime clock's when it completed. */
+  issuedAt: number;
+  completedAt: number;
 }
 
 /** What one runtime.refresh() did. */
@@ -184,6 +193,10 @@ export class Runtime {
   readonly #autoRefresh: boolean;
   readonly #reclaimFree: number;
   #refreshing: Promise<RefreshResult> | null = null;
+  #plane: DataPlane | null = null;
+  #planeTail: Promise<void> = Promise.resolve();
+  #planeError: Error | null = null;
+  #completions: PrefetchCompletion[] = [];
 
   /**
    * A runtime on the backend `options.backend` names: 'auto' (the default
@@ -460,9 +473,75 @@ export class Runtime {
     this.#rescore(blockIds);
   }
 
-  /** Drains the copies queued by the calls so far, for the data plane to run. */
+  /**
+   * Drains the copies queued by the calls so far, for the engine's data
+   * plane to run. With a data plane attached the runtime runs them itself:
+   * use {@link sync}.
+   */
   takeCopyPlan(): CopyPlan {
+    if (this.#plane !== null) {
+      throw new Error('takeCopyPlan: a data plane is attached, so the runtime runs the copy plans; await runtime.sync() instead');
+    }
     return this.manager.takeCopyPlan();
+  }
+
+  // ------------------------------------------------------------ data plane
+
+  /**
+   * Runs the block manager's copy plans on `plane` from now on: the engine
+   * awaits {@link sync} before using the blocks of its last calls, and
+   * prefetches from act() start at once on the plane's overlapping path
+   * (CUDA: the prefetch stream; WebGPU: a queue submission; CPU: a worker
+   * thread), their completion reported by {@link takePrefetchCompletions}.
+   * Copies already queued run first. The plane's pools must hold the
+   * manager's tiers.
+   */
+  attachDataPlane(plane: DataPlane): void {
+    if (typeof plane !== 'object' || plane === null || typeof plane.run !== 'function' || typeof plane.prefetch !== 'function') {
+      throw new TypeError('attachDataPlane: plane must be a DataPlane (backend.createDataPlane)');
+    }
+    if (this.#plane !== null) throw new Error('attachDataPlane: a data plane is already attached');
+    if (plane.deviceBlocks < this.manager.deviceBlocks || plane.hostBlocks < this.manager.hostBlocks) {
+      throw new RangeError(
+        `attachDataPlane: the plane holds ${plane.deviceBlocks} device and ${plane.hostBlocks} host blocks; ` +
+          `the block manager needs ${this.manager.deviceBlocks} and ${this.manager.hostBlocks}`,
+      );
+    }
+    this.#plane = plane;
+  }
+
+  /**
+   * Queues the copies of the calls so far (and of a refresh in flight) on
+   * the attached data plane and resolves when every queued copy,
+   * prefetches included, is done. Rejects with the first copy that failed.
+   */
+  async sync(): Promise<void> {
+    if (this.#plane === null) throw new Error('sync: no data plane is attached (attachDataPlane)');
+    // A refresh in flight may still demote blocks: its copies belong to this sync.
+    while (this.#refreshing !== null) await this.#refreshing.catch(() => undefined);
+    this.#queuePlan(this.manager.takeCopyPlan(), 'run');
+    await this.#planeTail;
+    const error = this.#planeError;
+    this.#planeError = null;
+    if (error !== null) throw error;
+  }
+
+  /** Prefetches that completed since the last call, in completion order (drained). */
+  takePrefetchCompletions(): PrefetchCompletion[] {
+    const done = this.#completions;
+    this.#completions = [];
+    return done;
+  }
+
+  #queuePlan(plan: CopyPlan, kind: 'run' | 'prefetch', onDone?: () => void): void {
+    const plane = this.#plane!;
+    if (plan.srcSlot.length === 0) return;
+    this.#planeTail = this.#planeTail
+      .then(() => (kind === 'run' ? plane.run(plan) : plane.prefetch(plan)))
+      .then(onDone)
+      .catch((error: unknown) => {
+        this.#planeError ??= error instanceof Error ? error : new Error(String(error));
+      });
   }
 
   // ------------------------------------------------------------ predict, act, explain
@@ -510,8 +589,16 @@ export class Runtime {
           break;
         case 'prefetch': {
           const ids = liveIds(this.manager, action.blockIds);
+          // With a data plane, the copies queued before stay ahead of the prefetch's own.
+          if (this.#plane !== null) this.#queuePlan(this.manager.takeCopyPlan(), 'run');
           const moved = this.manager.load(ids);
           result.prefetched += moved;
+          if (this.#plane !== null) {
+            const loaded = ids.filter((id) => this.manager.metadata.tier[id] === Tier.Device);
+            this.#queuePlan(this.manager.takeCopyPlan(), 'prefetch', () =>
+              this.#completions.push({ blockIds: loaded, issuedAt: t, completedAt: this.#now() }),
+            );
+          }
           for (const id of ids) {
             if (this.manager.metadata.tier[id] === Tier.Device && !this.#prefetched.has(id)) {
               this.#prefetched.add(id);
@@ -643,11 +730,20 @@ export class Runtime {
     };
   }
 
-  /** Demotes (or drops, with no host tier) the victims that are still evictable device leaves. */
+  /**
+   * Demotes (or drops, with no host tier) the victims that are still
+   * evictable device leaves, except blocks a policy prefetched that no
+   * request has used yet: they came up on purpose.
+   */
   #reclaim(victims: Int32Array): number {
     const m = this.manager.metadata;
     const ids = victims.filter(
-      (id) => m.tier[id] === Tier.Device && m.committed[id] === 1 && m.refCount[id] === 0 && m.deviceChildren[id] === 0,
+      (id) =>
+        m.tier[id] === Tier.Device &&
+        m.committed[id] === 1 &&
+        m.refCount[id] === 0 &&
+        m.deviceChildren[id] === 0 &&
+        !this.#prefetched.has(id),
     );
     if (ids.length === 0) return 0;
     return this.manager.hostBlocks > 0 ? this.manager.demote(ids) : this.manager.drop(ids);
