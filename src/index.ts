@@ -2,8 +2,9 @@
  * cachesage: an agent-aware KV-cache layer for LLM serving.
  *
  * The agent runtime (observe / score / predict / act) with its policies,
- * and the block manager and CPU data plane it drives, backed by the native
- * core. The TypeScript reference model is exported separately as
+ * the block manager and data planes it drives, backed by the native core,
+ * and the compute backends (cpu, webgpu, cuda, tfjs) its batched work runs
+ * on. The TypeScript reference model is exported separately as
  * `cachesage/reference`.
  */
 export {
@@ -13,9 +14,33 @@ export {
   type AdmitDecision,
   type AdmitRequest,
   type PolicySpec,
+  type PrefetchCompletion,
+  type RefreshResult,
   type RuntimeOptions,
   type RuntimeStats,
 } from './runtime/runtime.js';
+export {
+  BACKEND_CHOICES,
+  cpuBackend,
+  describeSelection,
+  routedBackend,
+  selectBackend,
+  type BackendCandidate,
+  type BackendChoice,
+  type BackendName,
+  type BackendSelection,
+  type ComputeBackend,
+  type Crossover,
+  type DataPlane,
+  type SelectOptions,
+} from './gpu/backend.js';
+export { measureCrossover } from './gpu/crossover.js';
+export {
+  checkHitScoringInput,
+  referenceHitScoring,
+  type HitScoringInput,
+  type HitScoringOutput,
+} from './gpu/reference.js';
 export { SnapshotError } from './runtime/snapshot.js';
 export type {
   Action,
@@ -29,6 +54,7 @@ export type {
   Registry,
   RuntimeEvent,
   ScoreClass,
+  SurvivalWork,
 } from './runtime/types.js';
 export { createPolicy, POLICY_FACTORIES, POLICY_NAMES } from './policies/index.js';
 export { createCacheSagePolicy, type CacheSageOptions } from './policies/cachesage/policy.js';
@@ -37,6 +63,8 @@ export { ReferenceSurvivalBackend, type SurvivalBackend, type SurvivalInput, typ
 export { NativeSurvivalBackend } from './policies/cachesage/survival_native.js';
 export { BlockManager } from './blocks/block_manager.js';
 export { CpuDataPlane, type DataPlaneOptions } from './blocks/data_plane.js';
+export { replay, replayAsync, type ReplayOptions, type ReplayReport } from './sim/replay.js';
+export { simulate, simulateAsync, type AsyncSimulationOptions, type SimulationOptions, type SimulationResult } from './sim/simulator.js';
 export { hashTokenBlocks } from './blocks/native_hash.js';
 export {
   EventKind,
