@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "data_plane.h"
+#include "random_survival.h"
 #include "survival.h"
 #ifdef CACHESAGE_HAVE_CUDA
 #include "cuda_backend.h"
@@ -116,45 +117,8 @@ std::vector<int32_t> shuffledSlots(std::mt19937_64& random, int32_t count, int32
 
 // Batches shaped like the policy's: live states with END absorbing, absorbing
 // padding, about a third of each row zero.
-struct SurvivalBatch {
-  SurvivalShape shape;
-  std::vector<float> transitions;
-  std::vector<int32_t> endState;
-  SurvivalInputView view() const {
-    SurvivalInputView v;
-    v.shape = shape;
-    v.transitions = transitions.data();
-    v.transitionsLength = transitions.size();
-    v.endState = endState.data();
-    v.endStateLength = endState.size();
-    return v;
-  }
-};
-
 SurvivalBatch survivalBatch(std::mt19937_64& random, int32_t workloads) {
-  std::uniform_real_distribution<double> uniform(0, 1);
-  const int32_t n = kSurvivalStates;
-  SurvivalBatch batch;
-  batch.shape = SurvivalShape{workloads, n, kSurvivalHorizon};
-  batch.transitions.assign(static_cast<size_t>(workloads) * n * n, 0.0f);
-  for (int32_t w = 0; w < workloads; ++w) {
-    const int32_t live = n / 2 + static_cast<int32_t>(random() % (n / 2 + 1));
-    const int32_t end = static_cast<int32_t>(random() % static_cast<uint64_t>(live));
-    batch.endState.push_back(end);
-    for (int32_t a = 0; a < n; ++a) {
-      float* row = batch.transitions.data() + (static_cast<size_t>(w) * n + a) * n;
-      if (a == end || a >= live) {
-        row[a] = 1.0f;
-        continue;
-      }
-      std::vector<double> weights(static_cast<size_t>(live));
-      for (double& weight : weights) weight = uniform(random) < 0.35 ? 0 : uniform(random);
-      weights[static_cast<size_t>(end)] += 0.05;
-      const double sum = std::accumulate(weights.begin(), weights.end(), 0.0);
-      for (int32_t b = 0; b < live; ++b) row[b] = static_cast<float>(weights[b] / sum);
-    }
-  }
-  return batch;
+  return randomSurvivalBatch(random, workloads, kSurvivalStates, kSurvivalHorizon, kSurvivalStates / 2);
 }
 
 struct Report {

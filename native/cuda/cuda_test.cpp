@@ -24,6 +24,7 @@
 #include "cuda_backend.h"
 #include "data_plane.h"
 #include "eviction_queue.h"
+#include "random_survival.h"
 #include "survival.h"
 
 namespace cachesage {
@@ -522,47 +523,8 @@ void testHitScoring(Random& random) {
 
 // -------------------------------------------------------------- survival
 
-// Shaped like the policy's batches: some live states (END among them,
-// absorbing), absorbing padding, about a third of each row zero.
-struct SurvivalBatch {
-  SurvivalShape shape;
-  std::vector<float> transitions;
-  std::vector<int32_t> endState;
-
-  SurvivalInputView view() const {
-    SurvivalInputView v;
-    v.shape = shape;
-    v.transitions = transitions.data();
-    v.transitionsLength = transitions.size();
-    v.endState = endState.data();
-    v.endStateLength = endState.size();
-    return v;
-  }
-};
-
 SurvivalBatch randomBatch(Random& random, int32_t workloads, int32_t states, int32_t horizon) {
-  SurvivalBatch batch;
-  batch.shape = SurvivalShape{workloads, states, horizon};
-  const size_t n = static_cast<size_t>(states);
-  batch.transitions.assign(static_cast<size_t>(workloads) * n * n, 0.0f);
-  for (int32_t w = 0; w < workloads; ++w) {
-    const int32_t live = uniformInt(random, 1, states);
-    const int32_t end = uniformInt(random, 0, live - 1);
-    batch.endState.push_back(end);
-    for (int32_t a = 0; a < states; ++a) {
-      float* row = batch.transitions.data() + (static_cast<size_t>(w) * n + a) * n;
-      if (a == end || a >= live) {
-        row[a] = 1.0f;
-        continue;
-      }
-      std::vector<double> weights(static_cast<size_t>(live));
-      for (double& weight : weights) weight = uniformReal(random) < 0.35 ? 0 : uniformReal(random);
-      weights[static_cast<size_t>(end)] += 0.05;
-      const double sum = std::accumulate(weights.begin(), weights.end(), 0.0);
-      for (int32_t b = 0; b < live; ++b) row[b] = static_cast<float>(weights[b] / sum);
-    }
-  }
-  return batch;
+  return randomSurvivalBatch(random, workloads, states, horizon, 1);
 }
 
 // Largest |got - want| / max(0.1, |want|): <= 1e-5 is the tolerance
