@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { main } from '../src/cli/cli.js';
+import { probeWebGpu } from '../src/gpu/webgpu/device.js';
 import { Progress } from '../src/cli/progress.js';
 import { capacityBlocks, REPLAY_POLICIES } from '../src/sim/replay.js';
 import { encodeCall, encodeHeader, promptTokens, type TraceCall } from '../src/trace/format.js';
@@ -227,6 +228,23 @@ describe('cachesage replay (table)', () => {
     expect(out.stdout).toMatch(/^lru\s+\d+\.\d%/m);
     expect(out.stdout).toMatch(/^cachesage\s+\d+\.\d%/m);
     expect(out.stdout).toContain('peak live footprint');
+    expect(out.stdout).toMatch(/^backend\s+cpu on native CPU/m);
+  });
+
+  it('replays on a named backend with the same results, and on auto', async () => {
+    const args = ['replay', '--trace', trace, '--policies', 'lru,cachesage', '--capacity', '0.3', '--json'];
+    const onCpu = parseReport(await cli([...args, '--backend', 'cpu']));
+    // Dawn may log adapter warnings on stderr; stdout stays one JSON object.
+    const parseOnGpu = (out: Outcome): ContractReport => parseReport({ ...out, stderr: '' });
+    const webgpu = await probeWebGpu();
+    if (webgpu.available) {
+      // Timing fields differ; every decision-derived figure is the same.
+      const onGpu = parseOnGpu(await cli([...args, '--backend', 'webgpu']));
+      const decisions = (r: ContractReport) => r.results.map((x) => [x.policy, x.tokenHitRate, x.hostHitRate, x.bytesMoved, x.meanTtftMs]);
+      expect(decisions(onGpu)).toEqual(decisions(onCpu));
+    }
+    const onAuto = parseOnGpu(await cli([...args, '--backend', 'auto']));
+    expect(onAuto.results.map((r) => r.tokenHitRate)).toEqual(onCpu.results.map((r) => r.tokenHitRate));
   });
 });
 
@@ -257,6 +275,7 @@ describe('bad input', () => {
     [['--capacity'], '--capacity'],
     [['--capacity', '0.5', '--capacity', '0.25'], '--capacity'],
     [['stray'], 'stray'],
+    [['--backend', 'tpu'], '--backend'],
   ];
   // Built when a test runs: the trace is written in beforeAll.
   const cases = (): { args: string[]; names: string }[] => [

@@ -193,7 +193,6 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
   const report = synchronous ? replay(trace, calls, replayOptions) : await replayAsync(trace, calls, replayOptions);
   progress?.finish();
   backend.backend.destroy();
-  if (!json) process.stderr.write(`backend   ${backend.backend.name} on ${backend.backend.device}: ${backend.reason}\n`);
 
   if (json) {
     process.stdout.write(JSON.stringify(contractReport(report)) + '\n');
@@ -207,6 +206,7 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
       `model     ${report.model}, block size ${report.blockSize} tokens, ${loop}, seed ${settings.seed}`,
       `device    ${report.capacityBlocks} blocks (${share(report.capacityBlocks)}% of the peak live footprint of ${report.peakLiveBlocks} blocks)`,
       `host      ${report.hostCapacityBlocks === 0 ? 'none' : `${report.hostCapacityBlocks} blocks (${share(report.hostCapacityBlocks)}%)`}`,
+      `backend   ${backend.backend.name} on ${backend.backend.device} (${backend.reason})`,
       '',
       replayTable(report),
     ].join('\n'),

@@ -360,7 +360,7 @@ export async function selectBackend(choice: BackendChoice = 'auto', options: Sel
     const opened = await tryOpen(choice);
     if ('unavailable' in opened) throw new Error(`backend '${choice}' is not available: ${opened.unavailable}`);
     const { backend } = opened;
-    const note = backend.software ? ` (${backend.device}: a software implementation, slower than the cpu backend)` : '';
+    const note = backend.software ? '; a software implementation, slower than the cpu backend' : '';
     return {
       requested: choice,
       backend,
