@@ -12,7 +12,14 @@ import {
   type ComputeBackend,
 } from '../../src/gpu/backend.js';
 import { cudaInfo } from '../../src/gpu/cuda/cuda.js';
-import { CALIBRATION_SURVIVAL, randomHitScoringInput, randomSurvivalInput } from '../../src/gpu/crossover.js';
+import {
+  CALIBRATION_SCORING,
+  CALIBRATION_SURVIVAL,
+  doublings,
+  measureCrossover,
+  randomHitScoringInput,
+  randomSurvivalInput,
+} from '../../src/gpu/crossover.js';
 import { referenceHitScoring } from '../../src/gpu/reference.js';
 import { probeWebGpu, releaseWebGpu } from '../../src/gpu/webgpu/device.js';
 import { ReferenceSurvivalBackend } from '../../src/policies/cachesage/survival.js';
@@ -119,6 +126,24 @@ describe('routing by crossover', () => {
     expect(routed.survivalSync).toBeNull();
     gpu.destroy();
   });
+});
+
+describe('measureCrossover', () => {
+  it('takes given sizes as they are, and measures the rest to a size of the sweep or Infinity', async () => {
+    const cpu = cpuBackend();
+    const a = counted(cpu);
+    const b = counted(cpu);
+    const given = await measureCrossover(a.backend, b.backend, { survivalElements: 123, hitScoringBlocks: 456 });
+    expect(given).toEqual({ survivalElements: 123, hitScoringBlocks: 456, measured: true });
+    expect(a.calls.survival + a.calls.hitScoring + b.calls.survival + b.calls.hitScoring).toBe(0);
+
+    const measured = await measureCrossover(a.backend, b.backend, { survivalElements: 1 });
+    expect(a.calls.survival).toBe(0);
+    expect(a.calls.hitScoring).toBeGreaterThan(0);
+    expect(b.calls.hitScoring).toBe(a.calls.hitScoring);
+    const sweep = doublings(CALIBRATION_SCORING.minBlocks, CALIBRATION_SCORING.maxBlocks);
+    expect([...sweep, Infinity]).toContain(measured.hitScoringBlocks);
+  }, 60_000);
 });
 
 describe('the runtime on a backend', () => {
