@@ -24,11 +24,9 @@
  * readback. A software adapter (lavapipe) runs the kernels on CPU cores,
  * so its numbers say nothing about a GPU; the output marks it.
  */
-import { performance } from 'node:perf_hooks';
-
 import { Tier, type CopyPlan } from '../src/blocks/types.js';
 import { selectBackend, type ComputeBackend } from '../src/gpu/backend.js';
-import { doublings, findCrossover, randomHitScoringInput, randomSurvivalInput } from '../src/gpu/crossover.js';
+import { doublings, findCrossover, medianMs, randomHitScoringInput, randomSurvivalInput } from '../src/gpu/crossover.js';
 import type { HitScoringInput } from '../src/gpu/reference.js';
 import { WebGpuBlockCopyProgram, type BlockCopyMethod } from '../src/gpu/webgpu/block_copy_program.js';
 import { probeWebGpu, releaseWebGpu } from '../src/gpu/webgpu/device.js';
@@ -60,22 +58,8 @@ function log(message: string): void {
   if (!json) process.stderr.write(`${message}\n`);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 /** Median milliseconds of `count` runs after one warm-up run. */
-async function time(run: () => unknown, count = reps): Promise<number> {
-  await run();
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const start = performance.now();
-    await run();
-    times.push(performance.now() - start);
-  }
-  return median(times);
-}
+const time = (run: () => unknown, count = reps): Promise<number> => medianMs(run, count);
 
 
 // ------------------------------------------------------------ inputs

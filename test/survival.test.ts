@@ -12,37 +12,10 @@ import {
 } from '../src/policies/cachesage/survival.js';
 import { NativeSurvivalBackend } from '../src/policies/cachesage/survival_native.js';
 import { seededRandom as rng } from '../src/workloads/random.js';
+import { randomChains } from './inputs.js';
 
 
 const reference = new ReferenceSurvivalBackend();
-
-/**
- * A random batch shaped like the policy's: per workload some live states
- * (END among them, absorbing), the rest absorbing padding, and rows with
- * about a third of their entries zero.
- */
-function randomInput(seed: number, workloads: number, states: number, horizon: number): SurvivalInput {
-  const rand = rng(seed);
-  const transitions = new Float32Array(workloads * states * states);
-  const endState = new Int32Array(workloads);
-  for (let w = 0; w < workloads; w++) {
-    const live = 1 + Math.floor(rand() * states);
-    const end = Math.floor(rand() * live);
-    endState[w] = end;
-    for (let a = 0; a < states; a++) {
-      const row = (w * states + a) * states;
-      if (a === end || a >= live) {
-        transitions[row + a] = 1;
-        continue;
-      }
-      const weights = Array.from({ length: live }, () => (rand() < 0.35 ? 0 : rand()));
-      weights[end] = weights[end]! + 0.05; // every live state can end
-      const sum = weights.reduce((s, x) => s + x, 0);
-      weights.forEach((x, b) => (transitions[row + b] = x / sum));
-    }
-  }
-  return { workloads, states, horizon, transitions, endState };
-}
 
 function single(rows: number[][], end: number, horizon: number): SurvivalInput {
   const n = rows.length;
@@ -141,13 +114,13 @@ describe('reference survival: exact cases', () => {
       const rand = rng(100 + seed);
       const n = 1 + Math.floor(rand() * 4);
       const H = 1 + Math.floor(rand() * 5);
-      const input = randomInput(seed, 1, n, H);
+      const input = randomChains(rng(seed), 1, n, H);
       expectClose(reference.compute(input), enumerate(input), 1e-6, 1e-7);
     }
   });
 
   it('is consistent: reach grows with h, alive shrinks, F_h(a, END) = 1 - alive', () => {
-    const input = randomInput(7, 5, 9, 12);
+    const input = randomChains(rng(7), 5, 9, 12);
     const { reach, alive, expectedSteps } = reference.compute(input);
     const n = 9;
     const H = 12;
@@ -242,7 +215,7 @@ describe('reference survival: Monte Carlo', () => {
 });
 
 describe('survival input validation', () => {
-  const good = () => randomInput(3, 2, 3, 4);
+  const good = () => randomChains(rng(3), 2, 3, 4);
   const cases: [string, () => unknown, typeof TypeError | typeof RangeError, RegExp][] = [
     ['not an object', () => 5, TypeError, /input must be an object/],
     ['null', () => null, TypeError, /got null/],
@@ -345,7 +318,7 @@ describe('native survival', () => {
     ];
     const seed = Date.now() >>> 0;
     for (const [index, [workloads, states, horizon]] of sizes.entries()) {
-      const input = randomInput(seed + index, workloads, states, horizon);
+      const input = randomChains(rng(seed + index), workloads, states, horizon);
       const label = `${workloads}x${states}x${horizon}, seed ${seed + index}`;
       const got = native.compute(input);
       const want = reference.compute(input);
@@ -358,7 +331,7 @@ describe('native survival', () => {
 
   it('refuses bad values itself when the TypeScript checks are bypassed', () => {
     const { computeSurvival } = nativeAddon();
-    const input = randomInput(5, 2, 3, 4);
+    const input = randomChains(rng(5), 2, 3, 4);
     const call = (patch: Partial<SurvivalInput>) => {
       const i = { ...input, ...patch };
       return () => computeSurvival(i.workloads, i.states, i.horizon, i.transitions, i.endState);
@@ -391,7 +364,7 @@ describe('native survival', () => {
     const { computeSurvival } = nativeAddon();
     const rand = rng(99);
     const pick = (n: number) => Math.floor(rand() * n);
-    const valid = randomInput(6, 2, 3, 2);
+    const valid = randomChains(rng(6), 2, 3, 2);
     const garbage: (() => unknown)[] = [
       () => undefined, () => null, () => NaN, () => Infinity, () => -1, () => 0, () => 1, () => 2, () => 3,
       () => 2 ** 31, () => 2 ** 53, () => 1.5, () => 1e300, () => pick(2000), () => '3', () => true, () => ({}),

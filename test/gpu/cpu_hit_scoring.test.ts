@@ -11,7 +11,7 @@ import { nativeAddon } from '../../src/blocks/native.js';
 import { nativeHitScoring } from '../../src/gpu/cpu_hit_scoring.js';
 import { referenceHitScoring, type HitScoringInput } from '../../src/gpu/reference.js';
 import { seededRandom } from '../../src/workloads/random.js';
-import { countEvictable, randomMetadata, sameBits } from './hit_scoring_inputs.js';
+import { countEvictable, randomMetadata, sameBits } from '../inputs.js';
 
 function expectSameAsReference(input: HitScoringInput, k: number, what: string): void {
   const want = referenceHitScoring(input, k);

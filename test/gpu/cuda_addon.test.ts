@@ -22,7 +22,7 @@ import {
 import { referenceBlockCopy, referenceHitScoring, type BlockPools, type HitScoringInput } from '../../src/gpu/reference.js';
 import { ReferenceSurvivalBackend, type SurvivalInput, type SurvivalOutput } from '../../src/policies/cachesage/survival.js';
 import { seededRandom } from '../../src/workloads/random.js';
-import { countEvictable, randomChains, randomMetadata, sameBits } from './hit_scoring_inputs.js';
+import { countEvictable, randomChains, randomMetadata, sameBits } from '../inputs.js';
 
 const info = cudaInfo();
 const addon = nativeAddon();

@@ -8,6 +8,9 @@ import {
   type SurvivalOutput,
 } from '../../src/policies/cachesage/survival.js';
 import { seededRandom as rng } from '../../src/workloads/random.js';
+import { expectSurvivalClose, randomChains, SURVIVAL_KEYS } from '../inputs.js';
+
+const NEAR_CERTAIN = { nearCertainEnds: true };
 
 // 'auto': CUDA through @tensorflow/tfjs-node-gpu where it loads, else the
 // tfjs CPU backend. Test names say which ran.
@@ -15,62 +18,8 @@ const backend = await TfjsSurvivalBackend.create();
 const reference = new ReferenceSurvivalBackend();
 const ran = `${backend.module}, tf backend '${backend.tfBackend}'${backend.isGpu ? ', GPU' : ''}`;
 
-/** A random batch: live states with END absorbing, absorbing padding, sparse rows, some near-certain endings. */
-function randomChains(seed: number, workloads: number, states: number, horizon: number): SurvivalInput {
-  const rand = rng(seed);
-  const transitions = new Float32Array(workloads * states * states);
-  const endState = new Int32Array(workloads);
-  for (let w = 0; w < workloads; w++) {
-    const live = 1 + Math.floor(rand() * states);
-    const end = Math.floor(rand() * live);
-    const endBias = rand() < 0.25 ? 5 : 0.05;
-    endState[w] = end;
-    for (let a = 0; a < states; a++) {
-      const row = (w * states + a) * states;
-      if (a === end || a >= live) {
-        transitions[row + a] = 1;
-        continue;
-      }
-      const weights = Array.from({ length: live }, () => (rand() < 0.35 ? 0 : rand()));
-      weights[end] = weights[end]! + endBias;
-      const sum = weights.reduce((s, x) => s + x, 0);
-      weights.forEach((x, b) => (transitions[row + b] = x / sum));
-    }
-  }
-  return { workloads, states, horizon, transitions, endState };
-}
-
-// The bar of test/gpu/webgpu.test.ts: relative error 1e-5, with absolute
-// allowances only for values float32 holds as subnormals and for the
-// reference's own rounding of alive, 1 - (T^h)[a][END] in float64.
-const RELATIVE = 1e-5;
-const ABSOLUTE: Record<keyof SurvivalOutput, number> = { reach: 1e-35, alive: 1e-13, expectedSteps: 1e-35 };
-const KEYS = ['reach', 'alive', 'expectedSteps'] as const;
-
-function worstError(got: Float32Array, want: Float32Array, absolute: number): { error: number; index: number } {
-  expect(got.length).toBe(want.length);
-  let error = 0;
-  let index = -1;
-  for (let i = 0; i < want.length; i++) {
-    const difference = Math.abs(got[i]! - want[i]!);
-    const e = difference <= absolute ? 0 : difference / Math.abs(want[i]!);
-    if (!(e <= error)) {
-      error = e;
-      index = i;
-    }
-  }
-  return { error, index };
-}
-
-function expectSurvivalClose(got: SurvivalOutput, want: SurvivalOutput, label: string): void {
-  for (const key of KEYS) {
-    const { error, index } = worstError(got[key], want[key], ABSOLUTE[key]);
-    expect(error, `${label} ${key}[${index}] = ${got[key][index]}, reference ${want[key][index]}`).toBeLessThan(RELATIVE);
-  }
-}
-
 function expectSameBits(got: SurvivalOutput, want: SurvivalOutput, label: string): void {
-  for (const key of KEYS) {
+  for (const key of SURVIVAL_KEYS) {
     expect(Buffer.from(got[key].buffer).equals(Buffer.from(want[key].buffer)), `${label} ${key}`).toBe(true);
   }
 }
@@ -106,7 +55,7 @@ describe(`TfjsSurvivalBackend (${ran})`, () => {
     [3, 64, 32],
   ];
   it.each(sizes)('is within 1e-5 relative of the reference: %i workloads, %i states, H = %i', async (workloads, states, horizon) => {
-    const input = randomChains(workloads * 1000 + states * 10 + horizon, workloads, states, horizon);
+    const input = randomChains(rng(workloads * 1000 + states * 10 + horizon), workloads, states, horizon, NEAR_CERTAIN);
     const label = `${workloads}x${states}x${horizon}`;
     const got = backend.compute(input);
     expectSurvivalClose(got, reference.compute(input), label);
@@ -118,7 +67,7 @@ describe(`TfjsSurvivalBackend (${ran})`, () => {
     [3, 5, 256],
     [2, 20, 100],
   ])('stays within 1e-5 at long horizons: %i workloads, %i states, H = %i', (workloads, states, horizon) => {
-    const input = randomChains(states * 7 + horizon, workloads, states, horizon);
+    const input = randomChains(rng(states * 7 + horizon), workloads, states, horizon, NEAR_CERTAIN);
     expectSurvivalClose(backend.compute(input), reference.compute(input), `${workloads}x${states}x${horizon}`);
   });
 
@@ -149,7 +98,7 @@ describe(`TfjsSurvivalBackend (${ran})`, () => {
   });
 
   it('splits a batch into chunks of whole workloads with the same results', async () => {
-    const input = randomChains(99, 20, 16, 8);
+    const input = randomChains(rng(99), 20, 16, 8, NEAR_CERTAIN);
     // About three workloads per chunk, and one workload per chunk.
     const whole = backend.compute(input);
     for (const maxChunkBytes of [3 * 4 * (2 * 8 * (16 * 16 + 17) + 16 * 17 * 17) + 100, 1]) {
@@ -164,7 +113,7 @@ describe(`TfjsSurvivalBackend (${ran})`, () => {
 
   it('holds at most maxChunkBytes of tensors at once', async () => {
     // 20 states, H = 10: about 62 KB of tensors per workload by the backend's estimate.
-    const input = randomChains(7, 24, 20, 10);
+    const input = randomChains(rng(7), 24, 20, 10, NEAR_CERTAIN);
     // tf.profile returns the same object every time: keep the number, not the object.
     const peakBytes = async (run: () => void): Promise<number> => (await tf.profile(run)).peakBytes;
     const whole = await peakBytes(() => backend.compute(input));
@@ -178,14 +127,14 @@ describe(`TfjsSurvivalBackend (${ran})`, () => {
   });
 
   it('runs concurrent asynchronous calls in order, each with its own result', async () => {
-    const inputs = [randomChains(1, 4, 9, 5), randomChains(2, 1, 30, 12), randomChains(3, 7, 2, 3)];
+    const inputs = [randomChains(rng(1), 4, 9, 5, NEAR_CERTAIN), randomChains(rng(2), 1, 30, 12, NEAR_CERTAIN), randomChains(rng(3), 7, 2, 3, NEAR_CERTAIN)];
     const results = await Promise.all(inputs.map((input) => backend.computeAsync(input)));
     results.forEach((got, i) => expectSurvivalClose(got, reference.compute(inputs[i]!), `call ${i}`));
   });
 
   it('leaves no tensors behind', async () => {
     const before = tf.memory().numTensors;
-    const input = randomChains(5, 6, 12, 9);
+    const input = randomChains(rng(5), 6, 12, 9, NEAR_CERTAIN);
     backend.compute(input);
     await backend.computeAsync(input);
     const chunked = await TfjsSurvivalBackend.create({ module: backend.module, maxChunkBytes: 1 });
@@ -197,7 +146,7 @@ describe(`TfjsSurvivalBackend (${ran})`, () => {
   });
 
   describe('input validation', () => {
-    const good = () => randomChains(3, 2, 3, 4);
+    const good = () => randomChains(rng(3), 2, 3, 4, NEAR_CERTAIN);
     const cases: Array<[string, () => unknown]> = [
       ['not an object', () => 5],
       ['null', () => null],

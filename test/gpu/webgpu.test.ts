@@ -2,11 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { ReferenceBlockManager } from '../../src/blocks/reference.js';
 import { Tier, type CopyPlan } from '../../src/blocks/types.js';
-import {
-  ReferenceSurvivalBackend,
-  type SurvivalInput,
-  type SurvivalOutput,
-} from '../../src/policies/cachesage/survival.js';
+import { ReferenceSurvivalBackend, type SurvivalInput } from '../../src/policies/cachesage/survival.js';
 import {
   referenceBlockCopy,
   referenceHitScoring,
@@ -18,6 +14,9 @@ import { createKernelPipeline, probeWebGpu } from '../../src/gpu/webgpu/device.j
 import { WebGpuHitScoringProgram } from '../../src/gpu/webgpu/hit_scoring_program.js';
 import { WebGpuSurvivalBackend } from '../../src/gpu/webgpu/survival_program.js';
 import { seededRandom as rng } from '../../src/workloads/random.js';
+import { expectSurvivalClose, FINITE_ACCESS_VALUES, randomChains, randomMetadata } from '../inputs.js';
+
+const NEAR_CERTAIN = { nearCertainEnds: true };
 
 // Without an adapter the suite is skipped, except in CI, where a missing
 // adapter means the machine was set up wrong and must fail loudly.
@@ -103,81 +102,6 @@ async function expectSamePools(gpu: WebGpuBlockCopyProgram, cpu: BlockPools): Pr
   const [device, host] = await Promise.all([gpu.readPool('device'), gpu.readPool('host')]);
   expect(Buffer.from(device).equals(Buffer.from(cpu.device))).toBe(true);
   expect(Buffer.from(host).equals(Buffer.from(cpu.host))).toBe(true);
-}
-
-/**
- * Random metadata with many ties: scores from a small set (both zeros, a
- * subnormal, negatives), few distinct lastAccess values, mixed classes.
- */
-function randomMetadata(rand: () => number, blocks: number, classes: number): HitScoringInput {
-  const pick = <T>(values: readonly T[]): T => values[Math.floor(rand() * values.length)]!;
-  const scoreValues = [0, -0, 1e-40, -1e-40, 0.25, 0.5, -3, 7.5, 1e30, -1e-20];
-  // Pairs like 2^40 + 1 and 2^40 + 3 differ only in the low word of the float64.
-  const accessValues = [0, -0, 1, 2, 3, 17, 2 ** 40 + 1, 2 ** 40 + 3, 1e15, 1e15 + 2];
-  return {
-    tier: Uint8Array.from({ length: blocks }, () => pick([Tier.Free, Tier.Device, Tier.Device, Tier.Device, Tier.Host])),
-    committed: Uint8Array.from({ length: blocks }, () => (rand() < 0.85 ? 1 : 0)),
-    refCount: Int32Array.from({ length: blocks }, () => pick([0, 0, 0, 0, 1, 3])),
-    deviceChildren: Int32Array.from({ length: blocks }, () => pick([0, 0, 0, 1, 2])),
-    lastAccess: Float64Array.from({ length: blocks }, () => pick(accessValues)),
-    score: Float32Array.from({ length: blocks }, () => pick(scoreValues)),
-    scoreClass: Int32Array.from({ length: blocks }, () => (classes > 0 && rand() < 0.5 ? Math.floor(rand() * classes) : -1)),
-    classScores: Float32Array.from({ length: classes }, () => pick(scoreValues)),
-  };
-}
-
-/** A random batch: live states with END absorbing, absorbing padding, sparse rows, some near-certain endings. */
-function randomChains(seed: number, workloads: number, states: number, horizon: number): SurvivalInput {
-  const rand = rng(seed);
-  const transitions = new Float32Array(workloads * states * states);
-  const endState = new Int32Array(workloads);
-  for (let w = 0; w < workloads; w++) {
-    const live = 1 + Math.floor(rand() * states);
-    const end = Math.floor(rand() * live);
-    const endBias = rand() < 0.25 ? 5 : 0.05;
-    endState[w] = end;
-    for (let a = 0; a < states; a++) {
-      const row = (w * states + a) * states;
-      if (a === end || a >= live) {
-        transitions[row + a] = 1;
-        continue;
-      }
-      const weights = Array.from({ length: live }, () => (rand() < 0.35 ? 0 : rand()));
-      weights[end] = weights[end]! + endBias;
-      const sum = weights.reduce((s, x) => s + x, 0);
-      weights.forEach((x, b) => (transitions[row + b] = x / sum));
-    }
-  }
-  return { workloads, states, horizon, transitions, endState };
-}
-
-// The bar is relative error 1e-5. Two absolute allowances sit far below
-// anything that matters: reference values float32 can only hold as
-// subnormals, and the reference's own rounding of alive, which it takes as
-// 1 - (T^h)[a][END] in float64 and so knows only to about H·n·2^-53.
-const RELATIVE = 1e-5;
-const ABSOLUTE: Record<keyof SurvivalOutput, number> = { reach: 1e-35, alive: 1e-13, expectedSteps: 1e-35 };
-
-function worstError(got: Float32Array, want: Float32Array, absolute: number): { error: number; index: number } {
-  expect(got.length).toBe(want.length);
-  let error = 0;
-  let index = -1;
-  for (let i = 0; i < want.length; i++) {
-    const difference = Math.abs(got[i]! - want[i]!);
-    const e = difference <= absolute ? 0 : difference / Math.abs(want[i]!);
-    if (!(e <= error)) {
-      error = e;
-      index = i;
-    }
-  }
-  return { error, index };
-}
-
-function expectSurvivalClose(got: SurvivalOutput, want: SurvivalOutput, label: string): void {
-  for (const key of ['reach', 'alive', 'expectedSteps'] as const) {
-    const { error, index } = worstError(got[key], want[key], ABSOLUTE[key]);
-    expect(error, `${label} ${key}[${index}] = ${got[key][index]}, reference ${want[key][index]}`).toBeLessThan(RELATIVE);
-  }
 }
 
 describe.skipIf(unavailable !== null)('webgpu', () => {
@@ -377,7 +301,7 @@ describe.skipIf(unavailable !== null)('webgpu', () => {
     ])('matches the reference scores and victims on %i blocks with %i classes', async (blocks, classes, ks) => {
       const program = await scoring();
       for (const [round, k] of ks.entries()) {
-        const input = randomMetadata(rng(blocks * 17 + round), blocks, classes);
+        const input = randomMetadata(rng(blocks * 17 + round), blocks, classes, FINITE_ACCESS_VALUES);
         const want = referenceHitScoring(input, k);
         const got = await program.computeAsync(input, k);
         expect(sameBits(got.scores, want.scores), `scores, k = ${k}`).toBe(true);
@@ -406,7 +330,7 @@ describe.skipIf(unavailable !== null)('webgpu', () => {
 
     it('refuses malformed input', async () => {
       const program = await scoring();
-      const input = randomMetadata(rng(3), 10, 2);
+      const input = randomMetadata(rng(3), 10, 2, FINITE_ACCESS_VALUES);
       await expect(program.computeAsync({ ...input, refCount: new Int32Array(9) }, 1)).rejects.toThrow(RangeError);
       await expect(program.computeAsync({ ...input, scoreClass: new Int32Array(10).fill(2) }, 1)).rejects.toThrow(/only 2 class scores/);
       await expect(program.computeAsync(input, -1)).rejects.toThrow(RangeError);
@@ -419,7 +343,7 @@ describe.skipIf(unavailable !== null)('webgpu', () => {
 
     it.each(sizes)('is within 1e-5 relative of the reference: %i workloads, %i states, H = %i', async (workloads, states, horizon) => {
       const backend = await survival();
-      const input = randomChains(workloads * 1000 + states * 10 + horizon, workloads, states, horizon);
+      const input = randomChains(rng(workloads * 1000 + states * 10 + horizon), workloads, states, horizon, NEAR_CERTAIN);
       expectSurvivalClose(await backend.computeAsync(input), reference.compute(input), `${workloads}x${states}x${horizon}`);
     });
 
@@ -429,7 +353,7 @@ describe.skipIf(unavailable !== null)('webgpu', () => {
       [1, 1, 4],
     ])('handles state counts that leave partial columns: %i workloads, %i states, H = %i', async (workloads, states, horizon) => {
       const backend = await survival();
-      const input = randomChains(states, workloads, states, horizon);
+      const input = randomChains(rng(states), workloads, states, horizon, NEAR_CERTAIN);
       expectSurvivalClose(await backend.computeAsync(input), reference.compute(input), `${workloads}x${states}x${horizon}`);
     });
 
@@ -438,7 +362,7 @@ describe.skipIf(unavailable !== null)('webgpu', () => {
       // 16 states, H = 8: 8 KiB of reach per workload, so 3 workloads per chunk.
       const chunked = await WebGpuSurvivalBackend.create(probe.context, { maxChunkBytes: 3 * 8 * 16 * 16 * 4 + 100 });
       try {
-        const input = randomChains(99, 20, 16, 8);
+        const input = randomChains(rng(99), 20, 16, 8, NEAR_CERTAIN);
         expectSurvivalClose(await chunked.computeAsync(input), reference.compute(input), 'chunked');
       } finally {
         chunked.destroy();
@@ -463,7 +387,7 @@ describe.skipIf(unavailable !== null)('webgpu', () => {
 
     it('refuses what the reference refuses', async () => {
       const backend = await survival();
-      const bad = randomChains(1, 1, 3, 2);
+      const bad = randomChains(rng(1), 1, 3, 2, NEAR_CERTAIN);
       bad.transitions[0] = 0.5;
       await expect(backend.computeAsync(bad)).rejects.toThrow(RangeError);
       await expect(backend.computeAsync({ ...bad, horizon: 0 })).rejects.toThrow(RangeError);

@@ -34,6 +34,7 @@
  */
 import { checkInt } from '../../blocks/validate.js';
 import {
+  rowDeficits,
   validateSurvivalInput,
   type SurvivalBackend,
   type SurvivalInput,
@@ -337,15 +338,4 @@ async function loadNodeGpu(): Promise<Tf> {
   const specifier: string = GPU_PACKAGE;
   const loaded = (await import(specifier)) as Tf & { default?: Tf };
   return loaded.default ?? loaded;
-}
-
-/** `1 - sum_b T[w][a][b]` per row, summed in float64. */
-function rowDeficits(transitions: Float32Array, workloads: number, n: number): Float32Array {
-  const deficit = new Float32Array(workloads * n);
-  for (let row = 0; row < workloads * n; row++) {
-    let sum = 0;
-    for (let b = row * n, end = b + n; b < end; b++) sum += transitions[b]!;
-    deficit[row] = 1 - sum;
-  }
-  return deficit;
 }

@@ -5,6 +5,7 @@
  */
 import { checkInt } from '../../blocks/validate.js';
 import {
+  rowDeficits,
   validateSurvivalInput,
   type SurvivalInput,
   type SurvivalOutput,
@@ -185,19 +186,4 @@ export class WebGpuSurvivalBackend implements AsyncSurvivalBackend {
     }
     return output;
   }
-}
-
-/**
- * `1 - sum_b T[w][a][b]` per row, summed in float64: the kernel's miss and
- * alive recursions add it back each step, which keeps them equal to
- * `1 - F` and `1 - (T^h)[a][END]` for rows that do not sum to exactly 1.
- */
-function rowDeficits(transitions: Float32Array, workloads: number, n: number): Float32Array {
-  const deficit = new Float32Array(workloads * n);
-  for (let row = 0; row < workloads * n; row++) {
-    let sum = 0;
-    for (let b = row * n, end = b + n; b < end; b++) sum += transitions[b]!;
-    deficit[row] = 1 - sum;
-  }
-  return deficit;
 }

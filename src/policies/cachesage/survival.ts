@@ -122,6 +122,21 @@ export function validateSurvivalInput(input: unknown): SurvivalInput {
 }
 
 /**
+ * `1 - sum_b T[w][a][b]` per row, summed in float64. Float32 backends add
+ * it back in their miss and alive recursions, which keeps those equal to
+ * `1 - F` and `1 - (T^h)[a][END]` for rows that do not sum to exactly 1.
+ */
+export function rowDeficits(transitions: Float32Array, workloads: number, n: number): Float32Array {
+  const deficit = new Float32Array(workloads * n);
+  for (let row = 0; row < workloads * n; row++) {
+    let sum = 0;
+    for (let b = row * n, end = b + n; b < end; b++) sum += transitions[b]!;
+    deficit[row] = 1 - sum;
+  }
+  return deficit;
+}
+
+/**
  * The survival computation in plain TypeScript, written for clarity: the
  * oracle every other backend is checked against.
  *
