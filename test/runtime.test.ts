@@ -215,6 +215,33 @@ describe('Runtime with CacheSage', () => {
       { type: 'prefetch', blockIds: Int32Array.of(7) },
     ]);
   });
+
+  it('learns how deep an agent reuses its previous prompt, per depth', () => {
+    // A reviewer whose every prompt keeps the system prompt and task (4
+    // blocks) but shows new code (4 blocks): its next prompt never extends
+    // the previous one, yet always reuses its first half.
+    const rt = runtime(256);
+    const why = (id: number) =>
+      (rt.explain(id).policies as Record<string, { reuseProbability: number; reason: string }>).cachesage!;
+    let ids: Int32Array = new Int32Array(0);
+    let requestId = 1;
+    for (const session of ['s1', 's2', 's3']) {
+      rt.observe({ type: 'session.start', time: 0, session, workload: 'review' });
+      for (let k = 0; k < 6; k++) {
+        const agent = { workload: 'review', agent: 'reviewer' };
+        rt.observe({ type: 'step.start', time: k, session, agent });
+        ids = call(rt, requestId++, session, 'review', 'reviewer', prompt(piece(`sys-${session}`, 2), piece(`task-${session}`, 2), piece(`code-${session}-${k}`, 4)), k).blockIds;
+        rt.observe({ type: 'step.end', time: k + 0.5, session, agent });
+      }
+    }
+    // The live session's latest prompt: its first blocks (depths 0 to 2)
+    // will be reused, its code blocks (depth 7) will not.
+    const shallow = why(ids[1]!);
+    const deep = why(ids[7]!);
+    expect(shallow.reuseProbability).toBeGreaterThan(0.3);
+    expect(deep.reuseProbability).toBeLessThan(0.05);
+    expect(shallow.reason).toMatch(/prefix reuse at this depth 1\.00/);
+  });
 });
 
 describe('Runtime input handling', () => {

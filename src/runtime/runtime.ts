@@ -384,11 +384,11 @@ export class Runtime {
       const id = admitted.blockIds[i]!;
       if (this.#prefetched.delete(id)) this.#stats.prefetch.used++;
     }
-    let extendsPrevious: boolean | undefined;
+    let previous: { shared: number; length: number } | undefined;
     if (session && request.agent) {
       // The previous prompt of this agent in this session, past where the new
       // one diverges, is dead for it (cachesage.md: stale chains).
-      extendsPrevious = this.#markPreviousStale(session, request.agent.agent, request.hashes);
+      previous = this.#markPreviousStale(session, request.agent.agent, request.hashes);
       session.lastPrompt.set(request.agent.agent, request.hashes);
       session.lastAny = request.hashes;
       if (!session.inStep || session.currentAgent !== request.agent.agent) {
@@ -410,7 +410,9 @@ export class Runtime {
       numTokens: request.numTokens,
       cachedDeviceTokens: admitted.cachedDeviceTokens,
       loadedBlocks: admitted.loadedBlocks,
-      ...(extendsPrevious !== undefined ? { extendsPrevious } : {}),
+      ...(previous !== undefined
+        ? { extendsPrevious: previous.shared >= previous.length, sharedWithPrevious: previous.shared, previousBlocks: previous.length }
+        : {}),
     });
     this.#rescore(admitted.blockIds);
     return admitted;
@@ -898,13 +900,13 @@ export class Runtime {
    * (undefined when there is none). Blocks of the previous prompt past the
    * shared prefix that only this session and agent used become stale.
    */
-  #markPreviousStale(session: SessionState, agent: string, hashes: BigUint64Array): boolean | undefined {
+  #markPreviousStale(session: SessionState, agent: string, hashes: BigUint64Array): { shared: number; length: number } | undefined {
     const previous = session.lastPrompt.get(agent);
     if (!previous) return undefined;
     let shared = 0;
     while (shared < previous.length && shared < hashes.length && previous[shared] === hashes[shared]) shared++;
-    if (shared >= previous.length) return true;
-    if (this.#mode !== 'classes') return false;
+    const result = { shared, length: previous.length };
+    if (shared >= previous.length || this.#mode !== 'classes') return result;
     const match = this.manager.lookup(previous);
     const m = this.manager.metadata;
     const agentBit = 1n << BigInt(this.registry.agentIndex(session.workload, agent));
@@ -914,7 +916,7 @@ export class Runtime {
       if (m.session[id] === session.id && m.agentMask[id] === agentBit && m.refCount[id] === 0) stale.push(id);
     }
     if (stale.length > 0) this.#classes.classify(stale, true);
-    return false;
+    return result;
   }
 
   #invalidateAll(): void {

@@ -42,6 +42,9 @@ export type EngineEvent =
       loadedBlocks: number;
       /** Whether the prompt extends this agent's previous prompt in the session (absent: no previous one). */
       extendsPrevious?: boolean;
+      /** Leading blocks the prompt shares with that previous prompt, and the previous prompt's length in blocks. */
+      sharedWithPrevious?: number;
+      previousBlocks?: number;
     }
   | { type: 'prefill.done'; time: number; requestId: number; session?: string; agent?: AgentRef; blockIds: Int32Array }
   | { type: 'decode'; time: number; requestId: number; session?: string; agent?: AgentRef; tokens: number }

@@ -64,6 +64,12 @@ interface WorkloadState {
   gap: Map<string, DurationEstimator>;
   /** Per agent: decayed count of calls that extended its previous prompt, and of calls. */
   continuation: Map<string, { extended: number; calls: number }>;
+  /**
+   * Per agent and depth bucket: the decayed share of the previous prompt's
+   * blocks in that bucket that the agent's next prompt in the session
+   * reused, and the decayed number of observations.
+   */
+  prefixReuse: Map<string, PrefixReuse>;
   interArrival: DurationEstimator;
   lastArrival: number | null;
   /** Live sessions per state index (current agent, or START). */
@@ -110,6 +116,13 @@ interface SessionState {
 }
 
 const CONTINUATION_DECAY = 0.98;
+// Depth buckets are floor(log2(depth + 1)): 32 cover any chain.
+const DEPTH_BUCKETS = 32;
+
+interface PrefixReuse {
+  reused: Float64Array;
+  seen: Float64Array;
+}
 // Below this continuation rate an agent's next prompt usually starts afresh:
 // its session context is not worth the transfer.
 const PREFETCH_MIN_CONTINUATION = 0.5;
@@ -206,6 +219,9 @@ class CacheSagePolicy implements Policy {
           c.calls = c.calls * CONTINUATION_DECAY + 1;
           w.continuation.set(event.agent.agent, c);
         }
+        if (event.sharedWithPrevious !== undefined && event.previousBlocks !== undefined) {
+          observePrefixReuse(w.prefixReuse, event.agent.agent, event.sharedWithPrevious, event.previousBlocks);
+        }
         break;
       }
       case 'release': {
@@ -233,6 +249,7 @@ class CacheSagePolicy implements Policy {
       service: new Map(),
       gap: new Map(),
       continuation: new Map(),
+      prefixReuse: new Map(),
       interArrival: new DurationEstimator({ halfLife: 200 }),
       lastArrival: null,
       liveAt: new Map(),
@@ -525,7 +542,9 @@ class CacheSagePolicy implements Policy {
     const cls = this.#context?.scoreClass(classId);
     const depthCost = 1 + 0.05 * (cls?.depthBucket ?? 0);
     if (!cls || !memo) return this.#reuse(classId).value * depthCost;
-    const key = `${cls.workload}:${cls.session}:${cls.agentMask}:${cls.stale}`;
+    // Private classes' reuse depends on depth (how far an agent's next
+    // prompt follows its previous one); shared classes' does not.
+    const key = `${cls.workload}:${cls.session}:${cls.agentMask}:${cls.stale}:${cls.session >= 0 ? cls.depthBucket : ''}`;
     let value = memo.get(key);
     if (value === undefined) memo.set(key, (value = this.#reuse(classId).value));
     return value * depthCost;
@@ -554,8 +573,11 @@ class CacheSagePolicy implements Policy {
       const sessionName = ctx.registry.sessionName(cls.session);
       const session = sessionName === undefined ? undefined : this.#sessions.get(sessionName);
       if (!session || !session.live) return { probability: 0, value: 0, reason: 'private to an ended session' };
+      // How likely the agent's next prompt still holds blocks this deep.
       let continuation = 0;
-      for (const b of agents) continuation = Math.max(continuation, this.#continuation(w, w.model.agents[b - 2]!));
+      for (const b of agents) {
+        continuation = Math.max(continuation, prefixReuseAt(w.prefixReuse.get(w.model.agents[b - 2]!), cls.depthBucket));
+      }
       let value = 0;
       let previous = 0;
       for (let h = 1; h <= H; h++) {
@@ -566,7 +588,7 @@ class CacheSagePolicy implements Policy {
       return {
         probability: previous * continuation,
         value: value * continuation,
-        reason: `private: reuse in its session within ${H} steps, continuation ${continuation.toFixed(2)}`,
+        reason: `private: reuse in its session within ${H} steps, prefix reuse at this depth ${continuation.toFixed(2)}`,
       };
     }
     // Shared across sessions: the first of the live sessions, or a new one,
@@ -717,6 +739,9 @@ class CacheSagePolicy implements Policy {
         service: Object.fromEntries([...w.service].map(([a, e]) => [a, e.toJSON()])),
         gap: Object.fromEntries([...w.gap].map(([a, e]) => [a, e.toJSON()])),
         continuation: Object.fromEntries(w.continuation),
+        prefixReuse: Object.fromEntries(
+          [...w.prefixReuse].map(([agent, r]) => [agent, { reused: Array.from(r.reused), seen: Array.from(r.seen) }]),
+        ),
         interArrival: w.interArrival.toJSON(),
       };
     }
@@ -736,6 +761,7 @@ class CacheSagePolicy implements Policy {
       w.service = estimators(r.service, `${name}.service`);
       w.gap = estimators(r.gap, `${name}.gap`);
       w.continuation = continuationOf(r.continuation, name);
+      if (r.prefixReuse !== undefined) w.prefixReuse = prefixReuseOf(r.prefixReuse, name);
       w.interArrival = DurationEstimator.fromJSON(r.interArrival);
       parsed.set(name, w);
     }
@@ -762,6 +788,55 @@ function estimator(map: Map<string, DurationEstimator>, agent: string): Duration
 function estimators(raw: unknown, what: string): Map<string, DurationEstimator> {
   if (typeof raw !== 'object' || raw === null) throw new TypeError(`cachesage snapshot: ${what} is not an object`);
   return new Map(Object.entries(raw).map(([a, e]) => [a, DurationEstimator.fromJSON(e)]));
+}
+
+/**
+ * Records that an agent's new prompt shared its first `shared` blocks with
+ * its previous one of `previous` blocks: per depth bucket the previous
+ * prompt reached, the share of that bucket's blocks reused.
+ */
+function observePrefixReuse(map: Map<string, PrefixReuse>, agent: string, shared: number, previous: number): void {
+  let r = map.get(agent);
+  if (!r) map.set(agent, (r = { reused: new Float64Array(DEPTH_BUCKETS), seen: new Float64Array(DEPTH_BUCKETS) }));
+  for (let k = 0; k < DEPTH_BUCKETS; k++) {
+    const low = 2 ** k - 1;
+    if (low >= previous) break;
+    const high = Math.min(2 ** (k + 1) - 1, previous);
+    const reused = Math.min(Math.max(Math.min(shared, high) - low, 0), high - low);
+    r.reused[k] = r.reused[k]! * CONTINUATION_DECAY + reused / (high - low);
+    r.seen[k] = r.seen[k]! * CONTINUATION_DECAY + 1;
+  }
+}
+
+/**
+ * The expected share of an agent's blocks at depth bucket `bucket` that its
+ * next prompt in the session reuses. Unknown depths take the deepest known
+ * bucket below them; an agent with no second prompt yet is
+ * assumed to extend (1).
+ */
+function prefixReuseAt(r: PrefixReuse | undefined, bucket: number): number {
+  if (!r) return 1;
+  for (let k = Math.min(bucket, DEPTH_BUCKETS - 1); k >= 0; k--) {
+    if (r.seen[k]! >= 1) return r.reused[k]! / r.seen[k]!;
+  }
+  return 1;
+}
+
+function prefixReuseOf(raw: unknown, name: string): Map<string, PrefixReuse> {
+  if (typeof raw !== 'object' || raw === null) throw new TypeError(`cachesage snapshot: ${name}.prefixReuse is not an object`);
+  const out = new Map<string, PrefixReuse>();
+  for (const [agent, value] of Object.entries(raw)) {
+    const v = value as { reused?: unknown; seen?: unknown };
+    const arrays = [v?.reused, v?.seen];
+    if (
+      !arrays.every((a) => Array.isArray(a) && a.length === DEPTH_BUCKETS && a.every((x) => typeof x === 'number' && x >= 0 && Number.isFinite(x))) ||
+      !(v.reused as number[]).every((x, k) => x <= (v.seen as number[])[k]! + 1e-9)
+    ) {
+      throw new RangeError(`cachesage snapshot: ${name}.prefixReuse.${agent} is not {reused <= seen, ${DEPTH_BUCKETS} each}`);
+    }
+    out.set(agent, { reused: Float64Array.from(v.reused as number[]), seen: Float64Array.from(v.seen as number[]) });
+  }
+  return out;
 }
 
 function continuationOf(raw: unknown, name: string): Map<string, { extended: number; calls: number }> {
