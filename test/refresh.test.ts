@@ -148,7 +148,17 @@ describe('reclaim', () => {
     }
   });
 
-  it('refuses a freeBlocks beyond the device tier', () => {
-    expect(() => new Runtime({ blocks: { deviceBlocks: 8 }, reclaim: { freeBlocks: 9 } })).toThrow(RangeError);
+  it('refuses bad options and arguments with a clear error', async () => {
+    const blocks = { deviceBlocks: 8 };
+    expect(() => new Runtime({ blocks, reclaim: { freeBlocks: 9 } })).toThrow(/reclaim.freeBlocks/);
+    expect(() => new Runtime({ blocks, reclaim: { freeBlocks: -1 } })).toThrow(RangeError);
+    expect(() => new Runtime({ blocks, reclaim: 4 as never })).toThrow(TypeError);
+    expect(() => new Runtime({ blocks, autoRefresh: 'yes' as never })).toThrow(TypeError);
+    await expect(Runtime.create({ blocks, backend: 'tpu' as never })).rejects.toThrow(/options.backend must be one of/);
+    const rt = new Runtime({ blocks });
+    expect(() => rt.refreshSync(Number.NaN)).toThrow(/refreshSync: now/);
+    await expect(rt.refresh(-1)).rejects.toThrow(/refresh: now/);
+    expect(() => rt.attachDataPlane({} as never)).toThrow(TypeError);
+    await expect(rt.sync()).rejects.toThrow(/no data plane is attached/);
   });
 });

@@ -652,7 +652,12 @@ export class Runtime {
    * evictable in the meantime.
    */
   refresh(now?: number): Promise<RefreshResult> {
-    const t = now === undefined ? undefined : checkTime(now, 'refresh: now');
+    let t: number | undefined;
+    try {
+      t = now === undefined ? undefined : checkTime(now, 'refresh: now');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const previous = this.#refreshing ?? Promise.resolve();
     const run = previous.then(
       () => this.#refreshAsync(t),
