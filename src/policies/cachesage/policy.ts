@@ -5,13 +5,15 @@
  *
  * - observe: session, step and tool events (or, for engine-only
  *   integrations, admits and releases as implicit steps) feed per-workload
- *   transition counts, step and gap timing, session arrival rate and each
- *   agent's continuation rate.
+ *   transition counts, step and gap timing, session arrival rate, each
+ *   agent's continuation rate (its next prompt extends the previous one
+ *   whole) and, per depth, how much of its previous prompt the next reuses.
  * - predict: next-agent distribution, P(agent runs within h steps) by
  *   absorbing-state survival, session-alive probability, time to next step.
  * - score (by class): the probability that a class of blocks is reused
- *   within the horizon, times a recompute cost that grows with depth. Stale
- *   chains score zero at once.
+ *   within the horizon (for a session's private blocks, times the share of
+ *   blocks at that depth the agent's next prompt reuses), times a recompute
+ *   cost that grows with depth. Stale chains score zero at once.
  * - act: when a step ends, prefetch the likely next agents' prompt blocks
  *   from host within a byte budget of bandwidth times the expected gap.
  */
@@ -123,6 +125,7 @@ interface PrefixReuse {
   reused: Float64Array;
   seen: Float64Array;
 }
+
 // Below this continuation rate an agent's next prompt usually starts afresh:
 // its session context is not worth the transfer.
 const PREFETCH_MIN_CONTINUATION = 0.5;
