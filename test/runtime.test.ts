@@ -363,4 +363,29 @@ describe('Runtime snapshots', () => {
     expect(() => fresh.restore(join(dir, 'bad.json'))).toThrow(/refused/);
     expect(fresh.predict({ session: 'probe' })).toEqual(before);
   });
+
+  it('carries the learned prefix reuse per depth, and refuses a corrupt one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cachesage-snapshot-'));
+    const trained = runtime(256);
+    let id = 1;
+    for (const session of ['a', 'b']) {
+      for (let k = 0; k < 4; k++) {
+        call(trained, id++, session, 'w', 'reviewer', prompt(piece(`sys-${session}`, 4), piece(`code-${session}-${k}`, 4)), k);
+      }
+    }
+    trained.snapshot(join(dir, 'one.json'));
+    const learned = JSON.parse(readFileSync(join(dir, 'one.json'), 'utf8')).policies.cachesage.workloads.w.prefixReuse.reviewer;
+    // Buckets 0 to 2 (depths 0 to 6): depths 0 to 3 always reused, 4 to 6 never.
+    expect(learned.reused.slice(0, 3).map((r: number, k: number) => r / learned.seen[k])).toEqual([1, 1, 0.25]);
+    const fresh = runtime(256);
+    fresh.restore(join(dir, 'one.json'));
+    fresh.snapshot(join(dir, 'two.json'));
+    const reuseOf = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8')).policies.cachesage.workloads.w.prefixReuse;
+    expect(reuseOf('two.json')).toEqual(reuseOf('one.json'));
+
+    const bad = JSON.parse(readFileSync(join(dir, 'one.json'), 'utf8'));
+    bad.policies.cachesage.workloads.w.prefixReuse.reviewer.reused[0] = 1e6;
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify(bad));
+    expect(() => fresh.restore(join(dir, 'bad.json'))).toThrow(/prefixReuse/);
+  });
 });
