@@ -640,7 +640,7 @@ export class Runtime {
     for (const work of this.#pendingWork()) this.#applyWork(work, (work.compute ?? survivalSync)(work.input), result);
     const k = this.#reclaimNeeded();
     if (k > 0) result.reclaimed = this.#reclaim(hitScoringSync!(this.#hitScoringInput(), k).victims);
-    this.#afterRefresh(t);
+    this.#afterRefresh(t, result);
     return result;
   }
 
@@ -679,7 +679,7 @@ export class Runtime {
     }
     const k = this.#reclaimNeeded();
     if (k > 0) result.reclaimed = this.#reclaim((await backend.hitScoring(this.#hitScoringInput(), k)).victims);
-    this.#afterRefresh(now ?? this.#now());
+    this.#afterRefresh(now ?? this.#now(), result);
     return result;
   }
 
@@ -709,8 +709,10 @@ export class Runtime {
     result.survivalBatches++;
   }
 
-  #afterRefresh(time: number): void {
+  #afterRefresh(time: number, result: RefreshResult): void {
     this.#stats.refresh.runs++;
+    // Nothing applied, nothing moved: no events to drain, no class changed.
+    if (result.survivalBatches === 0 && result.reclaimed === 0) return;
     this.#drainBlockEvents(time);
     this.#rescore();
   }
