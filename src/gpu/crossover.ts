@@ -126,8 +126,10 @@ interface Measurable {
 /**
  * Measures the crossover of `gpu` against `cpu` for survival and hit
  * scoring (fields of `given` are taken as they are, not measured). An
- * operation the GPU never wins gets Infinity. Takes well under a second
- * on a GPU; it is meant for hardware, not for software adapters.
+ * operation the GPU never wins gets Infinity. Takes about 2 s (measured
+ * with the CPU on both sides on a 2-core machine: building the inputs and
+ * the CPU's own runs are most of it), once per selection; pass the sizes
+ * to skip it.
  */
 export async function measureCrossover(cpu: Measurable, gpu: Measurable, given: Partial<Crossover> = {}): Promise<Crossover> {
   let survivalElements = given.survivalElements;
@@ -149,16 +151,16 @@ export async function measureCrossover(cpu: Measurable, gpu: Measurable, given: 
   let hitScoringBlocks = given.hitScoringBlocks;
   if (hitScoringBlocks === undefined) {
     const { minBlocks, maxBlocks, victims } = CALIBRATION_SCORING;
+    // Built once per size, for both sides: at 1M blocks building takes longer than scoring.
+    let built: { blocks: number; input: HitScoringInput } | null = null;
+    const input = (n: number): HitScoringInput => {
+      if (built?.blocks !== n) built = { blocks: n, input: randomHitScoringInput(n) };
+      return built.input;
+    };
     const sweep = await findCrossover(
       doublings(minBlocks, maxBlocks),
-      (n) => {
-        const input = randomHitScoringInput(n);
-        return medianMs(() => cpu.hitScoring(input, victims));
-      },
-      (n) => {
-        const input = randomHitScoringInput(n);
-        return medianMs(() => gpu.hitScoring(input, victims));
-      },
+      (n) => medianMs(() => cpu.hitScoring(input(n), victims)),
+      (n) => medianMs(() => gpu.hitScoring(input(n), victims)),
     );
     hitScoringBlocks = sweep.from ?? Infinity;
   }
