@@ -141,6 +141,13 @@ interface Reuse {
   reason: string;
 }
 
+/** {@link Reuse} of a private class before its depth share, and what that share needs. */
+interface ReuseBeforeDepth extends Reuse {
+  /** The class's agents, for a session's private blocks; undefined for others. */
+  prefixAgents?: string[];
+  prefixReuse?: Map<string, PrefixReuse>;
+}
+
 export function createCacheSagePolicy(options: CacheSageOptions = {}): Policy {
   return new CacheSagePolicy(options);
 }
@@ -530,7 +537,7 @@ class CacheSagePolicy implements Policy {
   scoreClasses(classIds: Int32Array, out: Float32Array): void {
     // Classes that differ only in depth share a reuse value: compute it once
     // per (workload, session, agents, staleness) in this batch.
-    const memo = new Map<string, number>();
+    const memo = new Map<string, ReuseBeforeDepth>();
     for (let i = 0; i < classIds.length; i++) out[i] = this.#classScore(classIds[i]!, memo);
   }
 
@@ -541,20 +548,45 @@ class CacheSagePolicy implements Policy {
    * goes first" made probabilistic), times a recompute cost that grows with
    * depth.
    */
-  #classScore(classId: number, memo?: Map<string, number>): number {
+  #classScore(classId: number, memo?: Map<string, ReuseBeforeDepth>): number {
     const cls = this.#context?.scoreClass(classId);
     const depthCost = 1 + 0.05 * (cls?.depthBucket ?? 0);
     if (!cls || !memo) return this.#reuse(classId).value * depthCost;
-    // Private classes' reuse depends on depth (how far an agent's next
-    // prompt follows its previous one); shared classes' does not.
-    const key = `${cls.workload}:${cls.session}:${cls.agentMask}:${cls.stale}:${cls.session >= 0 ? cls.depthBucket : ''}`;
-    let value = memo.get(key);
-    if (value === undefined) memo.set(key, (value = this.#reuse(classId).value));
-    return value * depthCost;
+    const key = `${cls.workload}:${cls.session}:${cls.agentMask}:${cls.stale}`;
+    let base = memo.get(key);
+    if (base === undefined) memo.set(key, (base = this.#reuseBeforeDepth(classId)));
+    return base.value * this.#depthShare(base, cls.depthBucket) * depthCost;
   }
 
   /** Reuse of a class within the horizon: probability, discounted value, and why. */
   #reuse(classId: number): Reuse {
+    const base = this.#reuseBeforeDepth(classId);
+    if (base.prefixAgents === undefined) return base;
+    const share = this.#depthShare(base, this.#context?.scoreClass(classId)?.depthBucket ?? 0);
+    return {
+      probability: base.probability * share,
+      value: base.value * share,
+      reason: `${base.reason}, prefix reuse at this depth ${share.toFixed(2)}`,
+    };
+  }
+
+  /**
+   * For a session's private blocks: how likely the agent's next prompt still
+   * holds blocks this deep (the best of the class's agents). 1 otherwise.
+   */
+  #depthShare(base: ReuseBeforeDepth, depthBucket: number): number {
+    if (base.prefixAgents === undefined) return 1;
+    let share = 0;
+    for (const agent of base.prefixAgents) share = Math.max(share, prefixReuseAt(base.prefixReuse!.get(agent), depthBucket));
+    return share;
+  }
+
+  /**
+   * Reuse of a class within the horizon, before the depth share of private
+   * blocks: what every depth of one (workload, session, agents) has in
+   * common, so scoring computes it once per batch.
+   */
+  #reuseBeforeDepth(classId: number): ReuseBeforeDepth {
     const ctx = this.#context;
     const cls = ctx?.scoreClass(classId);
     if (!ctx || !cls) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'unknown class' };
@@ -576,11 +608,6 @@ class CacheSagePolicy implements Policy {
       const sessionName = ctx.registry.sessionName(cls.session);
       const session = sessionName === undefined ? undefined : this.#sessions.get(sessionName);
       if (!session || !session.live) return { probability: 0, value: 0, reason: 'private to an ended session' };
-      // How likely the agent's next prompt still holds blocks this deep.
-      let continuation = 0;
-      for (const b of agents) {
-        continuation = Math.max(continuation, prefixReuseAt(w.prefixReuse.get(w.model.agents[b - 2]!), cls.depthBucket));
-      }
       let value = 0;
       let previous = 0;
       for (let h = 1; h <= H; h++) {
@@ -589,9 +616,11 @@ class CacheSagePolicy implements Policy {
         previous = reach;
       }
       return {
-        probability: previous * continuation,
-        value: value * continuation,
-        reason: `private: reuse in its session within ${H} steps, prefix reuse at this depth ${continuation.toFixed(2)}`,
+        probability: previous,
+        value,
+        reason: `private: reuse in its session within ${H} steps`,
+        prefixAgents: agents.map((b) => w.model.agents[b - 2]!),
+        prefixReuse: w.prefixReuse,
       };
     }
     // Shared across sessions: the first of the live sessions, or a new one,
