@@ -38,7 +38,9 @@ bool evictedBefore(const Candidate& a, const Candidate& b) {
   return a.id < b.id;
 }
 
-void checkArguments(const HitScoringInput& input, int32_t k, const int32_t* victims) {
+}  // namespace
+
+void checkHitScoringArguments(const HitScoringInput& input, int32_t k, const int32_t* victims) {
   if (input.blocks < 0) throw std::out_of_range("hit scoring: blocks must be >= 0");
   if (input.classes < 0) throw std::out_of_range("hit scoring: classes must be >= 0");
   if (k < 0) throw std::out_of_range("hit scoring: k must be >= 0");
@@ -56,11 +58,9 @@ void checkArguments(const HitScoringInput& input, int32_t k, const int32_t* vict
   }
 }
 
-}  // namespace
-
 int32_t selectVictims(const HitScoringInput& input, int32_t k, int32_t* victims,
                       float* effectiveScores) {
-  checkArguments(input, k, victims);
+  checkHitScoringArguments(input, k, victims);
   constexpr uint8_t kDevice = static_cast<uint8_t>(Tier::Device);
   std::vector<Candidate> candidates;
   int32_t badScore = -1;  // lowest block with a non-finite effective score

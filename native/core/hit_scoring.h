@@ -28,6 +28,11 @@ struct HitScoringInput {
   int32_t classes = 0;
 };
 
+// The size and pointer checks both scorers make before reading anything:
+// std::out_of_range for negative sizes or k, std::invalid_argument for a null
+// array that the sizes say is read or written.
+void checkHitScoringArguments(const HitScoringInput& input, int32_t k, const int32_t* victims);
+
 // Writes every block's effective score (its class's score when scoreClass
 // >= 0, else its own) to `effectiveScores` (input.blocks floats; may be
 // null) and the first min(k, evictable) evictable blocks in eviction order

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "napi_util.h"
+#include "survival_wrap.h"
 
 #ifdef CACHESAGE_HAVE_CUDA
 #include <cstring>
@@ -85,25 +86,12 @@ auto& live(const Napi::Env& env, const Pointer& pointer, const char* className) 
 // does, plus the device's state limit; the pointers are the JS arrays'.
 SurvivalInputView survivalArgs(const Napi::CallbackInfo& info, const char* op,
                                int32_t maxStates) {
-  Napi::Env env = info.Env();
-  SurvivalShape shape;
-  shape.workloads = int32Arg(info, 0, op, 1, kMaxSurvivalWorkloads);
-  shape.states = int32Arg(info, 1, op, 1, kMaxSurvivalStates);
-  shape.horizon = int32Arg(info, 2, op, 1, kMaxSurvivalHorizon);
-  auto transitions = scoresArg(info, 3, op);
-  auto endState = idsArg(info, 4, op);
-  SurvivalInputView input;
-  input.shape = shape;
-  input.transitions = transitions.Data();
-  input.transitionsLength = transitions.ElementLength();
-  input.endState = endState.Data();
-  input.endStateLength = endState.ElementLength();
-  guarded(env, [&] { validateSurvivalInput(input); });
-  if (shape.states > maxStates) {
-    throw Napi::RangeError::New(env, std::string(op) + ": states must be at most " +
-                                         std::to_string(maxStates) +
-                                         " on this device (shared memory), got " +
-                                         std::to_string(shape.states));
+  const SurvivalInputView input = survivalInputArgs(info, op);
+  if (input.shape.states > maxStates) {
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": states must be at most " +
+                                                std::to_string(maxStates) +
+                                                " on this device (shared memory), got " +
+                                                std::to_string(input.shape.states));
   }
   return input;
 }

@@ -5,9 +5,7 @@
 
 namespace cachesage::napi {
 
-Napi::Value ComputeSurvival(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const char* op = "computeSurvival";
+SurvivalInputView survivalInputArgs(const Napi::CallbackInfo& info, const char* op) {
   SurvivalShape shape;
   shape.workloads = int32Arg(info, 0, op, 1, kMaxSurvivalWorkloads);
   shape.states = int32Arg(info, 1, op, 1, kMaxSurvivalStates);
@@ -20,9 +18,15 @@ Napi::Value ComputeSurvival(const Napi::CallbackInfo& info) {
   input.transitionsLength = transitions.ElementLength();
   input.endState = endState.Data();
   input.endStateLength = endState.ElementLength();
+  guarded(info.Env(), [&] { validateSurvivalInput(input); });
+  return input;
+}
 
+Napi::Value ComputeSurvival(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   // Refuse bad input before allocating outputs that may be a gigabyte.
-  guarded(env, [&] { validateSurvivalInput(input); });
+  const SurvivalInputView input = survivalInputArgs(info, "computeSurvival");
+  const SurvivalShape& shape = input.shape;
   Napi::Float32Array reach = Napi::Float32Array::New(env, shape.reachSize());
   Napi::Float32Array alive = Napi::Float32Array::New(env, shape.aliveSize());
   Napi::Float32Array expectedSteps = Napi::Float32Array::New(env, shape.expectedStepsSize());
