@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { Tier, type CopyPlan } from '../blocks/types.js';
 import type { BackendSelection, ComputeBackend, DataPlane } from '../gpu/backend.js';
 import type { Policy } from '../runtime/types.js';
-import { Runtime, type PolicySpec } from '../runtime/runtime.js';
+import { Runtime, type PolicySpec, type RefreshResult } from '../runtime/runtime.js';
 import { decodeSeconds, prefillSeconds, transferSeconds, type CostModel } from './cost_model.js';
 import type { SimCall, SimWorkload } from './workload.js';
 
@@ -178,15 +178,12 @@ function before(a: { time: number; seq: number }, b: { time: number; seq: number
 export function simulate(options: SimulationOptions): SimulationResult {
   const runtime = createRuntime(options);
   const replay = simulation(options, runtime, false);
+  const driver = new RefreshTally();
   for (let step = replay.next(); ; step = replay.next()) {
-    if (step.done) return step.value;
+    if (step.done) return driver.into(step.value);
     step.value.copies.length = 0;
-    const stats = replayStats.get(runtime)!;
     const start = performance.now();
-    const refreshed = runtime.refreshSync(step.value.time);
-    stats.reclaimed += refreshed.reclaimed;
-    stats.survivalBatches += refreshed.survivalBatches;
-    stats.seconds += (performance.now() - start) / 1000;
+    driver.add(runtime.refreshSync(step.value.time), start);
   }
 }
 
@@ -196,6 +193,10 @@ export async function simulateAsync(options: AsyncSimulationOptions): Promise<Si
   const plane = options.dataPlane;
   const check: DataPlaneCheck = { copies: 0, plans: 0, writes: 0, checked: 0, corrupt: 0 };
   const replay = simulation(options, runtime, plane !== undefined);
+  const driver = new RefreshTally();
+  // The generator yields one checkpoint object throughout; its copies at the
+  // end are those queued after the last yield.
+  let checkpoint: Checkpoint | null = null;
   const runCopies = async (ops: DataPlaneOp[]): Promise<void> => {
     if (!plane) return;
     for (const op of ops) {
@@ -212,9 +213,9 @@ export async function simulateAsync(options: AsyncSimulationOptions): Promise<Si
   };
   for (let step = replay.next(); ; step = replay.next()) {
     if (step.done) {
-      const result = step.value;
+      const result = driver.into(step.value);
       if (plane) {
-        await runCopies(lastCopies.get(runtime) ?? []);
+        await runCopies(checkpoint?.copies ?? []);
         const m = runtime.manager.metadata;
         for (let id = 0; id < runtime.manager.numBlockIds; id++) {
           if (m.committed[id] !== 1 || (m.tier[id] !== Tier.Device && m.tier[id] !== Tier.Host)) continue;
@@ -226,13 +227,31 @@ export async function simulateAsync(options: AsyncSimulationOptions): Promise<Si
       }
       return result;
     }
-    await runCopies(step.value.copies);
-    const stats = replayStats.get(runtime)!;
+    checkpoint = step.value;
+    await runCopies(checkpoint.copies);
     const start = performance.now();
-    const refreshed = await runtime.refresh(step.value.time);
-    stats.reclaimed += refreshed.reclaimed;
-    stats.survivalBatches += refreshed.survivalBatches;
-    stats.seconds += (performance.now() - start) / 1000;
+    driver.add(await runtime.refresh(checkpoint.time), start);
+  }
+}
+
+/** What a driver's refreshes did, added to the replay's result at the end. */
+class RefreshTally {
+  reclaimed = 0;
+  survivalBatches = 0;
+  seconds = 0;
+
+  add(refreshed: RefreshResult, start: number): void {
+    this.reclaimed += refreshed.reclaimed;
+    this.survivalBatches += refreshed.survivalBatches;
+    this.seconds += (performance.now() - start) / 1000;
+  }
+
+  into(result: SimulationResult): SimulationResult {
+    // Refreshes count as runtime time: they are the runtime's work between steps.
+    result.runtimeSeconds += this.seconds;
+    result.reclaimed = this.reclaimed;
+    result.survivalBatches = this.survivalBatches;
+    return result;
   }
 }
 
@@ -250,10 +269,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
-
-// Per runtime: what the drivers add to the result, and copies left at the end.
-const replayStats = new WeakMap<Runtime, { reclaimed: number; survivalBatches: number; seconds: number }>();
-const lastCopies = new WeakMap<Runtime, DataPlaneOp[]>();
 
 function createRuntime(options: SimulationOptions): Runtime {
   const { workload, model } = options;
@@ -275,7 +290,6 @@ function createRuntime(options: SimulationOptions): Runtime {
     // Refreshes run between iterations, where the drivers put them.
     autoRefresh: false,
   });
-  replayStats.set(runtime, { reclaimed: 0, survivalBatches: 0, seconds: 0 });
   return runtime;
 }
 
@@ -284,7 +298,6 @@ function* simulation(options: SimulationOptions, runtime: Runtime, withDataPlane
   const blockSize = workload.blockSize;
   const bytesPerBlock = model.kvBytesPerToken * blockSize;
   const checkpoint: Checkpoint = { time: 0, copies: [] };
-  lastCopies.set(runtime, checkpoint.copies);
   let refreshes = 0;
   let runtimeSeconds = 0;
   let runtimeCalls = 0;
@@ -520,12 +533,8 @@ function* simulation(options: SimulationOptions, runtime: Runtime, withDataPlane
   const stats = runtime.stats;
   result.prefetch = stats.prefetch;
   result.ttftSeconds = result.ttftSeconds.subarray(0, ttftCount);
-  // Refreshes count as runtime time: they are the runtime's work between steps.
-  const driver = replayStats.get(runtime)!;
-  result.runtimeSeconds = runtimeSeconds + driver.seconds;
+  result.runtimeSeconds = runtimeSeconds;
   result.runtimeCalls = runtimeCalls + refreshes;
   result.refreshes = refreshes;
-  result.reclaimed = driver.reclaimed;
-  result.survivalBatches = driver.survivalBatches;
   return result;
 }
