@@ -93,6 +93,23 @@ export function randomChains(
 }
 
 /**
+ * One workload whose sessions end almost surely (END absorbing, 0.93 of each
+ * live row to END): alive falls below 1e-10 by h = 16, where float32
+ * subtraction from 1 would lose it. Rows are normalised in float32, so they
+ * sum to 1 only within rounding.
+ */
+export function nearlyEndedInput(): SurvivalInput {
+  const p = [0.93, 0.05, 0.02].map(Math.fround);
+  return {
+    workloads: 1,
+    states: 3,
+    horizon: 16,
+    transitions: Float32Array.from([1, 0, 0, p[0]!, p[1]!, p[2]!, p[0]!, p[2]!, p[1]!]),
+    endState: Int32Array.of(0),
+  };
+}
+
+/**
  * The bar every float32 survival backend meets against the float64
  * reference: relative error 1e-5. Two absolute allowances sit far below
  * anything that matters: reference values float32 can only hold as

@@ -8,7 +8,7 @@ import {
   type SurvivalOutput,
 } from '../../src/policies/cachesage/survival.js';
 import { seededRandom as rng } from '../../src/workloads/random.js';
-import { expectSurvivalClose, randomChains, SURVIVAL_KEYS } from '../inputs.js';
+import { expectSurvivalClose, nearlyEndedInput, randomChains, SURVIVAL_KEYS } from '../inputs.js';
 
 const NEAR_CERTAIN = { nearCertainEnds: true };
 
@@ -72,15 +72,7 @@ describe(`TfjsSurvivalBackend (${ran})`, () => {
   });
 
   it('keeps alive probabilities accurate when a session has almost surely ended', () => {
-    // Rows are normalised in float32, so they sum to 1 only within rounding.
-    const p = [0.93, 0.05, 0.02].map(Math.fround);
-    const input: SurvivalInput = {
-      workloads: 1,
-      states: 3,
-      horizon: 16,
-      transitions: Float32Array.from([1, 0, 0, p[0]!, p[1]!, p[2]!, p[0]!, p[2]!, p[1]!]),
-      endState: Int32Array.of(0),
-    };
+    const input = nearlyEndedInput();
     const want = reference.compute(input);
     expect(want.alive[15 * 3 + 1]).toBeLessThan(1e-10);
     expectSurvivalClose(backend.compute(input), want, 'near-certain end');

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { ReferenceBlockManager } from '../../src/blocks/reference.js';
 import { Tier, type CopyPlan } from '../../src/blocks/types.js';
-import { ReferenceSurvivalBackend, type SurvivalInput } from '../../src/policies/cachesage/survival.js';
+import { ReferenceSurvivalBackend } from '../../src/policies/cachesage/survival.js';
 import {
   referenceBlockCopy,
   referenceHitScoring,
@@ -14,7 +14,7 @@ import { createKernelPipeline, probeWebGpu } from '../../src/gpu/webgpu/device.j
 import { WebGpuHitScoringProgram } from '../../src/gpu/webgpu/hit_scoring_program.js';
 import { WebGpuSurvivalBackend } from '../../src/gpu/webgpu/survival_program.js';
 import { seededRandom as rng } from '../../src/workloads/random.js';
-import { expectSurvivalClose, FINITE_ACCESS_VALUES, randomChains, randomMetadata } from '../inputs.js';
+import { expectSurvivalClose, FINITE_ACCESS_VALUES, nearlyEndedInput, randomChains, randomMetadata } from '../inputs.js';
 
 const NEAR_CERTAIN = { nearCertainEnds: true };
 
@@ -371,15 +371,7 @@ describe.skipIf(unavailable !== null)('webgpu', () => {
 
     it('keeps alive probabilities accurate when a session has almost surely ended', async () => {
       const backend = await survival();
-      // Rows are normalised in float32, so they sum to 1 only within rounding.
-      const p = [0.93, 0.05, 0.02].map(Math.fround);
-      const input: SurvivalInput = {
-        workloads: 1,
-        states: 3,
-        horizon: 16,
-        transitions: Float32Array.from([1, 0, 0, p[0]!, p[1]!, p[2]!, p[0]!, p[2]!, p[1]!]),
-        endState: Int32Array.of(0),
-      };
+      const input = nearlyEndedInput();
       const want = reference.compute(input);
       expect(want.alive[15 * 3 + 1]).toBeLessThan(1e-10);
       expectSurvivalClose(await backend.computeAsync(input), want, 'near-certain end');
