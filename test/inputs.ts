@@ -8,7 +8,7 @@
 import { expect } from 'vitest';
 
 import { Tier } from '../src/blocks/types.js';
-import type { HitScoringInput } from '../src/gpu/reference.js';
+import { isDeviceEvictable, type HitScoringInput } from '../src/gpu/reference.js';
 import type { SurvivalInput, SurvivalOutput } from '../src/policies/cachesage/survival.js';
 
 /** Finite scores from a small set: both zeros, float32 subnormals, negatives, a large value. */
@@ -44,11 +44,7 @@ export function randomMetadata(
 /** How many blocks of `input` are evictable device leaves. */
 export function countEvictable(input: HitScoringInput): number {
   let count = 0;
-  for (let id = 0; id < input.tier.length; id++) {
-    if (input.tier[id] === Tier.Device && input.committed[id] === 1 && input.refCount[id] === 0 && input.deviceChildren[id] === 0) {
-      count++;
-    }
-  }
+  for (let id = 0; id < input.tier.length; id++) if (isDeviceEvictable(input, id)) count++;
   return count;
 }
 

@@ -22,7 +22,7 @@ import {
   type DataPlane,
   type SelectOptions,
 } from '../gpu/backend.js';
-import type { HitScoringInput } from '../gpu/reference.js';
+import { isDeviceEvictable, type HitScoringInput } from '../gpu/reference.js';
 import { createPolicy } from '../policies/index.js';
 import { ClassBook } from './classes.js';
 import { checkAgentRef, checkFrameworkEvent, checkTime } from './events.js';
@@ -745,15 +745,8 @@ export class Runtime {
    * request has used yet: they came up on purpose.
    */
   #reclaim(victims: Int32Array): number {
-    const m = this.manager.metadata;
-    const ids = victims.filter(
-      (id) =>
-        m.tier[id] === Tier.Device &&
-        m.committed[id] === 1 &&
-        m.refCount[id] === 0 &&
-        m.deviceChildren[id] === 0 &&
-        !this.#prefetched.has(id),
-    );
+    const now = this.#hitScoringInput();
+    const ids = victims.filter((id) => isDeviceEvictable(now, id) && !this.#prefetched.has(id));
     if (ids.length === 0) return 0;
     return this.manager.hostBlocks > 0 ? this.manager.demote(ids) : this.manager.drop(ids);
   }
