@@ -93,24 +93,6 @@ T readElement(const T* array, int64_t index) {
   return value;
 }
 
-void checkInput(const HitScoringInput& input, int32_t k, const int32_t* victims) {
-  if (input.blocks < 0) throw std::out_of_range("hit scoring: blocks must be >= 0");
-  if (input.classes < 0) throw std::out_of_range("hit scoring: classes must be >= 0");
-  if (k < 0) throw std::out_of_range("hit scoring: k must be >= 0");
-  if (input.blocks > 0 &&
-      (input.tier == nullptr || input.committed == nullptr || input.refCount == nullptr ||
-       input.deviceChildren == nullptr || input.lastAccess == nullptr || input.score == nullptr ||
-       input.scoreClass == nullptr)) {
-    throw std::invalid_argument("hit scoring: metadata arrays must not be null");
-  }
-  if (input.classes > 0 && input.classScore == nullptr) {
-    throw std::invalid_argument("hit scoring: classScore must not be null when classes > 0");
-  }
-  if (k > 0 && victims == nullptr) {
-    throw std::invalid_argument("hit scoring: victims must not be null when k > 0");
-  }
-}
-
 }  // namespace
 
 HitScoringInput hitScoringInput(const BlockMetadata& metadata) {
@@ -210,13 +192,13 @@ CudaHitScorer::~CudaHitScorer() = default;
 
 int32_t CudaHitScorer::selectVictimsOnDevice(const HitScoringInput& deviceInput, int32_t k,
                                              int32_t* victims, float* effectiveScores) {
-  checkInput(deviceInput, k, victims);
+  checkHitScoringArguments(deviceInput, k, victims);
   return impl_->run(deviceInput, k, victims, effectiveScores);
 }
 
 int32_t CudaHitScorer::selectVictims(const HitScoringInput& hostInput, int32_t k,
                                      int32_t* victims, float* effectiveScores) {
-  checkInput(hostInput, k, victims);
+  checkHitScoringArguments(hostInput, k, victims);
   Impl& m = *impl_;
   const cudaStream_t s = m.stream.get();
   const size_t n = static_cast<size_t>(hostInput.blocks);
