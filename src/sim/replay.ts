@@ -10,6 +10,7 @@
 import { deriveStepGraph } from '../policies/kvflow_graph.js';
 import type { FutureUses } from '../policies/belady.js';
 import type { PolicySpec } from '../runtime/runtime.js';
+import type { Policy } from '../runtime/types.js';
 import type { TraceCall } from '../trace/format.js';
 import { COST_MODELS, type CostModel } from './cost_model.js';
 import type { BackendSelection } from '../gpu/backend.js';
@@ -46,6 +47,8 @@ export interface ReplayOptions {
    * CPU). Only {@link replayAsync} takes one that computes asynchronously.
    */
   backend?: BackendSelection;
+  /** Policies that only observe, run beside each replayed policy (decision recorders). */
+  observers?: readonly Policy[];
 }
 
 export interface PolicyResult {
@@ -128,6 +131,7 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
       arrivals: { sessionStarts: first.sessionStarts },
       ...(policy === 'belady' ? { onCall: (call: SimCall) => first.future.moveTo(call) } : {}),
       ...(options.backend ? { backend: options.backend } : {}),
+      ...(options.observers ? { observers: options.observers } : {}),
     };
     results.push(summarize(policy, run, workload));
     options.onProgress?.(policy, i + 1, policies.length);
