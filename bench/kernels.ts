@@ -25,14 +25,14 @@
  * so its numbers say nothing about a GPU; the output marks it.
  */
 import { Tier, type CopyPlan } from '../src/blocks/types.js';
-import { selectBackend, type ComputeBackend } from '../src/gpu/backend.js';
-import { doublings, findCrossover, medianMs, randomHitScoringInput, randomSurvivalInput } from '../src/gpu/crossover.js';
-import type { HitScoringInput } from '../src/gpu/reference.js';
-import { WebGpuBlockCopyProgram, type BlockCopyMethod } from '../src/gpu/webgpu/block_copy_program.js';
-import { probeWebGpu, releaseWebGpu } from '../src/gpu/webgpu/device.js';
-import { WebGpuHitScoringProgram } from '../src/gpu/webgpu/hit_scoring_program.js';
-import { WebGpuSurvivalBackend } from '../src/gpu/webgpu/survival_program.js';
-import type { SurvivalInput } from '../src/policies/cachesage/survival.js';
+import { selectBackend, type ComputeBackend } from '../src/compute/backend.js';
+import { doublings, findCrossover, medianMs, randomHitScoringInput, randomSurvivalInput } from '../src/compute/crossover.js';
+import type { HitScoringInput } from '../src/compute/hit_scoring.js';
+import { WebGpuBlockCopyProgram, type BlockCopyMethod } from '../src/compute/webgpu/block_copy_program.js';
+import { probeWebGpu, releaseWebGpu } from '../src/compute/webgpu/device.js';
+import { WebGpuHitScoringProgram } from '../src/compute/webgpu/hit_scoring_program.js';
+import { WebGpuSurvivalBackend } from '../src/compute/webgpu/survival_program.js';
+import type { SurvivalInput } from '../src/compute/survival.js';
 
 const args = new Set(process.argv.slice(2));
 for (const a of args) {

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 
 import { EventKind } from '../src/blocks/types.js';
 import { loadWorkloads, sharedTraceDir, traceFiles } from '../src/cli/bench_sources.js';
-import type { Policy, PolicyContext, RuntimeEvent } from '../src/runtime/types.js';
+import type { Policy, PolicyContext, RuntimeEvent } from '../src/policies/types.js';
 import { replay, REPLAY_POLICIES } from '../src/sim/replay.js';
 import { LLAMA3_8B_H100 } from '../src/sim/cost_model.js';
 import { simulate } from '../src/sim/simulator.js';

@@ -33,14 +33,14 @@ export {
   type Crossover,
   type DataPlane,
   type SelectOptions,
-} from './gpu/backend.js';
-export { measureCrossover } from './gpu/crossover.js';
+} from './compute/backend.js';
+export { measureCrossover } from './compute/crossover.js';
 export {
   checkHitScoringInput,
   referenceHitScoring,
   type HitScoringInput,
   type HitScoringOutput,
-} from './gpu/reference.js';
+} from './compute/hit_scoring.js';
 export { SnapshotError } from './runtime/snapshot.js';
 export type {
   Action,
@@ -55,12 +55,12 @@ export type {
   RuntimeEvent,
   ScoreClass,
   SurvivalWork,
-} from './runtime/types.js';
-export { createPolicy, POLICY_FACTORIES, POLICY_NAMES } from './policies/index.js';
+} from './policies/types.js';
+export { createPolicy, POLICIES, POLICY_NAMES, type PolicyEntry } from './policies/registry.js';
 export { createCacheSagePolicy, type CacheSageOptions } from './policies/cachesage/policy.js';
 export { TransitionModel } from './policies/cachesage/transitions.js';
-export { ReferenceSurvivalBackend, type SurvivalBackend, type SurvivalInput, type SurvivalOutput } from './policies/cachesage/survival.js';
-export { NativeSurvivalBackend } from './policies/cachesage/survival_native.js';
+export { ReferenceSurvivalBackend, type SurvivalBackend, type SurvivalInput, type SurvivalOutput } from './compute/survival.js';
+export { NativeSurvivalBackend } from './compute/cpu/survival.js';
 export { BlockManager } from './blocks/block_manager.js';
 export { CpuDataPlane, type DataPlaneOptions } from './blocks/data_plane.js';
 export { replay, replayAsync, type ReplayOptions, type ReplayReport } from './sim/replay.js';

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { main } from '../src/cli/cli.js';
-import { probeWebGpu } from '../src/gpu/webgpu/device.js';
+import { probeWebGpu } from '../src/compute/webgpu/device.js';
 import { Progress } from '../src/cli/progress.js';
 import { capacityBlocks, REPLAY_POLICIES } from '../src/sim/replay.js';
 import { encodeCall, encodeHeader, promptTokens, type TraceCall } from '../src/trace/format.js';

@@ -134,7 +134,7 @@ describe('CpuDataPlane with the block manager', () => {
       dstSlot: new Int32Array([0, 1]),
       stageStarts: new Int32Array([0]),
     };
-    expect(() => plane.execute(bad)).toThrow(/source slot 5 of copy 1 is out of range/);
+    expect(() => plane.execute(bad)).toThrow(/copy 1 has source slot 5, out of range/);
     expect(plane.read('host', 0)).toEqual(new Uint8Array(16));
     expect(() => plane.execute({ ...bad, srcTier: new Uint8Array([Tier.Device, 9]) })).toThrow(/tier 9/);
     expect(() => plane.write('device', 2, new Uint8Array(16))).toThrow(RangeError);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { nativeAddon, type NativeBlockManagerHandle } from '../src/blocks/native.js';
+import { nativeAddon, type NativeBlockManagerHandle } from '../src/blocks/addon.js';
 import { METADATA_FIELDS } from '../src/blocks/types.js';
 
 function rng(seed: number) {

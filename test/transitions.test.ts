@@ -9,7 +9,7 @@ import {
   TransitionModel,
   type TransitionEndpoint,
 } from '../src/policies/cachesage/transitions.js';
-import { seededRandom as rng } from '../src/workloads/random.js';
+import { seededRandom as rng } from '../src/util/random.js';
 
 
 /** A true chain by name; missing entries are 0, END is absorbing. */

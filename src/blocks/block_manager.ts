@@ -1,4 +1,4 @@
-import { nativeAddon, type NativeBlockManagerHandle } from './native.js';
+import { nativeAddon, type NativeBlockManagerHandle } from './addon.js';
 import {
   Tier,
   type AdmitResult,
@@ -11,12 +11,12 @@ import {
   type RequestTags,
   type TierName,
 } from './types.js';
+import { checkInt } from '../util/check.js';
 import {
   checkBlockIds,
   checkClassScores,
   checkHashes,
   checkIds,
-  checkInt,
   checkOptions,
   checkRequestId,
   checkScoreClasses,

@@ -1,21 +1,16 @@
-import { nativeAddon, type NativeCpuDataPlaneHandle } from './native.js';
+import { nativeAddon, type NativeCpuDataPlaneHandle } from './addon.js';
+import { checkCopyPlan } from './copy_plan.js';
 import { Tier, type CopyPlan, type TierName } from './types.js';
-import { checkInt, checkTier } from './validate.js';
+import { checkInt } from '../util/check.js';
+import { checkTier } from './validate.js';
 
+/** Pool sizes of a data plane, on any backend. */
 export interface DataPlaneOptions {
+  /** KV bytes per block (WebGPU: a multiple of 4). */
   bytesPerBlock: number;
   deviceBlocks: number;
+  /** Default 0: no host pool. */
   hostBlocks?: number;
-}
-
-function checkPlan(plan: CopyPlan, op: string): void {
-  if (typeof plan !== 'object' || plan === null) throw new TypeError(`${op}: plan must be a CopyPlan object`);
-  if (!(plan.srcTier instanceof Uint8Array) || !(plan.dstTier instanceof Uint8Array)) {
-    throw new TypeError(`${op}: plan.srcTier and plan.dstTier must be Uint8Arrays`);
-  }
-  if (!(plan.srcSlot instanceof Int32Array) || !(plan.dstSlot instanceof Int32Array)) {
-    throw new TypeError(`${op}: plan.srcSlot and plan.dstSlot must be Int32Arrays`);
-  }
 }
 
 /**
@@ -43,13 +38,17 @@ export class CpuDataPlane {
 
   /** Runs a plan now, on this thread. A bad plan throws before any copy. */
   execute(plan: CopyPlan): void {
-    checkPlan(plan, 'execute');
+    checkCopyPlan(plan, this.deviceBlocks, this.hostBlocks, 'execute');
     this.#native.execute(plan.srcTier, plan.srcSlot, plan.dstTier, plan.dstSlot);
   }
 
   /** Runs a plan on a worker thread, after every plan queued before it. */
   executeAsync(plan: CopyPlan): Promise<void> {
-    checkPlan(plan, 'executeAsync');
+    try {
+      checkCopyPlan(plan, this.deviceBlocks, this.hostBlocks, 'executeAsync');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const run = this.#tail.then(() => this.#native.executeAsync(plan.srcTier, plan.srcSlot, plan.dstTier, plan.dstSlot));
     this.#tail = run.catch(() => undefined);
     return run;

@@ -1,5 +1,5 @@
-import { nativeAddon } from './native.js';
-import { checkInt } from './validate.js';
+import { nativeAddon } from './addon.js';
+import { checkInt } from '../util/check.js';
 
 /**
  * Chained 64-bit hashes of the full blocks of a token sequence, computed

@@ -3,6 +3,7 @@
  * both reject bad input with the same precise TypeError / RangeError before
  * any state changes.
  */
+import { checkInt, describeValue as describe } from '../util/check.js';
 import { MAX_AGENT, Tier, type BlockManagerOptions, type RequestTags, type TierName } from './types.js';
 
 export const MAX_BLOCK_IDS = 1 << 28;
@@ -22,22 +23,6 @@ export interface NormalizedTags {
   workload: number;
   agent: number;
   session: number;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return `a ${(value as object).constructor?.name ?? 'object'}`;
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`;
-  return `${typeof value} ${String(value)}`;
-}
-
-/** An integer in [min, max]. */
-export function checkInt(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
-  if (!Number.isInteger(value)) throw new RangeError(`${name} must be an integer, got ${value}`);
-  if (value < min || value > max) throw new RangeError(`${name} must be in [${min}, ${max}], got ${value}`);
-  return value;
 }
 
 export function checkOptions(options: unknown): NormalizedOptions {

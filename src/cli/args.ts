@@ -153,7 +153,7 @@ export function policiesFlag(command: string, text: string): string[] {
   const seen = new Set<string>();
   for (const name of names) {
     if (name === '') throw new UsageError(`${command}: --policies has an empty name in ${quote(text)}`);
-    if (!(REPLAY_POLICIES as readonly string[]).includes(name)) {
+    if (!REPLAY_POLICIES.includes(name)) {
       throw new UsageError(`${command}: --policies: unknown policy ${quote(name)} (known: ${REPLAY_POLICIES.join(', ')})`);
     }
     if (seen.has(name)) throw new UsageError(`${command}: --policies names ${quote(name)} twice`);

@@ -10,7 +10,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { packageRoot } from '../blocks/native.js';
+import { packageRoot } from '../blocks/addon.js';
 import { renderReportHtml } from '../report/html.js';
 import { benchResultsJson, type BenchRun, type BenchRunEntry } from '../report/results.js';
 import { flagValue, integerFlag, parseFlags, UsageError, type FlagSpec } from './args.js';

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
-import { packageRoot } from '../blocks/native.js';
+import { packageRoot } from '../blocks/addon.js';
 import type { TraceCall } from '../trace/format.js';
 import { readTrace } from '../trace/reader.js';
 import { generateWorkload, WORKLOAD_NAMES } from '../workloads/index.js';

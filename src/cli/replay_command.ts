@@ -4,7 +4,7 @@
  */
 import { TraceError } from '../trace/format.js';
 import { readTraceFile } from '../trace/reader.js';
-import { BACKEND_CHOICES, selectBackend, type BackendChoice } from '../gpu/backend.js';
+import { BACKEND_CHOICES, selectBackend, type BackendChoice } from '../compute/backend.js';
 import { REPLAY_POLICIES, replay, replayAsync, type Capacity, type PolicyResult, type ReplayOptions, type ReplayReport } from '../sim/replay.js';
 import {
   capacityFlag,

@@ -3,8 +3,8 @@
  * report how much of the gap between LRU and the best possible eviction a
  * policy closes. It needs the future, so only the simulator can run it.
  */
-import type { Policy, PolicyContext, RuntimeEvent } from '../runtime/types.js';
-import { checkOptionsObject, describeValue, isRecord } from './options.js';
+import type { Policy, PolicyContext, RuntimeEvent } from './types.js';
+import { checkOptionsObject, describeValue, isRecord } from '../util/check.js';
 
 /** What the simulator knows about the rest of the trace. */
 export interface FutureUses {
@@ -46,7 +46,7 @@ const MAX_SCORE = 3e38;
  * @throws TypeError when `options.future` has no `nextUse` function.
  */
 export function createBeladyPolicy(options: BeladyPolicyOptions): Policy {
-  const o = checkOptionsObject(options, 'belady', ['future']);
+  const o = checkOptionsObject(options, 'belady policy', ['future']);
   const future = o['future'];
   if (!isRecord(future) || typeof future['nextUse'] !== 'function') {
     throw new TypeError(

@@ -4,10 +4,10 @@
  * agents are close to running again ("steps to execution"). Strong on fixed
  * pipelines, blind to any branch the graph was not told about.
  */
-import type { Action, Policy, PolicyContext, RuntimeEvent, ScoreClass } from '../runtime/types.js';
+import type { Action, Policy, PolicyContext, RuntimeEvent, ScoreClass } from './types.js';
 import { cachedChain } from './chain.js';
 import { compileGraph, START_NODE, type CompiledGraph, type StepGraph } from './kvflow_graph.js';
-import { checkNumber, checkOptionsObject, describeValue, isRecord } from './options.js';
+import { checkNumber, checkOptionsObject, describeValue, isRecord } from '../util/check.js';
 
 export {
   deriveStepGraph,
@@ -81,7 +81,7 @@ interface LiveSession {
  * @throws RangeError on an option or probability out of range.
  */
 export function createKvflowPolicy(options: KvflowPolicyOptions): Policy {
-  const o = checkOptionsObject(options, 'kvflow', ['workloads', 'minProbability', 'neutralSteps']);
+  const o = checkOptionsObject(options, 'kvflow policy', ['workloads', 'minProbability', 'neutralSteps']);
   const minProbability = checkNumber(o['minProbability'] ?? 0, 'kvflow policy: options.minProbability', 0, 1);
   const neutralSteps = checkNumber(o['neutralSteps'] ?? DEFAULT_NEUTRAL_STEPS, 'kvflow policy: options.neutralSteps', 0, -KVFLOW_UNREACHABLE_SCORE);
   const workloads = o['workloads'];

@@ -3,7 +3,7 @@
  * compiled form (steps to execution between every pair of agents), and their
  * derivation from a whole trace.
  */
-import { checkNumber, describeValue, isRecord } from './options.js';
+import { checkNumber, describeValue, isRecord } from '../util/check.js';
 
 /**
  * One workload's agent step graph, in either of two forms: the plain form

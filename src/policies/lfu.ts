@@ -1,6 +1,6 @@
 /** LFU: evict the least frequently used evictable block, for context beside LRU. */
-import type { Policy, PolicyContext } from '../runtime/types.js';
-import { checkOptionsObject } from './options.js';
+import type { Policy, PolicyContext } from './types.js';
+import { checkOptionsObject } from '../util/check.js';
 
 /** LFU takes no options. */
 export type LfuPolicyOptions = Record<string, never>;
@@ -17,7 +17,7 @@ export type LfuPolicyOptions = Record<string, never>;
  * @throws TypeError when `options` is not an object or names an option.
  */
 export function createLfuPolicy(options?: LfuPolicyOptions): Policy {
-  checkOptionsObject(options, 'lfu', []);
+  checkOptionsObject(options, 'lfu policy', []);
   let context: PolicyContext | undefined;
   return {
     name: 'lfu',

@@ -2,8 +2,8 @@
  * LRU: the prefix-cache eviction of vLLM and SGLang, the "unmodified
  * serving stack" every other policy is measured against.
  */
-import type { Policy } from '../runtime/types.js';
-import { checkOptionsObject } from './options.js';
+import type { Policy } from './types.js';
+import { checkOptionsObject } from '../util/check.js';
 
 /** LRU takes no options; the type exists so every factory has the same shape. */
 export type LruPolicyOptions = Record<string, never>;
@@ -24,6 +24,6 @@ export type LruPolicyOptions = Record<string, never>;
  * @throws TypeError when `options` is not an object or names an option.
  */
 export function createLruPolicy(options?: LruPolicyOptions): Policy {
-  checkOptionsObject(options, 'lru', []);
+  checkOptionsObject(options, 'lru policy', []);
   return { name: 'lru' };
 }

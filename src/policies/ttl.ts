@@ -3,9 +3,9 @@
  * session's tool call runs, keep the chain of its last request on device,
  * for at most a TTL, so the call that follows the tool finds it cached.
  */
-import type { Action, Policy, PolicyContext, RuntimeEvent } from '../runtime/types.js';
+import type { Action, Policy, PolicyContext, RuntimeEvent } from './types.js';
 import { cachedChain } from './chain.js';
-import { checkOptionsObject, describeValue } from './options.js';
+import { checkOptionsObject, describeValue } from '../util/check.js';
 
 /** Options of {@link createTtlPolicy}. */
 export interface TtlPolicyOptions {
@@ -52,7 +52,7 @@ export function ttlPinKey(session: string): string {
  * @throws RangeError when `ttlSeconds` is not > 0.
  */
 export function createTtlPolicy(options?: TtlPolicyOptions): Policy {
-  const o = checkOptionsObject(options, 'ttl', ['ttlSeconds']);
+  const o = checkOptionsObject(options, 'ttl policy', ['ttlSeconds']);
   const ttlSeconds = o['ttlSeconds'] ?? DEFAULT_TTL_SECONDS;
   if (typeof ttlSeconds !== 'number') {
     throw new TypeError(`ttl policy: options.ttlSeconds must be a number, got ${describeValue(ttlSeconds)}`);

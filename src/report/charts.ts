@@ -6,27 +6,31 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 
+import { POLICIES, POLICY_NAMES } from '../policies/registry.js';
+
 /**
- * A colour and dash for each policy, fixed so a policy looks the same in
- * every chart. The offline bounds (belady, infinite) are dashed.
+ * A colour and dash for each registered policy, by registry order, fixed so
+ * a policy looks the same in every chart; the offline bounds are dashed
+ * (reading the future: long dashes; unbounded capacity: short ones).
  */
-const POLICY_STYLE: Readonly<Record<string, { color: string; dash: number[] }>> = {
-  lru: { color: '#4c78a8', dash: [1, 0] },
-  lfu: { color: '#f58518', dash: [1, 0] },
-  kvflow: { color: '#54a24b', dash: [1, 0] },
-  ttl: { color: '#b279a2', dash: [1, 0] },
-  cachesage: { color: '#e45756', dash: [1, 0] },
-  belady: { color: '#555555', dash: [6, 3] },
-  infinite: { color: '#aaaaaa', dash: [2, 2] },
-};
+const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#b279a2', '#e45756', '#555555', '#aaaaaa'];
+const BOUND_DASH = { future: [6, 3], capacity: [2, 2] } as const;
 const FALLBACK_COLORS = ['#72b7b2', '#eeca3b', '#ff9da6', '#9d755d'];
+
+function policyStyle(policy: string, index: number): { color: string; dash: number[] } {
+  const registered = POLICY_NAMES.indexOf(policy);
+  const color = PALETTE[registered] ?? FALLBACK_COLORS[index % FALLBACK_COLORS.length]!;
+  const bound = registered >= 0 ? POLICIES[policy]!.bound : undefined;
+  return { color, dash: bound === undefined ? [1, 0] : [...BOUND_DASH[bound]] };
+}
 
 const WIDTH = 380;
 const HEIGHT = 240;
 
 function policyScales(policies: readonly string[]): { color: object; strokeDash: object } {
-  const colors = policies.map((p, i) => POLICY_STYLE[p]?.color ?? FALLBACK_COLORS[i % FALLBACK_COLORS.length]!);
-  const dashes = policies.map((p) => POLICY_STYLE[p]?.dash ?? [1, 0]);
+  const styles = policies.map(policyStyle);
+  const colors = styles.map((style) => style.color);
+  const dashes = styles.map((style) => style.dash);
   // The same field and title on both channels makes vega-lite draw one legend.
   return {
     color: { field: 'policy', type: 'nominal', title: 'policy', scale: { domain: [...policies], range: colors }, sort: [...policies] },

@@ -3,12 +3,12 @@
  * script, no external URL) with the run's parameters, an overview, and for
  * each workload its miss-ratio curve, its TTFT distribution and its table.
  */
+import { isBound } from '../policies/registry.js';
 import type { PolicyResult } from '../sim/replay.js';
 import { hitRateCurveSpec, renderSvg, ttftCdfSpec, type HitRatePoint, type TtftSamples } from './charts.js';
 import type { BenchRun, BenchRunEntry, BenchWorkload } from './results.js';
 
 /** Policies that know the future or have no capacity limit: bounds, not contenders. */
-const OFFLINE_BOUNDS = new Set(['belady', 'infinite']);
 
 const STYLE = `
 body { font: 14px/1.45 Helvetica, Arial, sans-serif; color: #222; margin: 0; background: #fafafa; }
@@ -87,7 +87,7 @@ function workloadTable(run: BenchRun): string {
 
 /** Best online policy's value in a list of results, by token hit rate. */
 function bestOnline(results: readonly PolicyResult[]): number | undefined {
-  const online = results.filter((r) => !OFFLINE_BOUNDS.has(r.policy)).map((r) => r.tokenHitRate);
+  const online = results.filter((r) => !isBound(r.policy)).map((r) => r.tokenHitRate);
   return online.length > 1 ? Math.max(...online) : undefined;
 }
 
@@ -100,7 +100,7 @@ function overviewTable(run: BenchRun): string {
     const best = bestOnline(entry.report.results);
     const cells = policies.map((p) => {
       const r = entry.report.results.find((x) => x.policy === p);
-      const cls = r && OFFLINE_BOUNDS.has(p) ? 'bound' : r && r.tokenHitRate === best ? 'best' : '';
+      const cls = r && isBound(p) ? 'bound' : r && r.tokenHitRate === best ? 'best' : '';
       return `<td class="${cls}">${pct(r?.tokenHitRate)}</td>`;
     });
     return `<tr><td class="name"><a href="#${anchor(w.name)}">${escapeHtml(w.name)}</a></td>${cells.join('')}</tr>`;
@@ -115,7 +115,7 @@ function resultsTable(entries: readonly BenchRunEntry[]): string {
     const best = bestOnline(entry.report.results);
     entry.report.results.forEach((r, i) => {
       const first = i === 0;
-      const bound = OFFLINE_BOUNDS.has(r.policy);
+      const bound = isBound(r.policy);
       const hitClass = bound ? 'bound' : r.tokenHitRate === best ? 'best' : '';
       rows.push(
         `<tr class="${first ? 'group' : ''}">` +

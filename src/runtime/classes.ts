@@ -6,7 +6,7 @@
  * that lose their last block, and indexes them by session and workload.
  */
 import type { BlockManagerLike } from '../blocks/types.js';
-import type { ScoreClass } from './types.js';
+import type { ScoreClass } from '../policies/types.js';
 
 const NO_CLASS = -1;
 const NO_CLASSES: number[] = [];

@@ -5,8 +5,8 @@
  * (ending an unknown session, a step.end with no step running) are counted
  * and ignored by the runtime, never applied half-way.
  */
-import { checkName } from './registry.js';
-import type { AgentRef, FrameworkEvent } from './types.js';
+import { checkName } from './names.js';
+import type { AgentRef, FrameworkEvent } from '../policies/types.js';
 
 const FRAMEWORK_TYPES = new Set(['session.start', 'step.start', 'step.end', 'tool.start', 'tool.end', 'session.end']);
 

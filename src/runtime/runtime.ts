@@ -9,7 +9,8 @@ import { performance } from 'node:perf_hooks';
 
 import { BlockManager } from '../blocks/block_manager.js';
 import { EventKind, Tier, type BlockManagerLike, type BlockManagerOptions, type CopyPlan } from '../blocks/types.js';
-import { checkHashes, checkInt, checkRequestId } from '../blocks/validate.js';
+import { checkInt } from '../util/check.js';
+import { checkHashes, checkRequestId } from '../blocks/validate.js';
 import {
   checkBackendChoice,
   cpuBackend,
@@ -21,12 +22,12 @@ import {
   type ComputeBackend,
   type DataPlane,
   type SelectOptions,
-} from '../gpu/backend.js';
-import { isDeviceEvictable, type HitScoringInput } from '../gpu/reference.js';
-import { createPolicy } from '../policies/index.js';
+} from '../compute/backend.js';
+import { isDeviceEvictable, type HitScoringInput } from '../compute/hit_scoring.js';
+import { createPolicy } from '../policies/registry.js';
 import { ClassBook } from './classes.js';
 import { checkAgentRef, checkFrameworkEvent, checkTime } from './events.js';
-import { checkName, NameRegistry } from './registry.js';
+import { checkName, NameRegistry } from './names.js';
 import { readSnapshot, SnapshotError, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, writeSnapshotAtomically } from './snapshot.js';
 import type {
   Action,
@@ -39,7 +40,7 @@ import type {
   RuntimeEvent,
   ScoreClass,
   SurvivalWork,
-} from './types.js';
+} from '../policies/types.js';
 
 /** A policy given by name, by name with options, or as an object. */
 export type PolicySpec = string | { name: string; options?: unknown } | Policy;

@@ -7,20 +7,24 @@
  * the peak live footprint: the most distinct blocks referenced at one moment
  * by the sessions in flight. Capacities below 1 are fractions of it.
  */
-import { deriveStepGraph } from '../policies/kvflow_graph.js';
 import type { FutureUses } from '../policies/belady.js';
+import { BASELINE_POLICY, OPTIMUM_POLICY, POLICY_NAMES, policyEntry } from '../policies/registry.js';
 import type { PolicySpec } from '../runtime/runtime.js';
-import type { Policy } from '../runtime/types.js';
+import type { Policy } from '../policies/types.js';
 import type { TraceCall } from '../trace/format.js';
 import { COST_MODELS, type CostModel } from './cost_model.js';
-import type { BackendSelection } from '../gpu/backend.js';
+import type { BackendSelection } from '../compute/backend.js';
 import { simulate, simulateAsync, type SimulationOptions, type SimulationResult } from './simulator.js';
-import { seededRandom } from '../workloads/random.js';
+import { seededRandom } from '../util/random.js';
 import { prepareWorkload, type SimCall, type SimWorkload } from './workload.js';
 
 const MIN_GAP = 0.005;
 
-export const REPLAY_POLICIES = ['lru', 'lfu', 'kvflow', 'ttl', 'cachesage', 'belady', 'infinite'] as const;
+/** The first pass runs a policy that never evicts: the registry's capacity bound. */
+const UNBOUNDED_POLICY = POLICY_NAMES.find((name) => policyEntry(name).bound === 'capacity')!;
+
+/** Every registered policy, in registry order: what a replay runs by default. */
+export const REPLAY_POLICIES: readonly string[] = POLICY_NAMES;
 
 /**
  * A tier's capacity: a fraction of the peak live footprint, or a block
@@ -120,8 +124,9 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
 
   const results: PolicyResult[] = [];
   for (const [i, policy] of policies.entries()) {
-    const spec = policySpec(policy, name, calls, first.future);
-    const unbounded = policy === 'infinite';
+    const entry = policyEntry(policy);
+    const spec: PolicySpec = entry.prepare ? { name: policy, options: entry.prepare({ calls, workload: name, future: first.future }) } : policy;
+    const unbounded = entry.bound === 'capacity';
     const run: SimulationResult = yield {
       workload,
       policy: spec,
@@ -129,15 +134,15 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
       hostBlocks: unbounded ? 0 : host,
       model,
       arrivals: { sessionStarts: first.sessionStarts },
-      ...(policy === 'belady' ? { onCall: (call: SimCall) => first.future.moveTo(call) } : {}),
+      ...(entry.bound === 'future' ? { onCall: (call: SimCall) => first.future.moveTo(call) } : {}),
       ...(options.backend ? { backend: options.backend } : {}),
       ...(options.observers ? { observers: options.observers } : {}),
     };
     results.push(summarize(policy, run, workload));
     options.onProgress?.(policy, i + 1, policies.length);
   }
-  const lru = results.find((r) => r.policy === 'lru');
-  const min = results.find((r) => r.policy === 'belady');
+  const lru = results.find((r) => r.policy === BASELINE_POLICY);
+  const min = results.find((r) => r.policy === OPTIMUM_POLICY);
   // Below half a point of headroom between LRU and MIN the ratio measures
   // noise, not the policy: it is reported as null then.
   for (const r of results) {
@@ -185,7 +190,8 @@ function firstPass(workload: SimWorkload, model: CostModel, options: ReplayOptio
   } else {
     arrivals = { concurrency: options.concurrency ?? 32 };
   }
-  const run = simulate({ workload, policy: 'infinite', deviceBlocks: distinct.size + maxRequest, hostBlocks: 0, model, arrivals });
+  // Nothing is evicted in the first pass: every policy's arrivals come from unbounded capacity.
+  const run = simulate({ workload, policy: UNBOUNDED_POLICY, deviceBlocks: distinct.size + maxRequest, hostBlocks: 0, model, arrivals });
   const sessionStarts = run.sessionSpans.map(([start]) => (Number.isFinite(start) ? start : 0));
   return { sessionStarts, peakLiveBlocks: peakLive(workload, run.sessionSpans), future: new CallOrderFuture(run) };
 }
@@ -255,16 +261,6 @@ class CallOrderFuture implements FutureUses {
     }
     return lo < list.length ? list[lo]! : Infinity;
   }
-}
-
-function policySpec(policy: string, workloadName: string, calls: readonly TraceCall[], future: FutureUses): PolicySpec {
-  if (policy === 'belady') return { name: 'belady', options: { future } };
-  if (policy === 'kvflow') {
-    // KVFlow is told the whole trace's step graph in advance; CacheSage learns online.
-    const graph = deriveStepGraph(calls.map((c) => ({ session: c.session, agent: c.agent, workload: workloadName })));
-    return { name: 'kvflow', options: graph };
-  }
-  return policy;
 }
 
 function summarize(policy: string, run: SimulationResult, workload: SimWorkload): PolicyResult {

@@ -24,8 +24,8 @@
 import { performance } from 'node:perf_hooks';
 
 import { Tier, type CopyPlan } from '../blocks/types.js';
-import type { BackendSelection, ComputeBackend, DataPlane } from '../gpu/backend.js';
-import type { Policy } from '../runtime/types.js';
+import type { BackendSelection, ComputeBackend, DataPlane } from '../compute/backend.js';
+import type { Policy } from '../policies/types.js';
 import { Runtime, type PolicySpec, type RefreshResult } from '../runtime/runtime.js';
 import { decodeSeconds, prefillSeconds, transferSeconds, type CostModel } from './cost_model.js';
 import type { SimCall, SimWorkload } from './workload.js';

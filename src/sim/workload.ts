@@ -5,7 +5,7 @@
  */
 import type { TraceCall } from '../trace/format.js';
 import { PromptHasher } from '../trace/hashing.js';
-import { seededRandom } from '../workloads/random.js';
+import { seededRandom } from '../util/random.js';
 import { prefillSeconds, type CostModel } from './cost_model.js';
 
 export interface SimCall {

@@ -1,8 +1,8 @@
 /**
  * Seeded randomness for the workload generator: xoshiro128** seeded through
  * splitmix32 from a string key, so every session draws from its own stream
- * and adding a draw to one session never shifts another; and a plain
- * numeric-seeded uniform stream for the simulator, benchmarks and tests.
+ * and adding a draw to one session never shifts another. (The plain
+ * numeric-seeded uniform stream is util/random.ts.)
  */
 import { fingerprint64 } from '../trace/hashing.js';
 
@@ -134,16 +134,4 @@ export class Rng {
   gap(dist: GapDist): number {
     return this.chance(dist.zeroProb) ? 0 : this.logNormal(dist.median, dist.sigma);
   }
-}
-
-/** mulberry32: seeded uniforms in [0, 1), so a run (or a failing test) replays. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

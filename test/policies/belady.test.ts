@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { createBeladyPolicy, NEVER_USED_SCORE, type FutureUses } from '../../src/policies/belady.js';
-import type { RuntimeEvent } from '../../src/runtime/types.js';
+import type { RuntimeEvent } from '../../src/policies/types.js';
 import { chain, feed, TestContext } from './context.js';
 
 /** A future over literal (hash -> use times) that records what it was asked. */

@@ -6,9 +6,9 @@
  * requests, feed events, rescore, evict, and read what the manager did.
  */
 import { BlockManager } from '../../src/blocks/block_manager.js';
-import { cpuBackend } from '../../src/gpu/backend.js';
+import { cpuBackend } from '../../src/compute/backend.js';
 import { EventKind, Tier, type BlockManagerOptions } from '../../src/blocks/types.js';
-import type { AgentRef, Policy, PolicyContext, Registry, RuntimeEvent, ScoreClass } from '../../src/runtime/types.js';
+import type { AgentRef, Policy, PolicyContext, Registry, RuntimeEvent, ScoreClass } from '../../src/policies/types.js';
 
 class Interner {
   readonly #ids = new Map<string, number>();

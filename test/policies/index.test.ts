@@ -1,18 +1,35 @@
 import { describe, expect, it } from 'vitest';
 
-import { createPolicy, POLICY_FACTORIES, POLICY_NAMES } from '../../src/policies/index.js';
+import { BASELINE_POLICY, createPolicy, isBound, OPTIMUM_POLICY, POLICIES, POLICY_NAMES, policyEntry } from '../../src/policies/registry.js';
 
 describe('policy registry', () => {
   it('registers every policy by name', () => {
-    expect([...POLICY_NAMES].sort()).toEqual(['belady', 'cachesage', 'infinite', 'kvflow', 'lfu', 'lru', 'ttl']);
-    expect(Object.isFrozen(POLICY_FACTORIES)).toBe(true);
+    expect(POLICY_NAMES).toEqual(['lru', 'lfu', 'kvflow', 'ttl', 'cachesage', 'belady', 'infinite']);
+    expect(Object.isFrozen(POLICIES)).toBe(true);
+  });
+
+  it('says what a replay needs of each policy', () => {
+    expect(POLICY_NAMES.filter(isBound)).toEqual(['belady', 'infinite']);
+    expect(isBound('toString')).toBe(false);
+    expect([BASELINE_POLICY, OPTIMUM_POLICY]).toEqual(['lru', 'belady']);
+    const future = { nextUse: () => Infinity };
+    const calls = [
+      { session: 's', agent: 'a', index: 0 },
+      { session: 's', agent: 'b', index: 1 },
+    ] as never;
+    expect(policyEntry('belady').prepare!({ calls, workload: 'w', future })).toEqual({ future });
+    const graph = policyEntry('kvflow').prepare!({ calls, workload: 'w', future }) as { workloads: Record<string, unknown> };
+    expect(Object.keys(graph.workloads)).toEqual(['w']);
+    expect(createPolicy('kvflow', graph).name).toBe('kvflow');
+    expect(policyEntry('cachesage').prepare).toBeUndefined();
+    expect(() => policyEntry('fifo')).toThrow(RangeError);
   });
 
   it('creates each baseline with its options', () => {
     expect(createPolicy('lru').name).toBe('lru');
     expect(createPolicy('lfu').scoring).toBe('blocks');
     expect(createPolicy('ttl', { ttlSeconds: 3 }).name).toBe('ttl');
-    expect(createPolicy('infinite')).toEqual({ name: 'infinite', unboundedCapacity: true });
+    expect(createPolicy('infinite')).toEqual({ name: 'infinite' });
     expect(createPolicy('belady', { future: { nextUse: () => Infinity } }).scoring).toBe('blocks');
     expect(createPolicy('kvflow', { workloads: { w: { edges: { a: ['b'] } } } }).scoring).toBe('classes');
     expect(createPolicy('cachesage').name).toBe('cachesage');
@@ -20,7 +37,7 @@ describe('policy registry', () => {
 
   it('refuses an unknown name, naming the known ones', () => {
     expect(() => createPolicy('fifo')).toThrow(
-      new RangeError('unknown policy "fifo" (known: cachesage, lru, lfu, kvflow, ttl, belady, infinite)'),
+      new RangeError('unknown policy "fifo" (known: lru, lfu, kvflow, ttl, cachesage, belady, infinite)'),
     );
     expect(() => createPolicy('toString')).toThrow(RangeError);
     expect(() => createPolicy('__proto__')).toThrow(RangeError);

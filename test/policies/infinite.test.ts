@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 
-import { createInfinitePolicy, hasUnboundedCapacity } from '../../src/policies/infinite.js';
-import { createLruPolicy } from '../../src/policies/lru.js';
+import { createInfinitePolicy } from '../../src/policies/infinite.js';
+import { POLICIES } from '../../src/policies/registry.js';
 
 describe('infinite policy', () => {
-  it('asks the simulator for unbounded capacity and scores nothing', () => {
+  it('scores nothing; its registry entry asks replays for unbounded capacity', () => {
     const policy = createInfinitePolicy();
-    expect(policy).toEqual({ name: 'infinite', unboundedCapacity: true });
+    expect(policy).toEqual({ name: 'infinite' });
     expect(policy.scoring).toBeUndefined();
-    expect(hasUnboundedCapacity(policy)).toBe(true);
-    expect(hasUnboundedCapacity(createLruPolicy())).toBe(false);
+    expect(POLICIES['infinite']!.bound).toBe('capacity');
+    expect(POLICIES['lru']!.bound).toBeUndefined();
   });
 
   it('refuses options', () => {

@@ -7,7 +7,7 @@ import {
   KVFLOW_UNREACHABLE_SCORE,
   type KvflowPolicyOptions,
 } from '../../src/policies/kvflow.js';
-import type { AgentRef, Policy, RuntimeEvent } from '../../src/runtime/types.js';
+import type { AgentRef, Policy, RuntimeEvent } from '../../src/policies/types.js';
 import { chain, feed, TestContext } from './context.js';
 
 const W = 'w';

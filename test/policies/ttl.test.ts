@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { createTtlPolicy } from '../../src/policies/ttl.js';
-import type { AgentRef, Policy, RuntimeEvent } from '../../src/runtime/types.js';
+import type { AgentRef, Policy, RuntimeEvent } from '../../src/policies/types.js';
 import { chain, feed, TestContext } from './context.js';
 
 const agent: AgentRef = { workload: 'w', agent: 'coder' };

@@ -26,10 +26,10 @@ import type {
   Prediction,
   RuntimeEvent,
   SurvivalWork,
-} from '../../runtime/types.js';
-import type { SurvivalBackend, SurvivalOutput } from './survival.js';
-import { ReferenceSurvivalBackend } from './survival.js';
-import { NativeSurvivalBackend } from './survival_native.js';
+} from '../types.js';
+import type { SurvivalBackend, SurvivalOutput } from '../../compute/survival.js';
+import { ReferenceSurvivalBackend } from '../../compute/survival.js';
+import { NativeSurvivalBackend } from '../../compute/cpu/survival.js';
 import { DurationEstimator } from './timing.js';
 import { END, END_INDEX, START, START_INDEX, TransitionModel } from './transitions.js';
 

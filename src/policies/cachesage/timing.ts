@@ -2,7 +2,7 @@
  * Running estimates of step durations (cachesage.md section 1, timing): per
  * agent, the service time of a step and the tool gap after it.
  */
-import { checkInt } from '../../blocks/validate.js';
+import { checkInt } from '../../util/check.js';
 
 /** Options of a {@link DurationEstimator}. */
 export interface DurationEstimatorOptions {

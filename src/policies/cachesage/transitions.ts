@@ -7,7 +7,7 @@
  * half-life measured in hand-offs, so the model follows drift; the transition
  * matrix is the row-normalised counts plus a small Dirichlet prior.
  */
-import { checkInt } from '../../blocks/validate.js';
+import { checkInt } from '../../util/check.js';
 
 /** The state every session starts in; nothing transitions into it. */
 export const START: unique symbol = Symbol('cachesage.START');

@@ -4,9 +4,10 @@
  * every stage in one command encoder: one dispatch per stage, or copy
  * commands for the cross-tier copies.
  */
-import { checkInt, checkTier } from '../../blocks/validate.js';
+import { checkInt } from '../../util/check.js';
+import { checkTier } from '../../blocks/validate.js';
 import { Tier, type CopyPlan, type TierName } from '../../blocks/types.js';
-import { checkCopyPlan, planStages } from '../reference.js';
+import { checkCopyPlan, planStages } from '../../blocks/copy_plan.js';
 import {
   BufferUsage,
   PipelineCache,

@@ -7,9 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { hashTokenBlocks } from '../../src/blocks/native_hash.js';
 import { Tier } from '../../src/blocks/types.js';
-import { selectBackend, type BackendName } from '../../src/gpu/backend.js';
-import { probeWebGpu, releaseWebGpu } from '../../src/gpu/webgpu/device.js';
-import type { Action, Policy } from '../../src/runtime/types.js';
+import { selectBackend, type BackendName } from '../../src/compute/backend.js';
+import { probeWebGpu, releaseWebGpu } from '../../src/compute/webgpu/device.js';
+import type { Action, Policy } from '../../src/policies/types.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 import { blockBytes } from '../../src/sim/simulator.js';
 

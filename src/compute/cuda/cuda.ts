@@ -14,16 +14,18 @@ import {
   type NativeCudaHitScorerHandle,
   type NativeCudaInfo,
   type NativeCudaSurvivalHandle,
-} from '../../blocks/native.js';
+} from '../../blocks/addon.js';
 import { Tier, type CopyPlan, type TierCode, type TierName } from '../../blocks/types.js';
-import { checkInt, checkTier } from '../../blocks/validate.js';
+import { checkInt } from '../../util/check.js';
+import { checkTier } from '../../blocks/validate.js';
 import {
   validateSurvivalInput,
   type SurvivalBackend,
   type SurvivalInput,
   type SurvivalOutput,
-} from '../../policies/cachesage/survival.js';
-import { checkCopyPlan, checkHitScoringInput, planStages, type HitScoringInput, type HitScoringOutput } from '../reference.js';
+} from '../survival.js';
+import { checkCopyPlan, planStages } from '../../blocks/copy_plan.js';
+import { checkHitScoringInput, type HitScoringInput, type HitScoringOutput } from '../hit_scoring.js';
 import type { AsyncSurvivalBackend } from '../webgpu/survival_program.js';
 
 /** Whether CUDA is compiled into the addon and usable on this machine. */

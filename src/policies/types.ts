@@ -3,8 +3,8 @@
  * four primitives policies implement, and the actions they return.
  */
 import type { BlockEvents, BlockManagerLike } from '../blocks/types.js';
-import type { ComputeBackend } from '../gpu/backend.js';
-import type { SurvivalInput, SurvivalOutput } from '../policies/cachesage/survival.js';
+import type { ComputeBackend } from '../compute/backend.js';
+import type { SurvivalInput, SurvivalOutput } from '../compute/survival.js';
 
 /** Agent identity, the coordinate the framework and the engine share. */
 export interface AgentRef {

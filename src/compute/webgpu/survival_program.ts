@@ -3,13 +3,13 @@
  * the same {@link SurvivalOutput} as `ReferenceSurvivalBackend`, in float32,
  * every workload of a batch in one dispatch.
  */
-import { checkInt } from '../../blocks/validate.js';
+import { checkInt } from '../../util/check.js';
 import {
   rowDeficits,
   validateSurvivalInput,
   type SurvivalInput,
   type SurvivalOutput,
-} from '../../policies/cachesage/survival.js';
+} from '../survival.js';
 import {
   BufferUsage,
   PipelineCache,

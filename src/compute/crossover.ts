@@ -7,9 +7,9 @@
 import { performance } from 'node:perf_hooks';
 
 import { Tier } from '../blocks/types.js';
-import type { SurvivalInput } from '../policies/cachesage/survival.js';
-import { seededRandom } from '../workloads/random.js';
-import type { HitScoringInput } from './reference.js';
+import type { SurvivalInput } from './survival.js';
+import { seededRandom } from '../util/random.js';
+import type { HitScoringInput } from './hit_scoring.js';
 
 /** Batch sizes from which a GPU backend runs an operation; Infinity: never. */
 export interface Crossover {

@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { EventKind } from '../../src/blocks/types.js';
-import { selectBackend, type BackendSelection } from '../../src/gpu/backend.js';
-import { probeWebGpu, releaseWebGpu } from '../../src/gpu/webgpu/device.js';
-import type { Policy, RuntimeEvent } from '../../src/runtime/types.js';
+import { selectBackend, type BackendSelection } from '../../src/compute/backend.js';
+import { probeWebGpu, releaseWebGpu } from '../../src/compute/webgpu/device.js';
+import type { Policy, RuntimeEvent } from '../../src/policies/types.js';
 import { LLAMA3_8B_H100 } from '../../src/sim/cost_model.js';
 import { simulate, simulateAsync, type SimulationOptions } from '../../src/sim/simulator.js';
 import { prepareWorkload } from '../../src/sim/workload.js';

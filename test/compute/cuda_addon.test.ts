@@ -10,7 +10,7 @@ import { delimiter, join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { nativeAddon } from '../../src/blocks/native.js';
+import { nativeAddon } from '../../src/blocks/addon.js';
 import { Tier, type CopyPlan } from '../../src/blocks/types.js';
 import {
   CudaDataPlane,
@@ -18,10 +18,11 @@ import {
   CudaSurvivalBackend,
   CudaUnavailableError,
   cudaInfo,
-} from '../../src/gpu/cuda/cuda.js';
-import { referenceBlockCopy, referenceHitScoring, type BlockPools, type HitScoringInput } from '../../src/gpu/reference.js';
-import { ReferenceSurvivalBackend, type SurvivalInput, type SurvivalOutput } from '../../src/policies/cachesage/survival.js';
-import { seededRandom } from '../../src/workloads/random.js';
+} from '../../src/compute/cuda/cuda.js';
+import { referenceBlockCopy, type BlockPools } from '../../src/compute/block_copy.js';
+import { referenceHitScoring, type HitScoringInput } from '../../src/compute/hit_scoring.js';
+import { ReferenceSurvivalBackend, type SurvivalInput, type SurvivalOutput } from '../../src/compute/survival.js';
+import { seededRandom } from '../../src/util/random.js';
 import { countEvictable, randomChains, randomMetadata, sameBits } from '../inputs.js';
 
 const info = cudaInfo();

@@ -4,8 +4,8 @@
  * reference, with one dense matrix product per step instead of one
  * recursion per target state.
  */
-import { nativeAddon, type NativeAddon } from '../../blocks/native.js';
-import { validateSurvivalInput, type SurvivalBackend, type SurvivalInput, type SurvivalOutput } from './survival.js';
+import { nativeAddon, type NativeAddon } from '../../blocks/addon.js';
+import { validateSurvivalInput, type SurvivalBackend, type SurvivalInput, type SurvivalOutput } from '../survival.js';
 
 /**
  * {@link SurvivalBackend} backed by the native addon. The input is checked

@@ -3,9 +3,9 @@
  * same {@link HitScoringOutput} as `referenceHitScoring`, from one linear
  * scan and a partial selection of the evictable blocks, O(n + k log k).
  */
-import { nativeAddon } from '../blocks/native.js';
-import { checkInt } from '../blocks/validate.js';
-import { checkHitScoringInput, type HitScoringInput, type HitScoringOutput } from './reference.js';
+import { nativeAddon } from '../../blocks/addon.js';
+import { checkInt } from '../../util/check.js';
+import { checkHitScoringInput, type HitScoringInput, type HitScoringOutput } from '../hit_scoring.js';
 
 /**
  * Every block's effective score and up to `k` victims, first victim first:

@@ -7,10 +7,10 @@
 import { describe, expect, it } from 'vitest';
 
 import { BlockManager } from '../../src/blocks/block_manager.js';
-import { nativeAddon } from '../../src/blocks/native.js';
-import { nativeHitScoring } from '../../src/gpu/cpu_hit_scoring.js';
-import { referenceHitScoring, type HitScoringInput } from '../../src/gpu/reference.js';
-import { seededRandom } from '../../src/workloads/random.js';
+import { nativeAddon } from '../../src/blocks/addon.js';
+import { nativeHitScoring } from '../../src/compute/cpu/hit_scoring.js';
+import { referenceHitScoring, type HitScoringInput } from '../../src/compute/hit_scoring.js';
+import { seededRandom } from '../../src/util/random.js';
 import { countEvictable, randomMetadata, sameBits } from '../inputs.js';
 
 function expectSameAsReference(input: HitScoringInput, k: number, what: string): void {

@@ -3,8 +3,8 @@
  * of every block id and the first k victims in the block manager's
  * eviction order, from the manager's metadata arrays, in one submission.
  */
-import { checkInt } from '../../blocks/validate.js';
-import { checkHitScoringInput, type HitScoringInput, type HitScoringOutput } from '../reference.js';
+import { checkInt } from '../../util/check.js';
+import { checkHitScoringInput, type HitScoringInput, type HitScoringOutput } from '../hit_scoring.js';
 import {
   BufferUsage,
   PipelineCache,

@@ -11,15 +11,16 @@
  * crossover, the size from which it beat the CPU when measured; smaller
  * batches stay on the CPU, where a dispatch's fixed cost does not apply.
  */
-import { CpuDataPlane } from '../blocks/data_plane.js';
+import { CpuDataPlane, type DataPlaneOptions } from '../blocks/data_plane.js';
 import type { CopyPlan, TierName } from '../blocks/types.js';
-import type { SurvivalInput, SurvivalOutput } from '../policies/cachesage/survival.js';
-import { NativeSurvivalBackend } from '../policies/cachesage/survival_native.js';
-import { nativeHitScoring } from './cpu_hit_scoring.js';
+import type { SurvivalInput, SurvivalOutput } from './survival.js';
+import { NativeSurvivalBackend } from './cpu/survival.js';
+import { nativeHitScoring } from './cpu/hit_scoring.js';
 import { measureCrossover, type Crossover } from './crossover.js';
-import { checkCopyPlan, type HitScoringInput, type HitScoringOutput } from './reference.js';
+import type { HitScoringInput, HitScoringOutput } from './hit_scoring.js';
 
 export type { Crossover } from './crossover.js';
+export type { DataPlaneOptions } from '../blocks/data_plane.js';
 
 /** The backends there are. */
 export type BackendName = 'cpu' | 'webgpu' | 'cuda' | 'tfjs';
@@ -27,14 +28,6 @@ export type BackendName = 'cpu' | 'webgpu' | 'cuda' | 'tfjs';
 export type BackendChoice = 'auto' | BackendName;
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'cpu', 'webgpu', 'cuda', 'tfjs'];
 
-/** Pool sizes of a data plane. */
-export interface DataPlaneOptions {
-  /** KV bytes per block (WebGPU: a multiple of 4). */
-  bytesPerBlock: number;
-  deviceBlocks: number;
-  /** Default 0: no host pool. */
-  hostBlocks?: number;
-}
 
 /**
  * Device and host KV pools and the copies between them, on one backend.
@@ -139,25 +132,16 @@ export function cpuBackend(): ComputeBackend {
 }
 
 function cpuDataPlane(options: DataPlaneOptions): DataPlane {
+  // CpuDataPlane checks every plan against its pools before any copy.
   const plane = new CpuDataPlane(options);
-  const check = (plan: CopyPlan, op: string): void => void checkCopyPlan(plan, plane.deviceBlocks, plane.hostBlocks, op);
   return {
     implementation: 'native C++ (CpuDataPlane)',
     bytesPerBlock: plane.bytesPerBlock,
     deviceBlocks: plane.deviceBlocks,
     hostBlocks: plane.hostBlocks,
-    run: async (plan) => {
-      check(plan, 'run');
-      await plane.executeAsync(plan);
-    },
-    runSync: (plan) => {
-      check(plan, 'runSync');
-      plane.execute(plan);
-    },
-    prefetch: async (plan) => {
-      check(plan, 'prefetch');
-      await plane.executeAsync(plan);
-    },
+    run: (plan) => plane.executeAsync(plan),
+    runSync: (plan) => plane.execute(plan),
+    prefetch: (plan) => plane.executeAsync(plan),
     // Queued behind pending copies so a write never races one.
     write: (tier, slot, bytes) => plane.executeAsync(EMPTY_PLAN).then(() => plane.write(tier, slot, bytes)),
     read: (tier, slot) => plane.executeAsync(EMPTY_PLAN).then(() => plane.read(tier, slot)),

@@ -8,7 +8,7 @@
  * {@link validateSurvivalInput}, and is compared with
  * {@link ReferenceSurvivalBackend}.
  */
-import { checkInt } from '../../blocks/validate.js';
+import { checkInt } from '../util/check.js';
 
 /** Transition matrices of a batch of workloads, padded to one state count. */
 export interface SurvivalInput {

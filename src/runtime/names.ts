@@ -3,7 +3,7 @@
  * block manager stores per block.
  */
 import { MAX_AGENT } from '../blocks/types.js';
-import type { Registry } from './types.js';
+import type { Registry } from '../policies/types.js';
 
 const MAX_NAME_LENGTH = 256;
 const MAX_SESSION_ID = 0x7fffffff;

@@ -10,8 +10,8 @@ import {
   routedBackend,
   selectBackend,
   type ComputeBackend,
-} from '../../src/gpu/backend.js';
-import { cudaInfo } from '../../src/gpu/cuda/cuda.js';
+} from '../../src/compute/backend.js';
+import { cudaInfo } from '../../src/compute/cuda/cuda.js';
 import {
   CALIBRATION_SCORING,
   CALIBRATION_SURVIVAL,
@@ -19,10 +19,10 @@ import {
   measureCrossover,
   randomHitScoringInput,
   randomSurvivalInput,
-} from '../../src/gpu/crossover.js';
-import { referenceHitScoring } from '../../src/gpu/reference.js';
-import { probeWebGpu, releaseWebGpu } from '../../src/gpu/webgpu/device.js';
-import { ReferenceSurvivalBackend } from '../../src/policies/cachesage/survival.js';
+} from '../../src/compute/crossover.js';
+import { referenceHitScoring } from '../../src/compute/hit_scoring.js';
+import { probeWebGpu, releaseWebGpu } from '../../src/compute/webgpu/device.js';
+import { ReferenceSurvivalBackend } from '../../src/compute/survival.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 
 const probe = await probeWebGpu();

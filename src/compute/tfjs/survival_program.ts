@@ -32,14 +32,14 @@
  * keeps them equal to the reference's `1 - ...` for rows that sum to 1 only
  * within rounding. kernels/wgsl/survival.wgsl does the same.
  */
-import { checkInt } from '../../blocks/validate.js';
+import { checkInt } from '../../util/check.js';
 import {
   rowDeficits,
   validateSurvivalInput,
   type SurvivalBackend,
   type SurvivalInput,
   type SurvivalOutput,
-} from '../../policies/cachesage/survival.js';
+} from '../survival.js';
 import { TaskQueue } from '../webgpu/device.js';
 import type { AsyncSurvivalBackend } from '../webgpu/survival_program.js';
 

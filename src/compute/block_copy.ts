@@ -1,0 +1,29 @@
+/**
+ * The block copy oracle: a copy plan run on byte pools one copy after
+ * another, which the WGSL and CUDA copy kernels are compared with, exactly.
+ */
+import { checkCopyPlan } from '../blocks/copy_plan.js';
+import { Tier, type CopyPlan } from '../blocks/types.js';
+
+/** Device and host KV pools as bytes: slot `s` is `[s * bytesPerBlock, (s + 1) * bytesPerBlock)`. */
+export interface BlockPools {
+  bytesPerBlock: number;
+  device: Uint8Array;
+  host: Uint8Array;
+}
+
+/**
+ * Runs a plan on byte pools, one copy after another. Within a stage no
+ * copy reads or writes a slot another copy of the stage writes, so this
+ * order gives the same bytes as running the stage's copies in parallel.
+ */
+export function referenceBlockCopy(pools: BlockPools, plan: CopyPlan): void {
+  const { bytesPerBlock: size, device, host } = pools;
+  checkCopyPlan(plan, device.length / size, host.length / size, 'referenceBlockCopy');
+  for (let i = 0; i < plan.srcSlot.length; i++) {
+    const src = plan.srcTier[i] === Tier.Device ? device : host;
+    const dst = plan.dstTier[i] === Tier.Device ? device : host;
+    const from = plan.srcSlot[i]! * size;
+    dst.set(src.subarray(from, from + size), plan.dstSlot[i]! * size);
+  }
+}
