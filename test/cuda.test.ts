@@ -1,5 +1,5 @@
 /**
- * The CUDA data plane (kernels/cuda, native/cuda) and the kernel benchmark,
+ * The CUDA data plane (kernels/cuda) and the kernel benchmark,
  * as `npm install` builds them into build/bin: the CUDA library is compiled
  * wherever nvcc is, its test program holds every kernel to the CPU code
  * where a GPU is present and says "skipped" where none is, and the benchmark

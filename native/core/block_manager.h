@@ -15,7 +15,7 @@
 // * A full block is *committed* when its hash enters the hash index. Equal
 //   hash means equal prefix (the hash chains the parent's hash), so the index
 //   is a radix tree over blocks: `parent[id]` is the block before it.
-// * Invariants (checked by checkInvariants()):
+// * Invariants (checked by checkInvariants(), in invariants.cpp):
 //     - a committed device block's parent is on device; a host block's parent
 //       is on device or host (the cached set and the device set are both
 //       closed under "parent of");
@@ -46,14 +46,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "block_metadata.h"
+#include "copy_plan.h"
+#include "events.h"
 #include "eviction_queue.h"
 #include "hash_index.h"
+#include "tier.h"
 
 namespace cachesage {
-
-enum class Tier : uint8_t { Free = 0, Device = 1, Host = 2 };
-
-enum class EventKind : uint8_t { Stored = 1, Removed = 2, Demoted = 3, Loaded = 4 };
 
 struct BlockManagerConfig {
   int32_t blockSize = 16;
@@ -72,50 +72,6 @@ struct RequestTags {
 };
 
 constexpr int32_t kMaxAgentBit = 63;
-constexpr int32_t kNoBlock = -1;
-
-// Struct-of-arrays block metadata, indexed by block id. Held by shared_ptr so
-// zero-copy views handed to JavaScript can outlive the manager safely.
-struct BlockMetadata {
-  BlockMetadata(int32_t numBlocks, int32_t numClasses);
-  std::vector<uint8_t> tier;            // Tier
-  std::vector<uint8_t> committed;       // 1 when the hash is in the index
-  std::vector<int32_t> slot;            // slot within its tier, -1 when free
-  std::vector<int32_t> refCount;
-  std::vector<double> lastAccess;       // logical clock
-  std::vector<uint32_t> accessCount;
-  std::vector<int32_t> workload;        // -1: untagged or used by several
-  std::vector<uint64_t> agentMask;      // bit a: agent a used it
-  std::vector<int32_t> session;         // -1: shared (several sessions) or untagged
-  std::vector<int32_t> depth;           // position in its chain, 0 = first block
-  std::vector<int32_t> cachedChildren;  // committed children, any tier
-  std::vector<int32_t> deviceChildren;  // committed children on device
-  std::vector<uint64_t> hash;
-  std::vector<int32_t> parent;          // -1: first block of a chain
-  std::vector<float> score;             // eviction score, lower goes first
-  std::vector<int32_t> scoreClass;      // -1: scored by `score`; else by classScore
-  std::vector<float> classScore;        // per score class
-};
-
-struct CopyPlan {
-  std::vector<uint8_t> srcTier, dstTier;
-  std::vector<int32_t> srcSlot, dstSlot;
-  // Copies [stageStarts[i], stageStarts[i+1]) read no slot written earlier in
-  // the same stage and write no slot read or written earlier in it, so a
-  // backend may run one stage's copies in any order or in parallel; stages
-  // run in order.
-  std::vector<int32_t> stageStarts;
-  size_t size() const { return srcSlot.size(); }
-  void clear();
-};
-
-struct Events {
-  std::vector<uint8_t> kind;  // EventKind
-  std::vector<int32_t> block;
-  std::vector<uint64_t> hash;
-  std::vector<uint8_t> tier;  // tier after the event (Free for Removed)
-  void clear();
-};
 
 struct LookupResult {
   int32_t deviceBlocks = 0;  // leading matched blocks on device
@@ -199,8 +155,8 @@ class BlockManager {
 
   void takeCopyPlan(CopyPlan& out);
   void takeEvents(Events& out);
-  const CopyPlan& pendingCopyPlan() const { return plan_; }
-  size_t pendingEvents() const { return events_.kind.size(); }
+  const CopyPlan& pendingCopyPlan() const { return copies_.pending(); }
+  size_t pendingEvents() const { return events_.size(); }
 
   // Full structural check; returns "" when every invariant holds, otherwise
   // a description of the first broken one. O(blocks).
@@ -215,6 +171,7 @@ class BlockManager {
     RequestTags tags;
   };
 
+  static std::string requestName(int64_t requestId);
   Request& requestOrThrow(int64_t requestId, const char* op);
   const Request& requestOrThrow(int64_t requestId, const char* op) const;
   void checkBlockId(int32_t id, const char* op) const;
@@ -226,7 +183,6 @@ class BlockManager {
   int32_t allocateDeviceSlot();  // evicts when no slot is free
   int32_t newDeviceBlock(int32_t position, uint64_t hash, const RequestTags& tags);
   void freeBlock(int32_t id);
-  void resetBlock(int32_t id);
   void pin(int32_t id);
   void unpin(int32_t id);
   void setScore(int32_t id, float score);
@@ -243,7 +199,7 @@ class BlockManager {
   void dropBlock(int32_t id);
   void loadBlock(int32_t id, int32_t deviceSlot);
 
-  // Tree links.
+  // Tree links (BlockTree), plus the heap refreshes they imply.
   void linkChild(int32_t parentId, int32_t child);
   void unlinkChild(int32_t child);
   void setTier(int32_t id, Tier to);
@@ -260,15 +216,12 @@ class BlockManager {
   std::vector<int32_t> freeIds_;
   std::vector<int32_t> freeDeviceSlots_;
   std::vector<int32_t> freeHostSlots_;
-  std::vector<int32_t> firstChild_, nextSibling_, prevSibling_;
+  BlockTree tree_;
   std::unordered_map<int64_t, Request> requests_;
   int32_t pinnedDevice_ = 0;
   double clock_ = 0;
-  CopyPlan plan_;
-  // Generation stamps for stage splitting, per (tier, slot).
-  std::vector<uint32_t> readStamp_, writeStamp_;
-  uint32_t stage_ = 1;
-  Events events_;
+  CopyPlanBuilder copies_;
+  EventQueue events_;
 };
 
 }  // namespace cachesage

@@ -4,7 +4,7 @@
 //
 // Plain C++ with no Node or N-API includes. The TypeScript reference
 // (referenceHitScoring in src/gpu/reference.ts) computes the same result and
-// is the oracle for this file; the CUDA scorer (native/cuda/cuda_backend.h)
+// is the oracle for this file; the CUDA scorer (kernels/cuda/cuda_backend.h)
 // reads the same HitScoringInput.
 #pragma once
 

@@ -12,7 +12,7 @@ namespace cachesage::napi {
 //     reason: why not, when it cannot ('' when it can);
 //     device: the device description when available, else ''.
 //
-// and, only in builds with CUDA, the classes over native/cuda/cuda_backend.h:
+// and, only in builds with CUDA, the classes over kernels/cuda/cuda_backend.h:
 //
 //   new NativeCudaSurvival()
 //     .compute(workloads, states, horizon, transitions: Float32Array,

@@ -1,5 +1,5 @@
 /**
- * The CUDA kernels (kernels/cuda, behind native/cuda/cuda_backend.h) through
+ * The CUDA kernels (kernels/cuda, behind kernels/cuda/cuda_backend.h) through
  * the addon: survival, hit scoring and the block-copy data plane. The addon
  * has them only when it was built with nvcc, and they run only where a
  * device is present; {@link cudaInfo} says which, and why not, without

@@ -5,6 +5,11 @@
 //
 // Usage: cachesage_cuda_test [seed]. Exits 0 with a "skipped" line when no
 // CUDA device can run the kernels, 1 on any mismatch.
+//
+// Longer than ~400 lines on purpose: one program for every kernel, one
+// section each (block copy, hit scoring, survival), sharing the check
+// counters, the random inputs and the no-device skip in main(), so a CUDA
+// build has one test binary to run (test/cuda.test.ts runs it).
 #include <algorithm>
 #include <chrono>
 #include <cmath>

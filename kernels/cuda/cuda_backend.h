@@ -8,7 +8,7 @@
 //
 // Layouts are the ones the CPU code uses (one page-table format everywhere):
 // pools of whole blocks addressed by (tier, slot), copy plans as in
-// data_plane.h, block metadata as in block_manager.h (read through
+// data_plane.h, block metadata as in block_metadata.h (read through
 // HitScoringInput, hit_scoring.h, which the CPU scorer shares), survival
 // arrays as in survival.h. Each kernel has a wrapper over host arrays
 // (copied in and out) and one over device buffers (for data already on the
