@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 
-import { TfjsSurvivalBackend } from '../../src/compute/tfjs/survival_program.js';
+import { TfjsSurvivalBackend } from '../../../src/compute/tfjs/survival_program.js';
 import {
   ReferenceSurvivalBackend,
   type SurvivalInput,
   type SurvivalOutput,
-} from '../../src/compute/survival.js';
-import { seededRandom as rng } from '../../src/util/random.js';
+} from '../../../src/compute/survival.js';
+import { seededRandom as rng } from '../../../src/util/random.js';
 import { expectSurvivalClose, nearlyEndedInput, randomChains, SURVIVAL_KEYS } from '../inputs.js';
 
 const NEAR_CERTAIN = { nearCertainEnds: true };

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { nativeAddon, type NativeBlockManagerHandle } from '../src/blocks/addon.js';
-import { METADATA_FIELDS } from '../src/blocks/types.js';
+import { nativeAddon, type NativeBlockManagerHandle } from '../../src/blocks/addon.js';
+import { METADATA_FIELDS } from '../../src/blocks/types.js';
 
 function rng(seed: number) {
   let s = seed >>> 0;

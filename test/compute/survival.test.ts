@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { nativeAddon } from '../src/blocks/addon.js';
+import { nativeAddon } from '../../src/blocks/addon.js';
 import {
   MAX_SURVIVAL_HORIZON,
   MAX_SURVIVAL_REACH,
@@ -9,9 +9,9 @@ import {
   validateSurvivalInput,
   type SurvivalInput,
   type SurvivalOutput,
-} from '../src/compute/survival.js';
-import { NativeSurvivalBackend } from '../src/compute/cpu/survival.js';
-import { seededRandom as rng } from '../src/util/random.js';
+} from '../../src/compute/survival.js';
+import { NativeSurvivalBackend } from '../../src/compute/cpu/survival.js';
+import { seededRandom as rng } from '../../src/util/random.js';
 import { randomChains } from './inputs.js';
 
 

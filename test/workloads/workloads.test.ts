@@ -4,8 +4,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { TraceCall } from '../src/trace/format.js';
-import { readTraceFile } from '../src/trace/reader.js';
+import type { TraceCall } from '../../src/trace/format.js';
+import { readTraceFile } from '../../src/trace/reader.js';
 import {
   branchy,
   END_AGENT,
@@ -19,7 +19,7 @@ import {
   type FitTargets,
   type GeneratedWorkload,
   type TraceStats,
-} from '../src/workloads/index.js';
+} from '../../src/workloads/index.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -258,7 +258,7 @@ describe('groupchat (fitted to mad_debate.jsonl)', () => {
   });
 
   it('in shared-history mode every agent sees the whole transcript', async () => {
-    const { groupchat } = await import('../src/workloads/groupchat.js');
+    const { groupchat } = await import('../../src/workloads/groupchat.js');
     const { calls } = generateShape(groupchat, { seed: 1, sessions: 3, params: { history: 'shared' } });
     for (const session of bySession(calls)) {
       // Each prompt holds one segment per earlier message plus system prompt and question.

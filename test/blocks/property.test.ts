@@ -7,10 +7,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { BlockManager } from '../src/blocks/block_manager.js';
-import { hashTokenBlocks } from '../src/blocks/hash.js';
-import { ReferenceBlockManager } from '../src/blocks/reference.js';
-import { EventKind, METADATA_FIELDS, Tier, type BlockManagerLike, type BlockManagerOptions } from '../src/blocks/types.js';
+import { BlockManager } from '../../src/blocks/block_manager.js';
+import { hashTokenBlocks } from '../../src/blocks/hash.js';
+import { ReferenceBlockManager } from '../../src/blocks/reference.js';
+import { EventKind, METADATA_FIELDS, Tier, type BlockManagerLike, type BlockManagerOptions } from '../../src/blocks/types.js';
 
 type Op =
   | { kind: 'admit'; request: number; tokens: number[]; hashCount: number; workload: number; agent: number; session: number }

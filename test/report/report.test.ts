@@ -10,10 +10,10 @@ import { pathToFileURL } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { renderReportHtml } from '../src/report/html.js';
-import type { BenchRun, BenchRunEntry, BenchWorkload } from '../src/report/results.js';
-import { replay } from '../src/sim/replay.js';
-import { generateWorkload } from '../src/workloads/index.js';
+import { renderReportHtml } from '../../src/report/html.js';
+import type { BenchRun, BenchRunEntry, BenchWorkload } from '../../src/report/results.js';
+import { replay } from '../../src/sim/replay.js';
+import { generateWorkload } from '../../src/workloads/index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [

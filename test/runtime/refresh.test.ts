@@ -6,11 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { hashTokenBlocks } from '../src/blocks/native_hash.js';
-import { Tier } from '../src/blocks/types.js';
-import { referenceSelectVictims } from '../src/compute/hit_scoring.js';
-import { ReferenceSurvivalBackend, type SurvivalInput, type SurvivalOutput } from '../src/compute/survival.js';
-import { Runtime } from '../src/runtime/runtime.js';
+import { hashTokenBlocks } from '../../src/blocks/native_hash.js';
+import { Tier } from '../../src/blocks/types.js';
+import { referenceSelectVictims } from '../../src/compute/hit_scoring.js';
+import { ReferenceSurvivalBackend, type SurvivalInput, type SurvivalOutput } from '../../src/compute/survival.js';
+import { Runtime } from '../../src/runtime/runtime.js';
 
 const BS = 4;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { DurationEstimator, normalQuantile } from '../src/policies/cachesage/timing.js';
-import { seededRandom as rng } from '../src/util/random.js';
+import { DurationEstimator, normalQuantile } from '../../../src/policies/cachesage/timing.js';
+import { seededRandom as rng } from '../../../src/util/random.js';
 
 
 /** Log-normal samples by Box-Muller. */

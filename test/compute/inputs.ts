@@ -7,9 +7,9 @@
  */
 import { expect } from 'vitest';
 
-import { Tier } from '../src/blocks/types.js';
-import { isDeviceEvictable, type HitScoringInput } from '../src/compute/hit_scoring.js';
-import type { SurvivalInput, SurvivalOutput } from '../src/compute/survival.js';
+import { Tier } from '../../src/blocks/types.js';
+import { isDeviceEvictable, type HitScoringInput } from '../../src/compute/hit_scoring.js';
+import type { SurvivalInput, SurvivalOutput } from '../../src/compute/survival.js';
 
 /** Finite scores from a small set: both zeros, float32 subnormals, negatives, a large value. */
 export const SCORE_VALUES = [0, -0, 1e-40, -1e-40, 0.25, 0.5, -3, 7.5, 1e30, -1e-20] as const;

@@ -5,11 +5,11 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import type { TraceSegment } from '../src/trace/format.js';
-import { PromptHasher } from '../src/trace/hashing.js';
-import { readTrace } from '../src/trace/reader.js';
+import type { TraceSegment } from '../../src/trace/format.js';
+import { PromptHasher } from '../../src/trace/hashing.js';
+import { readTrace } from '../../src/trace/reader.js';
 
-const TRACES = fileURLToPath(new URL('../../shared/traces', import.meta.url));
+const TRACES = fileURLToPath(new URL('../../../shared/traces', import.meta.url));
 const HAVE_TRACES = existsSync(TRACES);
 
 /** Naive reference: the identity (segment id, offset) of every token. */

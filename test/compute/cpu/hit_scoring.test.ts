@@ -6,11 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { BlockManager } from '../../src/blocks/block_manager.js';
-import { nativeAddon } from '../../src/blocks/addon.js';
-import { nativeHitScoring } from '../../src/compute/cpu/hit_scoring.js';
-import { referenceHitScoring, type HitScoringInput } from '../../src/compute/hit_scoring.js';
-import { seededRandom } from '../../src/util/random.js';
+import { BlockManager } from '../../../src/blocks/block_manager.js';
+import { nativeAddon } from '../../../src/blocks/addon.js';
+import { nativeHitScoring } from '../../../src/compute/cpu/hit_scoring.js';
+import { referenceHitScoring, type HitScoringInput } from '../../../src/compute/hit_scoring.js';
+import { seededRandom } from '../../../src/util/random.js';
 import { countEvictable, randomMetadata, sameBits } from '../inputs.js';
 
 function expectSameAsReference(input: HitScoringInput, k: number, what: string): void {

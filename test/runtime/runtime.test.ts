@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { hashTokenBlocks } from '../src/blocks/native_hash.js';
-import { Tier } from '../src/blocks/types.js';
-import { mergeActions, Runtime } from '../src/runtime/runtime.js';
-import { SnapshotError } from '../src/runtime/snapshot.js';
+import { hashTokenBlocks } from '../../src/blocks/native_hash.js';
+import { Tier } from '../../src/blocks/types.js';
+import { mergeActions, Runtime } from '../../src/runtime/runtime.js';
+import { SnapshotError } from '../../src/runtime/snapshot.js';
 
 const BS = 4;
 

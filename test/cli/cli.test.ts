@@ -10,14 +10,14 @@ import { join, resolve } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { main } from '../src/cli/cli.js';
-import { probeWebGpu } from '../src/compute/webgpu/device.js';
-import { Progress } from '../src/cli/progress.js';
-import { capacityBlocks, REPLAY_POLICIES } from '../src/sim/replay.js';
-import { encodeCall, encodeHeader, promptTokens, type TraceCall } from '../src/trace/format.js';
-import { generateWorkload } from '../src/workloads/index.js';
+import { main } from '../../src/cli/cli.js';
+import { probeWebGpu } from '../../src/compute/webgpu/device.js';
+import { Progress } from '../../src/cli/progress.js';
+import { capacityBlocks, REPLAY_POLICIES } from '../../src/sim/replay.js';
+import { encodeCall, encodeHeader, promptTokens, type TraceCall } from '../../src/trace/format.js';
+import { generateWorkload } from '../../src/workloads/index.js';
 
-const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '..', '..');
 const BLOCK_SIZE = 16;
 
 interface Outcome {

@@ -10,19 +10,19 @@ import { delimiter, join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { nativeAddon } from '../../src/blocks/addon.js';
-import { Tier, type CopyPlan } from '../../src/blocks/types.js';
+import { nativeAddon } from '../../../src/blocks/addon.js';
+import { Tier, type CopyPlan } from '../../../src/blocks/types.js';
 import {
   CudaDataPlane,
   CudaHitScoringProgram,
   CudaSurvivalBackend,
   CudaUnavailableError,
   cudaInfo,
-} from '../../src/compute/cuda/cuda.js';
-import { referenceBlockCopy, type BlockPools } from '../../src/compute/block_copy.js';
-import { referenceHitScoring, type HitScoringInput } from '../../src/compute/hit_scoring.js';
-import { ReferenceSurvivalBackend, type SurvivalInput, type SurvivalOutput } from '../../src/compute/survival.js';
-import { seededRandom } from '../../src/util/random.js';
+} from '../../../src/compute/cuda/cuda.js';
+import { referenceBlockCopy, type BlockPools } from '../../../src/compute/block_copy.js';
+import { referenceHitScoring, type HitScoringInput } from '../../../src/compute/hit_scoring.js';
+import { ReferenceSurvivalBackend, type SurvivalInput, type SurvivalOutput } from '../../../src/compute/survival.js';
+import { seededRandom } from '../../../src/util/random.js';
 import { countEvictable, randomChains, randomMetadata, sameBits } from '../inputs.js';
 
 const info = cudaInfo();

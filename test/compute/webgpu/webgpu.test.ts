@@ -1,15 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ReferenceBlockManager } from '../../src/blocks/reference.js';
-import { Tier, type CopyPlan } from '../../src/blocks/types.js';
-import { ReferenceSurvivalBackend } from '../../src/compute/survival.js';
-import { referenceBlockCopy, type BlockPools } from '../../src/compute/block_copy.js';
-import { referenceHitScoring, type HitScoringInput } from '../../src/compute/hit_scoring.js';
-import { WebGpuBlockCopyProgram, type BlockCopyMethod } from '../../src/compute/webgpu/block_copy_program.js';
-import { createKernelPipeline, probeWebGpu } from '../../src/compute/webgpu/device.js';
-import { WebGpuHitScoringProgram } from '../../src/compute/webgpu/hit_scoring_program.js';
-import { WebGpuSurvivalBackend } from '../../src/compute/webgpu/survival_program.js';
-import { seededRandom as rng } from '../../src/util/random.js';
+import { ReferenceBlockManager } from '../../../src/blocks/reference.js';
+import { Tier, type CopyPlan } from '../../../src/blocks/types.js';
+import { ReferenceSurvivalBackend } from '../../../src/compute/survival.js';
+import { referenceBlockCopy, type BlockPools } from '../../../src/compute/block_copy.js';
+import { referenceHitScoring, type HitScoringInput } from '../../../src/compute/hit_scoring.js';
+import { WebGpuBlockCopyProgram, type BlockCopyMethod } from '../../../src/compute/webgpu/block_copy_program.js';
+import { createKernelPipeline, probeWebGpu } from '../../../src/compute/webgpu/device.js';
+import { WebGpuHitScoringProgram } from '../../../src/compute/webgpu/hit_scoring_program.js';
+import { WebGpuSurvivalBackend } from '../../../src/compute/webgpu/survival_program.js';
+import { seededRandom as rng } from '../../../src/util/random.js';
 import { expectSurvivalClose, FINITE_ACCESS_VALUES, nearlyEndedInput, randomChains, randomMetadata } from '../inputs.js';
 
 const NEAR_CERTAIN = { nearCertainEnds: true };

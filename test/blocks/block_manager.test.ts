@@ -4,11 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { BlockManager } from '../src/blocks/block_manager.js';
-import { CpuDataPlane } from '../src/blocks/data_plane.js';
-import { hashTokenBlocks } from '../src/blocks/native_hash.js';
-import { ReferenceBlockManager } from '../src/blocks/reference.js';
-import { EventKind, Tier, type BlockManagerLike, type BlockManagerOptions } from '../src/blocks/types.js';
+import { BlockManager } from '../../src/blocks/block_manager.js';
+import { CpuDataPlane } from '../../src/blocks/data_plane.js';
+import { hashTokenBlocks } from '../../src/blocks/native_hash.js';
+import { ReferenceBlockManager } from '../../src/blocks/reference.js';
+import { EventKind, Tier, type BlockManagerLike, type BlockManagerOptions } from '../../src/blocks/types.js';
 
 const both = (options: BlockManagerOptions): [string, BlockManagerLike][] => [
   ['native', new BlockManager(options)],

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
-import { BlockManager } from '../src/blocks/block_manager.js';
-import { CpuDataPlane } from '../src/blocks/data_plane.js';
-import { hashTokenBlocks } from '../src/blocks/native_hash.js';
-import { Tier, type CopyPlan } from '../src/blocks/types.js';
+import { BlockManager } from '../../src/blocks/block_manager.js';
+import { CpuDataPlane } from '../../src/blocks/data_plane.js';
+import { hashTokenBlocks } from '../../src/blocks/native_hash.js';
+import { Tier, type CopyPlan } from '../../src/blocks/types.js';
 
 const BYTES = 4096;
 

@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { hashBlock, hashTokenBlocks } from '../src/blocks/hash.js';
-import { ReferenceBlockManager } from '../src/blocks/reference.js';
-import { EventKind, METADATA_FIELDS, Tier } from '../src/blocks/types.js';
+import { hashBlock, hashTokenBlocks } from '../../src/blocks/hash.js';
+import { ReferenceBlockManager } from '../../src/blocks/reference.js';
+import { EventKind, METADATA_FIELDS, Tier } from '../../src/blocks/types.js';
 
 function make(deviceBlocks: number, hostBlocks = 0, blockSize = 1): ReferenceBlockManager {
   return new ReferenceBlockManager({ blockSize, deviceBlocks, hostBlocks });

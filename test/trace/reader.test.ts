@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { TraceError, type TraceCall } from '../src/trace/format.js';
-import { readTrace, readTraceFile } from '../src/trace/reader.js';
-import { generateWorkload, writeTrace } from '../src/workloads/index.js';
+import { TraceError, type TraceCall } from '../../src/trace/format.js';
+import { readTrace, readTraceFile } from '../../src/trace/reader.js';
+import { generateWorkload, writeTrace } from '../../src/workloads/index.js';
 
-const TRACES = fileURLToPath(new URL('../../shared/traces', import.meta.url));
+const TRACES = fileURLToPath(new URL('../../../shared/traces', import.meta.url));
 const HAVE_TRACES = existsSync(TRACES);
 
 let dir: string;

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const exe = process.platform === 'win32' ? '.exe' : '';
 const binDir = join(root, 'build', 'bin');
 const cudaTest = join(binDir, `cachesage_cuda_test${exe}`);

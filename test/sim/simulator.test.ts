@@ -4,11 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import type { CostModel } from '../src/sim/cost_model.js';
-import { replay } from '../src/sim/replay.js';
-import { simulate } from '../src/sim/simulator.js';
-import { prepareWorkload } from '../src/sim/workload.js';
-import type { TraceCall } from '../src/trace/format.js';
+import type { CostModel } from '../../src/sim/cost_model.js';
+import { replay } from '../../src/sim/replay.js';
+import { simulate } from '../../src/sim/simulator.js';
+import { prepareWorkload } from '../../src/sim/workload.js';
+import type { TraceCall } from '../../src/trace/format.js';
 
 /** Round numbers so TTFTs can be computed by hand: 1000 prefill tok/s, 10 ms per decode step. */
 const MODEL: CostModel = {

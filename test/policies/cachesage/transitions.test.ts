@@ -8,8 +8,8 @@ import {
   START_INDEX,
   TransitionModel,
   type TransitionEndpoint,
-} from '../src/policies/cachesage/transitions.js';
-import { seededRandom as rng } from '../src/util/random.js';
+} from '../../../src/policies/cachesage/transitions.js';
+import { seededRandom as rng } from '../../../src/util/random.js';
 
 
 /** A true chain by name; missing entries are 0, END is absorbing. */
