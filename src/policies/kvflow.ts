@@ -4,7 +4,7 @@
  * agents are close to running again ("steps to execution"). Strong on fixed
  * pipelines, blind to any branch the graph was not told about.
  */
-import type { Action, Policy, PolicyContext, RuntimeEvent, ScoreClass } from './types.js';
+import type { Action, Policy, PolicyContext, RuntimeEvent, ScoreClass, SessionView } from './types.js';
 import { cachedChain } from './chain.js';
 import { compileGraph, START_NODE, type CompiledGraph, type StepGraph } from './kvflow_graph.js';
 import { checkNumber, checkOptionsObject, describeValue, isRecord } from '../util/check.js';
@@ -38,18 +38,6 @@ export const KVFLOW_UNREACHABLE_SCORE = -1e6;
 export const KVFLOW_ENDED_SCORE = -2e6;
 
 const DEFAULT_NEUTRAL_STEPS = 1.5;
-
-interface LiveSession {
-  name: string;
-  id: number;
-  workload: string;
-  workloadId: number;
-  graph: CompiledGraph | undefined;
-  /** The session's position: the running or last agent's node, START before any step, -1 off the graph. */
-  node: number;
-  /** Whether the agent at `node` is running now (it is then 0 steps from execution). */
-  running: boolean;
-}
 
 /**
  * Creates the KVFlow-style policy.
@@ -94,10 +82,6 @@ export function createKvflowPolicy(options: KvflowPolicyOptions): Policy {
   }
 
   let context: PolicyContext | undefined;
-  const liveByName = new Map<string, LiveSession>();
-  const liveById = new Map<number, LiveSession>();
-  const liveByWorkload = new Map<string, Set<LiveSession>>();
-  const endedSessions = new Set<number>();
   /** Session name -> the node whose step just ended, awaiting prefetch. */
   const pendingPrefetch = new Map<string, number>();
   /** `${workloadId}:${agentMask}` -> the graph nodes of the mask's agents. */
@@ -124,6 +108,10 @@ export function createKvflowPolicy(options: KvflowPolicyOptions): Policy {
     return entry;
   };
 
+  /** A session's position: its running or last agent's node, START before any step, -1 off the graph (or with none). */
+  const nodeOf = (graph: CompiledGraph | undefined, agent: string | null): number =>
+    agent === null ? START_NODE : (graph?.nodes.get(agent) ?? -1);
+
   const stepsFrom = (graph: CompiledGraph, at: number, running: boolean, nodes: readonly number[]): number => {
     let best = Infinity;
     for (const node of nodes) {
@@ -141,7 +129,8 @@ export function createKvflowPolicy(options: KvflowPolicyOptions): Policy {
     const c = ctx('scoreClasses');
     const cls = c.scoreClass(classId);
     if (cls === undefined || cls.workload < 0) return neutral;
-    if (cls.session >= 0 && endedSessions.has(cls.session)) return KVFLOW_ENDED_SCORE;
+    const own = cls.session >= 0 ? c.sessionById(cls.session) : undefined;
+    if (own !== undefined && !own.live) return KVFLOW_ENDED_SCORE;
     const workload = c.registry.workloadName(cls.workload);
     const graph = workload === undefined ? undefined : graphs.get(workload);
     if (graph === undefined) return neutral;
@@ -149,54 +138,22 @@ export function createKvflowPolicy(options: KvflowPolicyOptions): Policy {
     if (nodes.length === 0) return neutral;
     let best = offGraph ? neutralSteps : Infinity;
     if (cls.session >= 0) {
-      const live = liveById.get(cls.session);
-      if (live === undefined || live.graph !== graph || live.node < 0) return neutral;
-      return toScore(Math.min(best, stepsFrom(graph, live.node, live.running, nodes)));
+      const node = own === undefined || graphs.get(own.workload) !== graph ? -1 : nodeOf(graph, own.agent);
+      if (node < 0) return neutral;
+      return toScore(Math.min(best, stepsFrom(graph, node, own!.inStep, nodes)));
     }
     best = Math.min(best, stepsFrom(graph, START_NODE, false, nodes));
-    for (const live of liveByWorkload.get(workload!) ?? []) {
-      if (live.node >= 0) best = Math.min(best, stepsFrom(graph, live.node, live.running, nodes));
+    for (const live of c.liveSessions(cls.workload)) {
+      const node = nodeOf(graph, live.agent);
+      if (node >= 0) best = Math.min(best, stepsFrom(graph, node, live.inStep, nodes));
     }
     return toScore(best);
   };
 
-  const invalidateAround = (live: LiveSession): void => {
+  const invalidateAround = (session: SessionView): void => {
     const c = ctx('observe');
-    c.invalidate(c.classesOfSession(live.id));
-    c.invalidate(c.classesOfWorkload(live.workloadId));
-  };
-
-  const join = (session: string, workload: string): LiveSession => {
-    let live = liveByName.get(session);
-    if (live !== undefined) return live;
-    const c = ctx('observe');
-    live = {
-      name: session,
-      id: c.registry.sessionId(session),
-      workload,
-      workloadId: c.registry.workloadId(workload),
-      graph: graphs.get(workload),
-      node: START_NODE,
-      running: false,
-    };
-    liveByName.set(session, live);
-    liveById.set(live.id, live);
-    endedSessions.delete(live.id);
-    let peers = liveByWorkload.get(workload);
-    if (peers === undefined) {
-      peers = new Set();
-      liveByWorkload.set(workload, peers);
-    }
-    peers.add(live);
-    return live;
-  };
-
-  const moveTo = (live: LiveSession, agent: string, running: boolean): void => {
-    const node = live.graph?.nodes.get(agent) ?? -1;
-    if (node === live.node && running === live.running) return;
-    live.node = node;
-    live.running = running;
-    invalidateAround(live);
+    c.invalidate(c.classesOfSession(session.id));
+    c.invalidate(c.classesOfWorkload(session.workloadId));
   };
 
   return {
@@ -208,35 +165,27 @@ export function createKvflowPolicy(options: KvflowPolicyOptions): Policy {
     observe(event: RuntimeEvent): void {
       switch (event.type) {
         case 'session.start':
-          invalidateAround(join(event.session, event.workload));
+          invalidateAround(ctx('observe').session(event.session)!);
           break;
-        case 'step.start':
+        case 'step.start': {
           pendingPrefetch.delete(event.session);
-          moveTo(join(event.session, event.agent.workload), event.agent.agent, true);
+          const session = ctx('observe').session(event.session)!;
+          const graph = graphs.get(session.workload);
+          // Scores move only when the session's node or its running state does.
+          if (nodeOf(graph, event.previous.agent) !== nodeOf(graph, session.agent) || !event.previous.inStep) invalidateAround(session);
           break;
+        }
         case 'step.end': {
-          const live = join(event.session, event.agent.workload);
-          moveTo(live, event.agent.agent, false);
-          if (live.node >= 0) pendingPrefetch.set(event.session, live.node);
+          const session = ctx('observe').session(event.session)!;
+          invalidateAround(session);
+          const node = nodeOf(graphs.get(session.workload), session.agent);
+          if (node >= 0) pendingPrefetch.set(event.session, node);
           break;
         }
-        case 'session.end': {
-          const live = liveByName.get(event.session);
+        case 'session.end':
           pendingPrefetch.delete(event.session);
-          if (live === undefined) {
-            const c = ctx('observe');
-            const id = c.registry.sessionId(event.session);
-            endedSessions.add(id);
-            c.invalidate(c.classesOfSession(id));
-            break;
-          }
-          liveByName.delete(live.name);
-          liveById.delete(live.id);
-          liveByWorkload.get(live.workload)?.delete(live);
-          endedSessions.add(live.id);
-          invalidateAround(live);
+          invalidateAround(ctx('observe').session(event.session)!);
           break;
-        }
         default:
           break;
       }
@@ -251,7 +200,8 @@ export function createKvflowPolicy(options: KvflowPolicyOptions): Policy {
       const chosen = new Set<number>();
       const blockIds: number[] = [];
       for (const [session, node] of pendingPrefetch) {
-        const graph = liveByName.get(session)?.graph;
+        const live = c.session(session);
+        const graph = live?.live ? graphs.get(live.workload) : undefined;
         if (graph === undefined) continue;
         for (const next of graph.next[node]!) {
           const prompt = c.lastPrompt(session, graph.names[next]!);

@@ -1,6 +1,9 @@
 /**
- * The runtime's vocabulary: agent identity, events from both sides, the
- * four primitives policies implement, and the actions they return.
+ * The contract between the runtime and its policies: agent identity, the
+ * events policies observe from both sides, the session model they read,
+ * the four primitives they implement and the actions they return. The
+ * runtime (above) implements the context and drives the policies; nothing
+ * here depends on it.
  */
 import type { BlockEvents, BlockManagerLike } from '../blocks/types.js';
 import type { ComputeBackend } from '../compute/backend.js';
@@ -52,7 +55,53 @@ export type EngineEvent =
   /** The block manager's drained events (stored, removed, demoted, loaded). */
   | { type: 'blocks'; time: number; events: BlockEvents };
 
-export type RuntimeEvent = FrameworkEvent | EngineEvent;
+/** Where a session stood just before a step started, in the runtime's session model. */
+export interface StepOrigin {
+  /** The agent of the previous step; null before the session's first step. */
+  agent: string | null;
+  /** Whether a step was still running. */
+  inStep: boolean;
+  /** When the previous step ended (null: none ended yet). */
+  stepEndedAt: number | null;
+}
+
+/**
+ * Framework events as policies observe them. Steps carry where the session
+ * came from; a step the runtime opened itself for a tagged engine call
+ * (an engine-only integration reports no steps) is `implicit` and ends at
+ * that call's release.
+ */
+export type ObservedFrameworkEvent =
+  | Exclude<FrameworkEvent, { type: 'step.start' | 'step.end' }>
+  | (Extract<FrameworkEvent, { type: 'step.start' }> & { implicit: boolean; previous: StepOrigin })
+  | (Extract<FrameworkEvent, { type: 'step.end' }> & { implicit: boolean });
+
+export type RuntimeEvent = ObservedFrameworkEvent | EngineEvent;
+
+// ---------------------------------------------------------------- sessions
+
+/**
+ * A session as the runtime's session model holds it: the one record of its
+ * lifecycle, which policies read through their context and never keep a
+ * copy of.
+ */
+export interface SessionView {
+  readonly name: string;
+  readonly id: number;
+  readonly workload: string;
+  readonly workloadId: number;
+  /** Started and not ended. */
+  readonly live: boolean;
+  /** The agent of the running or latest step; null before the first step. */
+  readonly agent: string | null;
+  readonly inStep: boolean;
+  /** The running step was opened by an engine call, not a framework event. */
+  readonly implicitStep: boolean;
+  readonly stepStartedAt: number;
+  readonly stepEndedAt: number | null;
+  /** Time of the latest session.start, step.start, step.end or session.end. */
+  readonly lastEventAt: number;
+}
 
 // ---------------------------------------------------------------- actions
 
@@ -142,6 +191,13 @@ export interface PolicyContext {
   invalidate(classIds: Iterable<number>): void;
   /** The hashes of the last prompt a session's agent sent (its chain), if any. */
   lastPrompt(session: string, agent?: string): BigUint64Array | undefined;
+  /** The runtime's record of a session, by name or id; undefined when it never started. */
+  session(name: string): SessionView | undefined;
+  sessionById(id: number): SessionView | undefined;
+  /** Every session the runtime knows, in the order each first started. */
+  sessions(): Iterable<SessionView>;
+  /** The live sessions of a workload. */
+  liveSessions(workloadId: number): Iterable<SessionView>;
   /** Bytes per KV block and the host->device bandwidth (bytes/s) for prefetch budgets. */
   readonly bytesPerBlock: number;
   readonly hostToDeviceBytesPerSecond: number;

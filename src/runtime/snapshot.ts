@@ -6,6 +6,8 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 
+import type { Policy } from '../policies/types.js';
+
 export const SNAPSHOT_FORMAT = 'cachesage.runtime';
 export const SNAPSHOT_VERSION = 1;
 
@@ -64,4 +66,36 @@ export function readSnapshot(path: string): RuntimeSnapshot {
     throw new SnapshotError(`snapshot ${path} has no policies object`);
   }
   return s as RuntimeSnapshot;
+}
+
+/** Writes what the policies learned to `path`, atomically. */
+export function snapshotPolicies(policies: readonly Policy[], path: string): void {
+  const learned: Record<string, unknown> = {};
+  for (const p of policies) {
+    if (p.snapshot) learned[p.name] = p.snapshot();
+  }
+  writeSnapshotAtomically(path, { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, savedAt: new Date().toISOString(), policies: learned });
+}
+
+/**
+ * Restores what the policies learned from `path`. Every policy's part is
+ * applied or none is: on a refused part the others are put back.
+ *
+ * @throws SnapshotError when the file is corrupt, foreign or a part is refused.
+ */
+export function restorePolicies(policies: readonly Policy[], path: string): void {
+  const snapshot = readSnapshot(path);
+  const staged: [Policy, unknown][] = [];
+  for (const p of policies) {
+    if (p.restore && p.name in snapshot.policies) staged.push([p, snapshot.policies[p.name]]);
+  }
+  const backups = staged.map(([p]) => p.snapshot?.());
+  try {
+    for (const [p, state] of staged) p.restore!(state);
+  } catch (error) {
+    staged.forEach(([p], i) => {
+      if (backups[i] !== undefined) p.restore!(backups[i]);
+    });
+    throw new SnapshotError(`snapshot ${path} was refused: ${(error as Error).message}`);
+  }
 }

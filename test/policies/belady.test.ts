@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { createBeladyPolicy, NEVER_USED_SCORE, type FutureUses } from '../../src/policies/belady.js';
-import type { RuntimeEvent } from '../../src/policies/types.js';
-import { chain, feed, TestContext } from './context.js';
+import type { Policy, RuntimeEvent } from '../../src/policies/types.js';
+import { chain, TestContext } from './context.js';
 
 /** A future over literal (hash -> use times) that records what it was asked. */
 function futureOf(uses: Record<string, number[]>): FutureUses & { asked: [bigint, number][] } {
@@ -16,6 +16,8 @@ function futureOf(uses: Record<string, number[]>): FutureUses & { asked: [bigint
   };
 }
 
+/** Belady reads only event times: events go to it directly, not through a session model. */
+const observe = (policy: Policy, ...events: RuntimeEvent[]): void => events.forEach((e) => policy.observe!(e));
 const at = (time: number): RuntimeEvent => ({ type: 'session.start', time, session: 's', workload: 'w' });
 
 describe('belady policy', () => {
@@ -27,7 +29,7 @@ describe('belady policy', () => {
     const [a] = ctx.serve(chain(100, 1));
     const [b] = ctx.serve(chain(200, 1));
     const [c] = ctx.serve(chain(300, 1));
-    feed(policy, at(1));
+    observe(policy, at(1));
     ctx.rescore(policy);
     expect([...ctx.manager.metadata.score.slice(0, 3)]).toEqual([-5, -10, Math.fround(NEVER_USED_SCORE)]);
     expect(ctx.evictDevice(3)).toEqual([c, b, a]);
@@ -43,7 +45,7 @@ describe('belady policy', () => {
     const pinned = chain(300, 1);
     const [s] = ctx.manager.admit(99, pinned, 4)!.blockIds;
     ctx.manager.commit(99, 1);
-    feed(policy, at(0));
+    observe(policy, at(0));
     ctx.rescore(policy);
     expect(ctx.manager.metadata.score[s!]).toBe(Math.fround(NEVER_USED_SCORE));
     // p waits for q to go; s is never taken.
@@ -60,7 +62,7 @@ describe('belady policy', () => {
     const out = new Float32Array(1);
     policy.scoreBlocks!(new Int32Array([a!]), out);
     expect(out[0]).toBe(-5);
-    feed(policy, at(5), at(4));
+    observe(policy, at(5), at(4));
     policy.scoreBlocks!(new Int32Array([a!]), out);
     expect(out[0]).toBe(-12);
     expect(future.asked).toEqual([[100n, -Infinity], [100n, 5]]);

@@ -7,15 +7,15 @@ import {
   KVFLOW_UNREACHABLE_SCORE,
   type KvflowPolicyOptions,
 } from '../../src/policies/kvflow.js';
-import type { AgentRef, Policy, RuntimeEvent } from '../../src/policies/types.js';
-import { chain, feed, TestContext } from './context.js';
+import type { AgentRef, FrameworkEvent, Policy } from '../../src/policies/types.js';
+import { chain, TestContext } from './context.js';
 
 const W = 'w';
 const ref = (agent: string): AgentRef => ({ workload: W, agent });
-const started = (session: string, time = 0): RuntimeEvent => ({ type: 'session.start', time, session, workload: W });
-const stepStart = (session: string, agent: string, time = 0): RuntimeEvent => ({ type: 'step.start', time, session, agent: ref(agent) });
-const stepEnd = (session: string, agent: string, time = 0): RuntimeEvent => ({ type: 'step.end', time, session, agent: ref(agent) });
-const ended = (session: string, time = 0): RuntimeEvent => ({ type: 'session.end', time, session });
+const started = (session: string, time = 0): FrameworkEvent => ({ type: 'session.start', time, session, workload: W });
+const stepStart = (session: string, agent: string, time = 0): FrameworkEvent => ({ type: 'step.start', time, session, agent: ref(agent) });
+const stepEnd = (session: string, agent: string, time = 0): FrameworkEvent => ({ type: 'step.end', time, session, agent: ref(agent) });
+const ended = (session: string, time = 0): FrameworkEvent => ({ type: 'session.end', time, session });
 
 /** planner -> coder -> reviewer -> (coder | writer); sessions start with the planner. */
 const PIPELINE: KvflowPolicyOptions = {
@@ -49,7 +49,7 @@ describe('kvflow policy: steps to execution', () => {
     const [r] = ctx.serve(chain(200, 1), { session: 's', agent: ref('reviewer') });
     const [p] = ctx.serve(chain(300, 1), { session: 's', agent: ref('planner') });
     const [w] = ctx.serve(chain(400, 1), { session: 's', agent: ref('writer') });
-    feed(policy, started('s'), stepStart('s', 'planner'), stepEnd('s', 'planner'));
+    ctx.feed(policy, started('s'), stepStart('s', 'planner'), stepEnd('s', 'planner'));
     ctx.rescore(policy);
     // Steps after the planner: coder 1, reviewer 2, writer 3, planner never again.
     expect([c1, r, w, p].map((b) => scoreOfBlock(ctx, policy, b!))).toEqual([-1, -2, -3, KVFLOW_UNREACHABLE_SCORE]);
@@ -61,9 +61,9 @@ describe('kvflow policy: steps to execution', () => {
     const [c] = ctx.serve(chain(100, 1), { session: 's', agent: ref('coder') });
     const [w] = ctx.serve(chain(400, 1), { session: 's', agent: ref('writer') });
     const [r] = ctx.serve(chain(200, 1), { session: 's', agent: ref('reviewer') });
-    feed(policy, started('s'), stepStart('s', 'reviewer'));
+    ctx.feed(policy, started('s'), stepStart('s', 'reviewer'));
     expect([c, w, r].map((b) => scoreOfBlock(ctx, policy, b!))).toEqual([-1, -1, 0]);
-    feed(policy, stepEnd('s', 'reviewer'));
+    ctx.feed(policy, stepEnd('s', 'reviewer'));
     ctx.rescore(policy);
     // After the reviewer: coder and writer 1 step away, the reviewer itself 2 (via the coder).
     expect([c, w, r].map((b) => scoreOfBlock(ctx, policy, b!))).toEqual([-1, -1, -2]);
@@ -77,10 +77,10 @@ describe('kvflow policy: steps to execution', () => {
     const [shared] = ctx.serve(prompt, { session: 's2', agent: ref('coder') });
     const [own1] = ctx.serve(chain(500, 1), { session: 's1', agent: ref('coder') });
     expect(ctx.scoreClass(ctx.classOf(shared!))!.session).toBe(-1);
-    feed(policy, started('s1'), started('s2'), stepStart('s1', 'planner'), stepStart('s2', 'writer'));
+    ctx.feed(policy, started('s1'), started('s2'), stepStart('s1', 'planner'), stepStart('s2', 'writer'));
     // s1 runs the planner: the coder is 1 step away; s2 (writer) never reaches it.
     expect(scoreOfBlock(ctx, policy, shared!)).toBe(-1);
-    feed(policy, ended('s1'));
+    ctx.feed(policy, ended('s1'));
     // A session about to start reaches the coder in 2 steps (START -> planner -> coder).
     expect(scoreOfBlock(ctx, policy, shared!)).toBe(-2);
     expect(scoreOfBlock(ctx, policy, own1!)).toBe(KVFLOW_ENDED_SCORE);
@@ -91,7 +91,7 @@ describe('kvflow policy: steps to execution', () => {
     const prompt = chain(100, 1);
     ctx.serve(prompt, { session: 's1', agent: ref('planner') });
     const [shared] = ctx.serve(prompt, { session: 's2', agent: ref('planner') });
-    feed(policy, started('s1'), stepEnd('s1', 'planner'));
+    ctx.feed(policy, started('s1'), stepStart('s1', 'planner'), stepEnd('s1', 'planner'));
     expect(scoreOfBlock(ctx, policy, shared!)).toBe(KVFLOW_UNREACHABLE_SCORE);
   });
 
@@ -101,7 +101,7 @@ describe('kvflow policy: steps to execution', () => {
     const [stranger] = ctx.serve(chain(200, 1), { session: 's', agent: ref('stranger') });
     const [otherWorkload] = ctx.serve(chain(300, 1), { session: 't', agent: { workload: 'v', agent: 'coder' } });
     const [unseenSession] = ctx.serve(chain(400, 1), { session: 'u', agent: ref('coder') });
-    feed(policy, started('s'), stepEnd('s', 'planner'));
+    ctx.feed(policy, started('s'), stepStart('s', 'planner'), stepEnd('s', 'planner'));
     for (const block of [untagged, stranger, otherWorkload, unseenSession]) {
       expect(scoreOfBlock(ctx, policy, block!)).toBe(-2.5);
     }
@@ -114,14 +114,14 @@ describe('kvflow policy: steps to execution', () => {
     ctx.serve(prompt, { session: 's1', agent: ref('coder') });
     const [shared] = ctx.serve(prompt, { session: 's2', agent: ref('coder') });
     const [own] = ctx.serve(chain(500, 1), { session: 's1', agent: ref('coder') });
-    feed(policy, started('s1'));
+    ctx.feed(policy, started('s1'));
     ctx.invalidated.length = 0;
-    feed(policy, stepStart('s1', 'coder'));
+    ctx.feed(policy, stepStart('s1', 'coder'));
     expect(ctx.invalidated).toEqual([ctx.classOf(own!), ctx.classOf(shared!)]);
     ctx.invalidated.length = 0;
-    feed(policy, stepStart('s1', 'coder'));
+    ctx.feed(policy, stepStart('s1', 'coder'));
     expect(ctx.invalidated).toEqual([]); // nothing moved
-    feed(policy, ended('s1'));
+    ctx.feed(policy, ended('s1'));
     expect(ctx.invalidated).toEqual([ctx.classOf(own!), ctx.classOf(shared!)]);
   });
 });
@@ -142,7 +142,7 @@ describe('kvflow policy: next-step prefetch', () => {
     expect([...coder, ...reviewer, ...writer, ...planner]).toEqual([0, 1, 2, 0, 3, 4, 5, 6, 7]);
     // Everything but the planner's block goes to host, leaves first.
     expect(ctx.manager.demote(new Int32Array([2, 1, 4, 3, 0, 6, 5]))).toBe(7);
-    feed(policy, started('s'), stepStart('s', 'planner'), stepEnd('s', 'planner'));
+    ctx.feed(policy, started('s'), stepStart('s', 'planner'), stepEnd('s', 'planner'));
     const actions = policy.act!(1);
     // Reviewer (0.7) before coder (0.3); the shared root 0 once, ahead of its children.
     expect(actions).toEqual([{ type: 'prefetch', blockIds: new Int32Array([0, 3, 4, 1, 2]) }]);
@@ -154,12 +154,12 @@ describe('kvflow policy: next-step prefetch', () => {
     const { ctx, policy } = setup(PIPELINE, 8);
     ctx.serve(chain(100, 3), { session: 's', agent: ref('coder') }); // 0, 1, 2
     ctx.manager.demote(new Int32Array([2]));
-    feed(policy, started('s'), stepEnd('s', 'planner'));
+    ctx.feed(policy, started('s'), stepStart('s', 'planner'), stepEnd('s', 'planner'));
     expect(policy.act!(1)).toEqual([{ type: 'prefetch', blockIds: new Int32Array([2]) }]);
     ctx.manager.demote(new Int32Array([1]));
-    feed(policy, stepEnd('s', 'planner'), stepStart('s', 'coder'));
+    ctx.feed(policy, stepStart('s', 'planner'), stepEnd('s', 'planner'), stepStart('s', 'coder'));
     expect(policy.act!(2)).toEqual([]);
-    feed(policy, stepEnd('s', 'planner'), ended('s'));
+    ctx.feed(policy, stepEnd('s', 'coder'), ended('s'));
     expect(policy.act!(3)).toEqual([]);
   });
 
@@ -168,7 +168,7 @@ describe('kvflow policy: next-step prefetch', () => {
     ctx.serve(chain(100, 1), { session: 's', agent: ref('coder') });
     const [reviewerBlock] = ctx.serve(chain(300, 1), { session: 's', agent: ref('reviewer') });
     ctx.manager.demote(new Int32Array([0, reviewerBlock!]));
-    feed(policy, started('s'), stepEnd('s', 'planner'));
+    ctx.feed(policy, started('s'), stepStart('s', 'planner'), stepEnd('s', 'planner'));
     expect(policy.act!(1)).toEqual([{ type: 'prefetch', blockIds: new Int32Array([reviewerBlock!]) }]);
   });
 });

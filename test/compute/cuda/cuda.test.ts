@@ -29,7 +29,7 @@ const info = cudaInfo();
 const addon = nativeAddon();
 const onDevice = it.skipIf(!info.available);
 const deviceSuite = info.available ? `on ${info.device}` : `on a CUDA device (skipped: ${info.reason})`;
-if (!info.available) console.warn(`test/gpu/cuda_addon.test.ts: skipping the device tests: ${info.reason}`);
+if (!info.available) console.warn(`test/compute/cuda/cuda.test.ts: skipping the device tests: ${info.reason}`);
 
 /** Where the build looks for nvcc: PATH, then the toolkit's default place. */
 function nvccPresent(): boolean {

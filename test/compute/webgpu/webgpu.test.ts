@@ -26,7 +26,7 @@ if (unavailable !== null && process.env.CI) {
     });
   });
 } else if (unavailable !== null) {
-  console.warn(`test/gpu/webgpu.test.ts: skipping the WebGPU suite: ${unavailable}`);
+  console.warn(`test/compute/webgpu/webgpu.test.ts: skipping the WebGPU suite: ${unavailable}`);
   describe.skip(`webgpu (skipped: ${unavailable})`, () => {
     it('needs an adapter', () => undefined);
   });

@@ -1,0 +1,150 @@
+/**
+ * What CacheSage learns per workload (transitions, step and gap timing,
+ * arrivals, continuation and prefix reuse) and the few aggregates it keeps
+ * over the runtime's sessions (live sessions per model state), plus the
+ * state every part of the policy shares.
+ */
+import type { PolicyContext, SessionView } from '../types.js';
+import type { Settings } from './options.js';
+import type { PrefixReuse } from './prefix_reuse.js';
+import type { Reuse } from './retention.js';
+import type { SurvivalTable } from './tables.js';
+import { DurationEstimator } from './timing.js';
+import { START_INDEX, TransitionModel } from './transitions.js';
+
+export interface WorkloadState {
+  name: string;
+  id: number;
+  model: TransitionModel;
+  service: Map<string, DurationEstimator>;
+  gap: Map<string, DurationEstimator>;
+  /** Per agent: decayed count of calls that extended its previous prompt, and of calls. */
+  continuation: Map<string, { extended: number; calls: number }>;
+  /**
+   * Per agent and depth bucket: the decayed share of the previous prompt's
+   * blocks in that bucket that the agent's next prompt in the session
+   * reused, and the decayed number of observations.
+   */
+  prefixReuse: Map<string, PrefixReuse>;
+  interArrival: DurationEstimator;
+  lastArrival: number | null;
+  /** Live sessions per state index (current agent, or START). */
+  liveAt: Map<number, number>;
+  handoffsSinceRefresh: number;
+  table: SurvivalTable | null;
+  /** The table is due for a refresh at the next runtime.refresh(). */
+  refreshDue: boolean;
+  /** The last prompt each agent sent in any session: its shared prefix lives there. */
+  lastPrompt: Map<string, BigUint64Array>;
+  /** Mean seconds per step (service plus gap), cached until timing changes. */
+  stepSeconds: number | null;
+  /** Reuse of shared blocks by agent set, until the live mix changes. */
+  sharedReach: Map<string, Reuse>;
+  /** Live-mix changes since the workload's shared classes were last rescored. */
+  sharedChanges: number;
+  /** A state gained its first or lost its last live session since then. */
+  sharedShifted: boolean;
+}
+
+/** The state every part of CacheSage shares. */
+export interface CacheSageState {
+  readonly settings: Settings;
+  context: PolicyContext | null;
+  readonly workloads: Map<string, WorkloadState>;
+  /** Workloads with refreshDue set, in the order they became due. */
+  readonly due: Set<WorkloadState>;
+  /**
+   * Sessions CacheSage ended for idleness (idleTimeoutSeconds) that the
+   * runtime still holds live: ended for the model, until their next step
+   * starts them again.
+   */
+  readonly expired: Set<number>;
+}
+
+export const CONTINUATION_DECAY = 0.98;
+
+export function newWorkload(state: CacheSageState, name: string): WorkloadState {
+  const { halfLife, alpha } = state.settings;
+  return {
+    name,
+    id: state.context?.registry.workloadId(name) ?? -1,
+    model: new TransitionModel({ halfLife, alpha }),
+    service: new Map(),
+    gap: new Map(),
+    continuation: new Map(),
+    prefixReuse: new Map(),
+    interArrival: new DurationEstimator({ halfLife: 200 }),
+    lastArrival: null,
+    liveAt: new Map(),
+    handoffsSinceRefresh: 0,
+    table: null,
+    refreshDue: false,
+    lastPrompt: new Map(),
+    stepSeconds: null,
+    sharedReach: new Map(),
+    sharedChanges: 0,
+    sharedShifted: false,
+  };
+}
+
+export function workloadOf(state: CacheSageState, name: string): WorkloadState {
+  let w = state.workloads.get(name);
+  if (!w) state.workloads.set(name, (w = newWorkload(state, name)));
+  return w;
+}
+
+/** Whether a session is live for the model: live in the runtime and not ended for idleness. */
+export function isLive(state: CacheSageState, session: SessionView): boolean {
+  return session.live && !state.expired.has(session.id);
+}
+
+/** A session's state index in its workload's model: its current agent, START before the first step. */
+export function stateOf(w: WorkloadState, session: SessionView): number {
+  return session.agent === null ? START_INDEX : (w.model.indexOf(session.agent) ?? START_INDEX);
+}
+
+/** Moves one live session of `w` from state `from` to state `to` (null: not live). */
+export function moveLive(w: WorkloadState, from: number | null, to: number | null): void {
+  if (from !== null) {
+    const n = (w.liveAt.get(from) ?? 0) - 1;
+    if (n > 0) w.liveAt.set(from, n);
+    else {
+      w.liveAt.delete(from);
+      w.sharedShifted = true;
+    }
+  }
+  if (to !== null) {
+    const n = (w.liveAt.get(to) ?? 0) + 1;
+    if (n === 1) w.sharedShifted = true;
+    w.liveAt.set(to, n);
+  }
+  w.sharedReach.clear();
+  w.sharedChanges++;
+}
+
+export function estimator(map: Map<string, DurationEstimator>, agent: string): DurationEstimator {
+  let e = map.get(agent);
+  if (!e) map.set(agent, (e = new DurationEstimator({ halfLife: 200 })));
+  return e;
+}
+
+/** The share of an agent's calls whose prompt extended its previous one whole. */
+export function continuationOf(w: WorkloadState, agent: string): number {
+  const c = w.continuation.get(agent);
+  // Unknown until an agent calls twice in a session: assume it extends.
+  if (!c || c.calls < 1) return 1;
+  return c.extended / c.calls;
+}
+
+/** Mean seconds per step (service plus gap) over the workload's agents. */
+export function meanStepSeconds(w: WorkloadState, defaultGapSeconds: number): number {
+  if (w.stepSeconds !== null) return w.stepSeconds;
+  let total = 0;
+  let n = 0;
+  for (const [agent, service] of w.service) {
+    total += (service.mean() ?? 0) + (w.gap.get(agent)?.mean() ?? defaultGapSeconds);
+    n++;
+  }
+  w.stepSeconds = n > 0 ? total / n : defaultGapSeconds;
+  return w.stepSeconds;
+}

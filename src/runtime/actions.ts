@@ -1,0 +1,129 @@
+/**
+ * act: merging the policies' actions and carrying them out on the block
+ * manager. Pins hold a chain (a leaf and its ancestors) on the device
+ * through a request of the runtime's own; prefetches load host blocks and,
+ * with a data plane attached, start their copies at once.
+ */
+import { Tier, type BlockManagerLike } from '../blocks/types.js';
+import type { Action } from '../policies/types.js';
+import type { RuntimeParts } from './parts.js';
+import type { ActResult } from './types.js';
+
+/**
+ * Pins hold the chain through a request of the manager's own; these ids
+ * never collide with an engine's (engine ids stay below 2^52).
+ */
+export const HOLD_ID_BASE = 2 ** 52;
+
+/**
+ * Deterministic merge: unpins, pins, demotions, evictions, prefetches, each
+ * in the order policies gave them; blocks under a pin in the same round are
+ * dropped from demotions and evictions (a pin beats an evict), and a block
+ * prefetched twice is prefetched once.
+ */
+export function mergeActions(actions: readonly Action[]): Action[] {
+  const order: Action['type'][] = ['unpin', 'pin', 'demote', 'evict', 'prefetch'];
+  const pinnedLeaves = new Set(actions.filter((a) => a.type === 'pin').map((a) => (a as { leafBlockId: number }).leafBlockId));
+  const seenPrefetch = new Set<number>();
+  const out: Action[] = [];
+  for (const type of order) {
+    for (const a of actions) {
+      if (a.type !== type) continue;
+      if (a.type === 'demote' || a.type === 'evict') {
+        const ids = a.blockIds.filter((id) => !pinnedLeaves.has(id));
+        if (ids.length > 0) out.push({ type: a.type, blockIds: ids });
+      } else if (a.type === 'prefetch') {
+        const ids = a.blockIds.filter((id) => !seenPrefetch.has(id));
+        ids.forEach((id) => seenPrefetch.add(id));
+        if (ids.length > 0) out.push({ type: 'prefetch', blockIds: ids });
+      } else {
+        out.push(a);
+      }
+    }
+  }
+  return out;
+}
+
+export class ActionRunner {
+  readonly #parts: RuntimeParts;
+  readonly #holds = new Map<string, number>();
+  #nextHold = HOLD_ID_BASE;
+
+  constructor(parts: RuntimeParts) {
+    this.#parts = parts;
+  }
+
+  get holds(): number {
+    return this.#holds.size;
+  }
+
+  /** Carries out merged actions in order; `t` is act()'s time. */
+  execute(actions: readonly Action[], t: number): ActResult {
+    const { manager, copies, prefetched, stats } = this.#parts;
+    const result: ActResult = { actions: [...actions], demoted: 0, evicted: 0, prefetched: 0, pinned: 0, unpinned: 0 };
+    for (const action of actions) {
+      switch (action.type) {
+        case 'unpin':
+          result.unpinned += this.#unpin(action.key) ? 1 : 0;
+          break;
+        case 'pin':
+          result.pinned += this.#pin(action.key, action.leafBlockId) ? 1 : 0;
+          break;
+        case 'demote':
+          result.demoted += manager.demote(liveIds(manager, action.blockIds));
+          break;
+        case 'evict':
+          result.evicted += manager.drop(liveIds(manager, action.blockIds));
+          break;
+        case 'prefetch': {
+          const ids = liveIds(manager, action.blockIds);
+          // With a data plane, the copies queued before stay ahead of the prefetch's own.
+          copies.queuePending();
+          const moved = manager.load(ids);
+          result.prefetched += moved;
+          if (copies.attached) {
+            const loaded = ids.filter((id) => manager.metadata.tier[id] === Tier.Device);
+            copies.queue(manager.takeCopyPlan(), 'prefetch', () =>
+              copies.completed({ blockIds: loaded, issuedAt: t, completedAt: this.#parts.now() }),
+            );
+          }
+          for (const id of ids) {
+            if (manager.metadata.tier[id] === Tier.Device && !prefetched.has(id)) {
+              prefetched.add(id);
+              stats.prefetch.issued++;
+            }
+          }
+          break;
+        }
+      }
+    }
+    return result;
+  }
+
+  #pin(key: string, leaf: number): boolean {
+    const manager = this.#parts.manager;
+    if (this.#holds.has(key)) return false;
+    const m = manager.metadata;
+    if (!Number.isInteger(leaf) || leaf < 0 || leaf >= manager.numBlockIds || !m.committed[leaf]) return false;
+    const chain: bigint[] = [];
+    for (let id = leaf; id >= 0; id = m.parent[id]!) chain.push(m.hash[id]!);
+    chain.reverse();
+    const holdId = this.#nextHold++;
+    const held = manager.admit(holdId, BigUint64Array.from(chain), chain.length * manager.blockSize);
+    if (!held) return false;
+    this.#holds.set(key, holdId);
+    return true;
+  }
+
+  #unpin(key: string): boolean {
+    const holdId = this.#holds.get(key);
+    if (holdId === undefined) return false;
+    this.#parts.manager.release(holdId);
+    this.#holds.delete(key);
+    return true;
+  }
+}
+
+function liveIds(manager: BlockManagerLike, ids: Int32Array): Int32Array {
+  return ids.filter((id) => id >= 0 && id < manager.numBlockIds && manager.metadata.tier[id] !== Tier.Free);
+}

@@ -1,0 +1,53 @@
+/**
+ * The parts of a runtime that its modules share: the block manager, the
+ * name registry, the session model, scoring (with the class book), the
+ * policies, the copy queue and the counters. The Runtime facade builds one;
+ * requests, actions, refresh and introspection each work on it.
+ */
+import { EventKind, type BlockManagerLike } from '../blocks/types.js';
+import type { BackendSelection } from '../compute/backend.js';
+import type { Policy, RuntimeEvent } from '../policies/types.js';
+import type { CopyQueue } from './copy_queue.js';
+import type { NameRegistry } from './names.js';
+import type { Scoring } from './scoring.js';
+import type { SessionBook } from './sessions.js';
+import type { RuntimeStats } from './types.js';
+
+export interface RuntimeParts {
+  readonly manager: BlockManagerLike;
+  readonly registry: NameRegistry;
+  readonly sessions: SessionBook;
+  readonly scoring: Scoring;
+  readonly policies: readonly Policy[];
+  readonly copies: CopyQueue;
+  readonly selection: BackendSelection;
+  readonly stats: RuntimeStats;
+  /** Blocks a policy prefetched that no request has used yet. */
+  readonly prefetched: Set<number>;
+  /** Seconds, for calls that pass no time. */
+  readonly now: () => number;
+}
+
+/** observe: hands an event to every policy, in priority order. */
+export function emit(parts: RuntimeParts, event: RuntimeEvent): void {
+  for (const p of parts.policies) p.observe?.(event);
+}
+
+/**
+ * Drains the block manager's events: removed blocks leave their classes,
+ * a prefetched block that leaves the device unused counts as wasted, and
+ * policies observe the batch.
+ */
+export function drainBlockEvents(parts: RuntimeParts, time: number): void {
+  const events = parts.manager.takeEvents();
+  if (events.kind.length === 0) return;
+  for (let i = 0; i < events.kind.length; i++) {
+    const kind = events.kind[i]!;
+    const id = events.block[i]!;
+    if (kind === EventKind.Removed) parts.scoring.classes.removed(id);
+    if ((kind === EventKind.Removed || kind === EventKind.Demoted) && parts.prefetched.delete(id)) {
+      parts.stats.prefetch.wasted++;
+    }
+  }
+  emit(parts, { type: 'blocks', time, events });
+}
