@@ -219,7 +219,7 @@ export interface SurvivalWork {
 
 /**
  * A policy plugs into any subset of the four primitives. One file per
- * policy under src/policies, registered by name in src/policies/index.ts.
+ * policy under src/policies, registered by name in src/policies/registry.ts.
  */
 export interface Policy {
   readonly name: string;

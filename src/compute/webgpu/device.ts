@@ -183,7 +183,7 @@ export function deviceLimit(device: GPUDevice, name: keyof GPUSupportedLimits): 
 
 const kernelDirectory = findKernelDirectory();
 
-// Sources run from src/gpu/webgpu and compiled code from dist/src/gpu/webgpu;
+// Sources run from src/compute/webgpu and compiled code from dist/src/compute/webgpu;
 // both reach the package's kernels/wgsl by walking up.
 function findKernelDirectory(): string {
   let directory = dirname(fileURLToPath(import.meta.url));
