@@ -3,6 +3,7 @@
  * another, which the WGSL and CUDA copy kernels are compared with, exactly.
  */
 import { checkCopyPlan } from '../blocks/copy_plan.js';
+import { checkInt } from '../util/check.js';
 import { Tier, type CopyPlan } from '../blocks/types.js';
 
 /** Device and host KV pools as bytes: slot `s` is `[s * bytesPerBlock, (s + 1) * bytesPerBlock)`. */
@@ -19,6 +20,12 @@ export interface BlockPools {
  */
 export function referenceBlockCopy(pools: BlockPools, plan: CopyPlan): void {
   const { bytesPerBlock: size, device, host } = pools;
+  checkInt(size, 'referenceBlockCopy: pools.bytesPerBlock', 1, Number.MAX_SAFE_INTEGER);
+  for (const [name, pool] of [['device', device], ['host', host]] as const) {
+    if (pool.length % size !== 0) {
+      throw new RangeError(`referenceBlockCopy: pools.${name} holds ${pool.length} bytes, not a whole number of ${size}-byte blocks`);
+    }
+  }
   checkCopyPlan(plan, device.length / size, host.length / size, 'referenceBlockCopy');
   for (let i = 0; i < plan.srcSlot.length; i++) {
     const src = plan.srcTier[i] === Tier.Device ? device : host;

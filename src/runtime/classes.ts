@@ -87,47 +87,52 @@ export class ClassBook {
     let tupleLo = NaN;
     let tupleHi = NaN;
     const byBucket: number[] = [];
-    for (let i = 0; i < blockIds.length; i++) {
-      const id = blockIds[i]!;
-      if (!m.committed[id]) continue;
-      const w = m.workload[id]!;
-      const s = m.session[id]!;
-      const lo = words[2 * id]!;
-      const hi = words[2 * id + 1]!;
-      const bucket = depthBucket(m.depth[id]!);
-      const old = this.#classOf[id]!;
-      if (old !== NO_CLASS) {
-        const c = this.#classes[old]!;
-        // Already filed where it belongs: nothing to do.
-        if (c.workload === w && c.session === s && c.maskLo === lo && c.maskHi === hi && c.depthBucket === bucket && c.stale === stale) continue;
+    // Running out of classes throws mid-batch: the blocks filed before it
+    // still reach the core, so the book and the core never disagree.
+    try {
+      for (let i = 0; i < blockIds.length; i++) {
+        const id = blockIds[i]!;
+        if (!m.committed[id]) continue;
+        const w = m.workload[id]!;
+        const s = m.session[id]!;
+        const lo = words[2 * id]!;
+        const hi = words[2 * id + 1]!;
+        const bucket = depthBucket(m.depth[id]!);
+        const old = this.#classOf[id]!;
+        if (old !== NO_CLASS) {
+          const c = this.#classes[old]!;
+          // Already filed where it belongs: nothing to do.
+          if (c.workload === w && c.session === s && c.maskLo === lo && c.maskHi === hi && c.depthBucket === bucket && c.stale === stale) continue;
+        }
+        if (w !== tupleW || s !== tupleS || lo !== tupleLo || hi !== tupleHi) {
+          tupleW = w;
+          tupleS = s;
+          tupleLo = lo;
+          tupleHi = hi;
+          tuple = `${w}:${s}:${lo}:${hi}`;
+          byBucket.length = 0;
+        }
+        let cls = byBucket[bucket];
+        if (cls === undefined) {
+          const key = `${tuple}:${bucket}:${stale ? 1 : 0}`;
+          cls = this.#byKey.get(key) ?? this.#create(key, id, bucket, stale);
+          byBucket[bucket] = cls;
+        }
+        this.#stale[id] = stale ? 1 : 0;
+        if (old === cls) continue;
+        // Count the new class first, so releasing the old one cannot recycle
+        // a class this loop still caches.
+        this.#classOf[id] = cls;
+        this.#classes[cls]!.blocks++;
+        // A class recycled here may come back under another key: forget the cache.
+        if (old !== NO_CLASS && this.#release(old)) byBucket.length = 0;
+        changedIds.push(id);
+        changedClasses.push(cls);
       }
-      if (w !== tupleW || s !== tupleS || lo !== tupleLo || hi !== tupleHi) {
-        tupleW = w;
-        tupleS = s;
-        tupleLo = lo;
-        tupleHi = hi;
-        tuple = `${w}:${s}:${lo}:${hi}`;
-        byBucket.length = 0;
+    } finally {
+      if (changedIds.length > 0) {
+        this.#manager.setScoreClasses(Int32Array.from(changedIds), Int32Array.from(changedClasses));
       }
-      let cls = byBucket[bucket];
-      if (cls === undefined) {
-        const key = `${tuple}:${bucket}:${stale ? 1 : 0}`;
-        cls = this.#byKey.get(key) ?? this.#create(key, id, bucket, stale);
-        byBucket[bucket] = cls;
-      }
-      this.#stale[id] = stale ? 1 : 0;
-      if (old === cls) continue;
-      // Count the new class first, so releasing the old one cannot recycle
-      // a class this loop still caches.
-      this.#classOf[id] = cls;
-      this.#classes[cls]!.blocks++;
-      // A class recycled here may come back under another key: forget the cache.
-      if (old !== NO_CLASS && this.#release(old)) byBucket.length = 0;
-      changedIds.push(id);
-      changedClasses.push(cls);
-    }
-    if (changedIds.length > 0) {
-      this.#manager.setScoreClasses(Int32Array.from(changedIds), Int32Array.from(changedClasses));
     }
   }
 

@@ -5,29 +5,31 @@
  * (ending an unknown session, a step.end with no step running) are counted
  * and ignored by the runtime, never applied half-way.
  */
+import { describeValue, isRecord } from '../util/check.js';
 import { checkName } from './names.js';
 import type { AgentRef, FrameworkEvent } from '../policies/types.js';
 
 const FRAMEWORK_TYPES = new Set(['session.start', 'step.start', 'step.end', 'tool.start', 'tool.end', 'session.end']);
 
 export function checkTime(value: unknown, what: string): number {
-  if (typeof value !== 'number') throw new TypeError(`${what} must be a number of seconds, got ${typeof value}`);
+  if (typeof value !== 'number') throw new TypeError(`${what} must be a number of seconds, got ${describeValue(value)}`);
   if (!Number.isFinite(value) || value < 0) throw new RangeError(`${what} must be a finite time >= 0, got ${value}`);
   return value;
 }
 
 export function checkAgentRef(value: unknown, what: string): AgentRef {
-  if (typeof value !== 'object' || value === null) throw new TypeError(`${what} must be an object {workload, agent}`);
-  const ref = value as AgentRef;
+  if (!isRecord(value)) throw new TypeError(`${what} must be an object {workload, agent}, got ${describeValue(value)}`);
+  const ref = value as unknown as AgentRef;
   checkName(ref.workload, `${what}.workload`);
   checkName(ref.agent, `${what}.agent`);
   return ref;
 }
 
 export function checkFrameworkEvent(value: unknown): FrameworkEvent {
-  if (typeof value !== 'object' || value === null) throw new TypeError('event must be an object');
-  const e = value as FrameworkEvent;
-  if (typeof e.type !== 'string' || !FRAMEWORK_TYPES.has(e.type)) {
+  if (!isRecord(value)) throw new TypeError(`event must be an object, got ${describeValue(value)}`);
+  if (typeof value['type'] !== 'string') throw new TypeError(`event.type must be a string, got ${describeValue(value['type'])}`);
+  const e = value as unknown as FrameworkEvent;
+  if (!FRAMEWORK_TYPES.has(e.type)) {
     throw new RangeError(`event.type must be one of ${[...FRAMEWORK_TYPES].join(', ')}, got ${JSON.stringify(e.type)}`);
   }
   const where = `${e.type} event`;

@@ -3,13 +3,14 @@
  * block manager stores per block.
  */
 import { MAX_AGENT } from '../blocks/types.js';
+import { describeValue } from '../util/check.js';
 import type { Registry } from '../policies/types.js';
 
 const MAX_NAME_LENGTH = 256;
 const MAX_SESSION_ID = 0x7fffffff;
 
 export function checkName(value: unknown, what: string): string {
-  if (typeof value !== 'string') throw new TypeError(`${what} must be a string, got ${typeof value}`);
+  if (typeof value !== 'string') throw new TypeError(`${what} must be a string, got ${describeValue(value)}`);
   if (value.length === 0) throw new RangeError(`${what} must not be empty`);
   if (value.length > MAX_NAME_LENGTH) throw new RangeError(`${what} is longer than ${MAX_NAME_LENGTH} characters`);
   return value;

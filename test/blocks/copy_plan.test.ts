@@ -148,4 +148,14 @@ describe('referenceBlockCopy', () => {
     );
     expect(p).toEqual(pools());
   });
+
+  it('refuses pools that are not whole blocks, before copying anything', () => {
+    const p = pools();
+    const ragged = { ...p, host: new Uint8Array(7) };
+    expect(() => referenceBlockCopy(ragged, plan([[D, 0, H, 0]]))).toThrow(
+      new RangeError('referenceBlockCopy: pools.host holds 7 bytes, not a whole number of 4-byte blocks'),
+    );
+    expect(() => referenceBlockCopy({ ...p, bytesPerBlock: 0 }, plan([[D, 0, H, 0]]))).toThrow(RangeError);
+    expect(p).toEqual(pools());
+  });
 });

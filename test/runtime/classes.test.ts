@@ -186,4 +186,19 @@ describe('ClassBook', () => {
       new RangeError("out of score classes (1); raise the block manager's maxClasses"),
     );
   });
+
+  it('keeps the book and the core in agreement when it runs out of classes mid-batch', () => {
+    const { manager, book } = setup(16, 2);
+    const ids = [
+      ...serve(manager, 1, [100n], { workload: 0, agent: 0, session: 0 }),
+      ...serve(manager, 2, [200n], { workload: 0, agent: 0, session: 1 }),
+      ...serve(manager, 3, [300n], { workload: 0, agent: 0, session: 2 }),
+    ];
+    expect(() => book.classify(Int32Array.from(ids))).toThrow(
+      new RangeError("out of score classes (2); raise the block manager's maxClasses"),
+    );
+    expect(ids.map((id) => book.classOf(id))).toEqual([0, 1, -1]);
+    expect(ids.map((id) => manager.metadata.scoreClass[id])).toEqual([0, 1, -1]);
+  });
 });
+

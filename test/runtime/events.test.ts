@@ -23,17 +23,17 @@ describe('checkFrameworkEvent', () => {
   });
 
   it('refuses a non-object', () => {
-    expect(() => checkFrameworkEvent(null)).toThrow(new TypeError('event must be an object'));
-    expect(() => checkFrameworkEvent('session.start')).toThrow(new TypeError('event must be an object'));
+    expect(() => checkFrameworkEvent(null)).toThrow(new TypeError('event must be an object, got null'));
+    expect(() => checkFrameworkEvent('session.start')).toThrow(new TypeError('event must be an object, got the string "session.start"'));
+    expect(() => checkFrameworkEvent([])).toThrow(new TypeError('event must be an object, got an array'));
   });
 
   it('refuses an unknown or missing type, naming the allowed list', () => {
     expect(() => checkFrameworkEvent({ type: 'step.begin', time: 0, session: 's1' })).toThrow(
       new RangeError(`event.type must be one of ${ALLOWED}, got "step.begin"`),
     );
-    expect(() => checkFrameworkEvent({ time: 0, session: 's1' })).toThrow(
-      new RangeError(`event.type must be one of ${ALLOWED}, got undefined`),
-    );
+    expect(() => checkFrameworkEvent({ time: 0, session: 's1' })).toThrow(new TypeError('event.type must be a string, got undefined'));
+    expect(() => checkFrameworkEvent({ type: 3, time: 0, session: 's1' })).toThrow(new TypeError('event.type must be a string, got number 3'));
   });
 
   it('refuses a bad time, naming the event type', () => {
@@ -44,7 +44,7 @@ describe('checkFrameworkEvent', () => {
       new RangeError('session.end event: time must be a finite time >= 0, got -1'),
     );
     expect(() => checkFrameworkEvent({ type: 'session.end', time: '3', session: 's1' })).toThrow(
-      new TypeError('session.end event: time must be a number of seconds, got string'),
+      new TypeError('session.end event: time must be a number of seconds, got the string "3"'),
     );
     expect(() => checkFrameworkEvent({ type: 'session.end', session: 's1' })).toThrow(
       new TypeError('session.end event: time must be a number of seconds, got undefined'),
@@ -71,14 +71,14 @@ describe('checkFrameworkEvent', () => {
 
   it('refuses a step event without an agent, or with a bad agent field', () => {
     expect(() => checkFrameworkEvent({ type: 'step.start', time: 0, session: 's1' })).toThrow(
-      new TypeError('step.start event: agent must be an object {workload, agent}'),
+      new TypeError('step.start event: agent must be an object {workload, agent}, got undefined'),
     );
     expect(() =>
       checkFrameworkEvent({ type: 'step.start', time: 0, session: 's1', agent: { workload: '', agent: 'a' } }),
     ).toThrow(new RangeError('step.start event: agent.workload must not be empty'));
     expect(() =>
       checkFrameworkEvent({ type: 'step.end', time: 0, session: 's1', agent: { workload: 'chat', agent: 7 } }),
-    ).toThrow(new TypeError('step.end event: agent.agent must be a string, got number'));
+    ).toThrow(new TypeError('step.end event: agent.agent must be a string, got number 7'));
   });
 
   it('refuses a tool event without a tool name', () => {
@@ -86,7 +86,7 @@ describe('checkFrameworkEvent', () => {
       new TypeError('tool.start event: tool must be a string, got undefined'),
     );
     expect(() => checkFrameworkEvent({ type: 'tool.end', time: 0, session: 's1', agent: null, tool: 'x' })).toThrow(
-      new TypeError('tool.end event: agent must be an object {workload, agent}'),
+      new TypeError('tool.end event: agent must be an object {workload, agent}, got null'),
     );
   });
 });
@@ -106,7 +106,7 @@ describe('checkTime', () => {
 describe('checkAgentRef', () => {
   it('returns a valid reference and names the field it refuses', () => {
     expect(checkAgentRef(agent, 'ref')).toBe(agent);
-    expect(() => checkAgentRef(undefined, 'ref')).toThrow(new TypeError('ref must be an object {workload, agent}'));
+    expect(() => checkAgentRef(undefined, 'ref')).toThrow(new TypeError('ref must be an object {workload, agent}, got undefined'));
     expect(() => checkAgentRef({ agent: 'a' }, 'ref')).toThrow(
       new TypeError('ref.workload must be a string, got undefined'),
     );

@@ -108,9 +108,9 @@ describe('checkName', () => {
   });
 
   it('refuses a non-string with a TypeError', () => {
-    expect(() => checkName(5, 'session')).toThrow(new TypeError('session must be a string, got number'));
+    expect(() => checkName(5, 'session')).toThrow(new TypeError('session must be a string, got number 5'));
     expect(() => checkName(undefined, 'session')).toThrow(new TypeError('session must be a string, got undefined'));
-    expect(() => checkName(null, 'session')).toThrow(new TypeError('session must be a string, got object'));
+    expect(() => checkName(null, 'session')).toThrow(new TypeError('session must be a string, got null'));
   });
 
   it('refuses an empty or too long name with a RangeError', () => {

@@ -18,9 +18,10 @@ describe('describeValue', () => {
     expect(describeValue(null)).toBe('null');
     expect(describeValue(undefined)).toBe('undefined');
     expect(describeValue([1, 2])).toBe('an array');
-    expect(describeValue({})).toBe('a Object');
+    expect(describeValue({})).toBe('an Object');
+    expect(describeValue(new Int32Array(1))).toBe('an Int32Array');
     expect(describeValue(new Map())).toBe('a Map');
-    expect(describeValue(Object.create(null))).toBe('a object');
+    expect(describeValue(Object.create(null))).toBe('an object');
     expect(describeValue('abc')).toBe('the string "abc"');
     expect(describeValue(1.5)).toBe('number 1.5');
     expect(describeValue(NaN)).toBe('number NaN');
