@@ -1,4 +1,4 @@
-// Longer than 400 lines: one class, like native/core/block_manager.cpp, whose operations share its private state.
+// Longer than 400 lines: one class mirroring native/core/block_manager.cpp and block_manager_tiers.cpp (two files of one C++ class); a TypeScript class cannot share its private state across files.
 /**
  * Plain TypeScript reference model of the paged KV block manager in
  * native/core/block_manager.cpp. It is the oracle for property tests: for any
