@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 import { hashTokenBlocks } from '../../src/blocks/native_hash.js';
 import { Tier } from '../../src/blocks/types.js';
-import { mergeActions, Runtime } from '../../src/runtime/runtime.js';
+import { Runtime } from '../../src/runtime/runtime.js';
 import { SnapshotError } from '../../src/runtime/snapshot.js';
 
 const BS = 4;
@@ -197,23 +197,6 @@ describe('Runtime with CacheSage', () => {
     expect(rt.act(2).prefetched).toBe(0);
     expect(rt.manager.lookup(resident.hashes).deviceBlocks).toBe(4);
     expect(rt.manager.lookup(wanted.hashes).hostBlocks).toBe(2);
-  });
-
-  it('merges actions deterministically: a pin beats an evict, prefetches are deduplicated', () => {
-    const merged = mergeActions([
-      { type: 'prefetch', blockIds: Int32Array.of(5, 6) },
-      { type: 'evict', blockIds: Int32Array.of(1, 2) },
-      { type: 'pin', key: 'k', leafBlockId: 2 },
-      { type: 'prefetch', blockIds: Int32Array.of(6, 7) },
-      { type: 'unpin', key: 'old' },
-    ]);
-    expect(merged).toEqual([
-      { type: 'unpin', key: 'old' },
-      { type: 'pin', key: 'k', leafBlockId: 2 },
-      { type: 'evict', blockIds: Int32Array.of(1) },
-      { type: 'prefetch', blockIds: Int32Array.of(5, 6) },
-      { type: 'prefetch', blockIds: Int32Array.of(7) },
-    ]);
   });
 
   it('learns how deep an agent reuses its previous prompt, per depth', () => {

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+
+import type { Action } from '../../src/policies/types.js';
+import { mergeActions } from '../../src/runtime/actions.js';
+
+const ids = (...values: number[]) => Int32Array.of(...values);
+
+describe('mergeActions', () => {
+  it('merges actions deterministically: a pin beats an evict, prefetches are deduplicated', () => {
+    const merged = mergeActions([
+      { type: 'prefetch', blockIds: ids(5, 6) },
+      { type: 'evict', blockIds: ids(1, 2) },
+      { type: 'pin', key: 'k', leafBlockId: 2 },
+      { type: 'prefetch', blockIds: ids(6, 7) },
+      { type: 'unpin', key: 'old' },
+    ]);
+    expect(merged).toEqual([
+      { type: 'unpin', key: 'old' },
+      { type: 'pin', key: 'k', leafBlockId: 2 },
+      { type: 'evict', blockIds: ids(1) },
+      { type: 'prefetch', blockIds: ids(5, 6) },
+      { type: 'prefetch', blockIds: ids(7) },
+    ]);
+  });
+
+  it('orders unpins, pins, demotes, evicts, prefetches, each kind in the order given', () => {
+    const merged = mergeActions([
+      { type: 'prefetch', blockIds: ids(20) },
+      { type: 'evict', blockIds: ids(11) },
+      { type: 'demote', blockIds: ids(3) },
+      { type: 'pin', key: 'p2', leafBlockId: 8 },
+      { type: 'unpin', key: 'u2' },
+      { type: 'evict', blockIds: ids(10) },
+      { type: 'demote', blockIds: ids(4) },
+      { type: 'pin', key: 'p1', leafBlockId: 9 },
+      { type: 'unpin', key: 'u1' },
+      { type: 'prefetch', blockIds: ids(21) },
+    ]);
+    expect(merged).toEqual([
+      { type: 'unpin', key: 'u2' },
+      { type: 'unpin', key: 'u1' },
+      { type: 'pin', key: 'p2', leafBlockId: 8 },
+      { type: 'pin', key: 'p1', leafBlockId: 9 },
+      { type: 'demote', blockIds: ids(3) },
+      { type: 'demote', blockIds: ids(4) },
+      { type: 'evict', blockIds: ids(11) },
+      { type: 'evict', blockIds: ids(10) },
+      { type: 'prefetch', blockIds: ids(20) },
+      { type: 'prefetch', blockIds: ids(21) },
+    ]);
+  });
+
+  it('drops pinned leaves from demotions and evictions, and actions left empty', () => {
+    const merged = mergeActions([
+      { type: 'demote', blockIds: ids(1, 2, 3) },
+      { type: 'evict', blockIds: ids(3) },
+      { type: 'pin', key: 'a', leafBlockId: 3 },
+      { type: 'pin', key: 'b', leafBlockId: 1 },
+      { type: 'evict', blockIds: ids(4, 1) },
+    ]);
+    expect(merged).toEqual([
+      { type: 'pin', key: 'a', leafBlockId: 3 },
+      { type: 'pin', key: 'b', leafBlockId: 1 },
+      { type: 'demote', blockIds: ids(2) },
+      { type: 'evict', blockIds: ids(4) },
+    ]);
+  });
+
+  it('prefetches each block once, at its first place, and drops prefetches left empty', () => {
+    const merged = mergeActions([
+      { type: 'prefetch', blockIds: ids(1, 2) },
+      { type: 'prefetch', blockIds: ids(2, 1) },
+      { type: 'prefetch', blockIds: ids(3, 1) },
+    ]);
+    expect(merged).toEqual([
+      { type: 'prefetch', blockIds: ids(1, 2) },
+      { type: 'prefetch', blockIds: ids(3) },
+    ]);
+  });
+
+  it('drops empty demotions, evictions and prefetches, and merges nothing to nothing', () => {
+    const empty: Action[] = [
+      { type: 'demote', blockIds: ids() },
+      { type: 'evict', blockIds: ids() },
+      { type: 'prefetch', blockIds: ids() },
+    ];
+    expect(mergeActions(empty)).toEqual([]);
+    expect(mergeActions([])).toEqual([]);
+  });
+
+  it('does not change the actions it is given', () => {
+    const evict: Action = { type: 'evict', blockIds: ids(1, 2) };
+    const merged = mergeActions([evict, { type: 'pin', key: 'k', leafBlockId: 2 }]);
+    expect(merged[1]).toEqual({ type: 'evict', blockIds: ids(1) });
+    expect(evict).toEqual({ type: 'evict', blockIds: ids(1, 2) });
+  });
+});
