@@ -17,9 +17,11 @@ export const HOLD_ID_BASE = 2 ** 52;
 
 /**
  * Deterministic merge: unpins, pins, demotions, evictions, prefetches, each
- * in the order policies gave them; blocks under a pin in the same round are
- * dropped from demotions and evictions (a pin beats an evict), and a block
- * prefetched twice is prefetched once.
+ * in the order policies gave them; a leaf pinned in the same round is
+ * dropped from demotions and evictions (a pin beats an evict; its
+ * ancestors are pinned with it before any demotion runs, so the manager
+ * skips them), and a block prefetched twice, in one action or in several,
+ * is prefetched once.
  */
 export function mergeActions(actions: readonly Action[]): Action[] {
   const order: Action['type'][] = ['unpin', 'pin', 'demote', 'evict', 'prefetch'];
@@ -33,8 +35,11 @@ export function mergeActions(actions: readonly Action[]): Action[] {
         const ids = a.blockIds.filter((id) => !pinnedLeaves.has(id));
         if (ids.length > 0) out.push({ type: a.type, blockIds: ids });
       } else if (a.type === 'prefetch') {
-        const ids = a.blockIds.filter((id) => !seenPrefetch.has(id));
-        ids.forEach((id) => seenPrefetch.add(id));
+        const ids = a.blockIds.filter((id) => {
+          if (seenPrefetch.has(id)) return false;
+          seenPrefetch.add(id);
+          return true;
+        });
         if (ids.length > 0) out.push({ type: 'prefetch', blockIds: ids });
       } else {
         out.push(a);

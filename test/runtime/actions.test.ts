@@ -76,6 +76,8 @@ describe('mergeActions', () => {
       { type: 'prefetch', blockIds: ids(1, 2) },
       { type: 'prefetch', blockIds: ids(3) },
     ]);
+    // Within one action too.
+    expect(mergeActions([{ type: 'prefetch', blockIds: ids(1, 2, 2, 1, 3) }])).toEqual([{ type: 'prefetch', blockIds: ids(1, 2, 3) }]);
   });
 
   it('drops empty demotions, evictions and prefetches, and merges nothing to nothing', () => {
