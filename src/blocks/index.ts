@@ -6,6 +6,7 @@ export { BlockManager } from './block_manager.js';
 export { CpuDataPlane, type DataPlaneOptions } from './data_plane.js';
 export { checkCopyPlan, planStages } from './copy_plan.js';
 export { hashTokenBlocks } from './native_hash.js';
+export { readOnlyView, type BlockManagerView } from './view.js';
 export {
   EventKind,
   MAX_AGENT,

@@ -5,7 +5,8 @@
  * runtime (above) implements the context and drives the policies; nothing
  * here depends on it.
  */
-import type { BlockEvents, BlockManagerLike } from '../blocks/types.js';
+import type { BlockEvents } from '../blocks/types.js';
+import type { BlockManagerView } from '../blocks/view.js';
 import type { ComputeBackend } from '../compute/backend.js';
 import type { SurvivalInput, SurvivalOutput } from '../compute/survival.js';
 
@@ -178,7 +179,8 @@ export interface ScoreClass {
 }
 
 export interface PolicyContext {
-  readonly manager: BlockManagerLike;
+  /** The block manager, to read: its actions go through act(). */
+  readonly manager: BlockManagerView;
   readonly registry: Registry;
   /** Class descriptors; present when the runtime scores by class. */
   scoreClass(id: number): ScoreClass | undefined;

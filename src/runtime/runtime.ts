@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 
 import { BlockManager } from '../blocks/block_manager.js';
 import type { BlockManagerLike, CopyPlan } from '../blocks/types.js';
+import { readOnlyView } from '../blocks/view.js';
 import {
   checkBackendChoice,
   cpuBackend,
@@ -332,7 +333,7 @@ export class Runtime {
 function policyContext(parts: RuntimeParts, hostToDeviceBytesPerSecond: number): PolicyContext {
   const { manager, registry, sessions, scoring } = parts;
   return {
-    manager,
+    manager: readOnlyView(manager),
     registry,
     scoreClass: (id: number): ScoreClass | undefined => scoring.classes.get(id),
     classesOfSession: (sessionId: number) => scoring.classes.ofSession(sessionId),

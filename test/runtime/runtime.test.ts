@@ -372,3 +372,14 @@ describe('Runtime snapshots', () => {
     expect(() => fresh.restore(join(dir, 'bad.json'))).toThrow(/prefixReuse/);
   });
 });
+
+describe('Runtime policy context', () => {
+  it('gives policies a read-only view of the block manager', () => {
+    let seen: Record<string, unknown> | undefined;
+    const rt = new Runtime({ blocks: { deviceBlocks: 8 }, policies: [{ name: 'spy', attach: (ctx) => void (seen = ctx.manager as unknown as Record<string, unknown>) }] });
+    expect(seen).toBeDefined();
+    expect(seen!['evict']).toBeUndefined();
+    expect(seen!['admit']).toBeUndefined();
+    expect(seen!['numBlockIds']).toBe(rt.manager.numBlockIds);
+  });
+});
