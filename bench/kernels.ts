@@ -13,7 +13,7 @@
  * - crossover: over a doubling sweep, the smallest size from which each GPU
  *   backend beats the CPU at every larger size (block copy: the default
  *   'kernel' method); --json also lists every point of the sweep. The
- *   runtime's `backend: 'auto'` measures the same sweeps (src/gpu/crossover.ts)
+ *   runtime's `backend: 'auto'` measures the same sweeps (src/compute/crossover.ts)
  *   to keep smaller batches on the CPU.
  *
  * Backends: cpu (native core), webgpu (any adapter, a software one marked),

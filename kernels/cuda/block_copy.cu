@@ -1,6 +1,9 @@
 // Batched block copies on the device: gather/scatter of whole blocks by index
 // lists, within the device pool and between it and the pinned host pool, one
 // launch per copy-plan stage; and the prefetch path on its own stream.
+//
+// Longer than ~400 lines: one operation, one file (conventions: kernels), and
+// its host launcher, pinned host pool and prefetch stream belong with it.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>

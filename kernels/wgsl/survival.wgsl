@@ -1,6 +1,6 @@
 // Survival: for a batch of workloads, every F_h(a, b) for h = 1..H, the
 // session-alive probabilities and the expected steps until each state runs,
-// in one dispatch. Layouts are SurvivalOutput's (policies/cachesage/survival.ts).
+// in one dispatch. Layouts are SurvivalOutput's (src/compute/survival.ts).
 //
 // The work is split into columns: workload w has states + 1 of them. Column
 // b < states is target b: it carries f_h(a) = F_h(a, b) and the miss

@@ -3,7 +3,7 @@
 // the metadata arrays in one pass rather than from the eviction heap.
 //
 // Plain C++ with no Node or N-API includes. The TypeScript reference
-// (referenceHitScoring in src/gpu/reference.ts) computes the same result and
+// (referenceHitScoring in src/compute/hit_scoring.ts) computes the same result and
 // is the oracle for this file; the CUDA scorer (kernels/cuda/cuda_backend.h)
 // reads the same HitScoringInput.
 #pragma once

@@ -5,7 +5,7 @@
 // state is visited.
 //
 // Plain C++ with no Node or N-API includes. The TypeScript reference
-// (src/policies/cachesage/survival.ts) computes the same quantities and is
+// (src/compute/survival.ts) computes the same quantities and is
 // the oracle for this file.
 //
 // Layouts (all row-major, n = states, H = horizon):

@@ -1,3 +1,4 @@
+// Longer than 400 lines: the CLI contract is one module (replay.md), tested as scripts use it, flag by flag.
 /**
  * The `cachesage` command line as scripts use it: a child process, its exit
  * status, its stdout JSON and its one-line errors (replay.md, "The CLI

@@ -1,3 +1,4 @@
+// Longer than 400 lines: one module (the survival contract, its checks, the reference and the native backend) held to enumeration, Monte Carlo and every refusal.
 import { describe, expect, it } from 'vitest';
 
 import { nativeAddon } from '../../src/blocks/addon.js';

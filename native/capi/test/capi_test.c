@@ -1,4 +1,7 @@
 /*
+ * Longer than 400 lines: one C program covers the whole ABI, so the header
+ * is proven usable from plain C in one build.
+ *
  * End-to-end test of the C ABI, compiled as C99. Every expectation below is
  * derived from the model documented in native/core/block_manager.h: LIFO free
  * ids and slots (0 first), eviction order (score, lastAccess, id), device

@@ -1,5 +1,6 @@
+// Longer than 400 lines: one module (the CUDA classes of the addon), each kernel against its oracle on a device and each refusal without one.
 /**
- * The CUDA classes of the addon through src/gpu/cuda/cuda.ts. Everywhere:
+ * The CUDA classes of the addon through src/compute/cuda/cuda.ts. Everywhere:
  * cudaInfo's answer, and, where no device is usable, constructors that
  * refuse with the reason. On a CUDA device: every kernel against the
  * TypeScript reference on random inputs (survival within
