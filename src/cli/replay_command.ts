@@ -18,6 +18,7 @@ import {
   type FlagSpec,
   type ParsedFlags,
 } from './args.js';
+import { PHASES } from '../runtime/profile.js';
 import { Progress } from './progress.js';
 import { bytes, fixed, formatTable, percent } from './table.js';
 
@@ -53,6 +54,7 @@ const REPLAY_FLAGS: Readonly<Record<string, FlagSpec>> = {
   trace: { kind: 'value' },
   capacity: { kind: 'value' },
   backend: { kind: 'value' },
+  profile: { kind: 'switch' },
 };
 
 /** Help text of `cachesage replay`. */
@@ -77,6 +79,9 @@ Options:
   --backend B          compute backend of the runtime: cpu (default), auto,
                        webgpu, cuda or tfjs; decisions are the same on every
                        one, only where the work runs changes
+  --profile            also report where the runtime's time goes, in µs per LLM
+                       call by phase (observe, admit, prefill, release, events,
+                       rescoring, refresh, act); in --json as profileUsPerCall
   --json               print one JSON object on stdout instead of the table
   -h, --help           show this help
 
@@ -172,6 +177,7 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
   const capacity = capacityText === undefined ? REPLAY_DEFAULTS.capacity : capacityFlag('replay', 'capacity', capacityText, false);
   const settings = simulationSettings('replay', flags);
   const json = flags.switches.has('json');
+  const profile = flags.switches.has('profile');
   const backendText = flagValue(flags, 'backend') ?? 'cpu';
   if (!(BACKEND_CHOICES as readonly string[]).includes(backendText)) {
     throw new UsageError(`replay: --backend must be one of ${BACKEND_CHOICES.join(', ')}; got ${JSON.stringify(backendText)}`);
@@ -188,7 +194,7 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
 
   // Scripts read stdout; a bar on a terminal's stderr does not disturb them.
   const progress = process.stderr.isTTY ? new Progress('replay', settings.policies.length) : undefined;
-  const replayOptions = { ...settings, capacity, backend, onProgress: (policy: string) => progress?.tick(policy) };
+  const replayOptions = { ...settings, capacity, backend, profile, onProgress: (policy: string) => progress?.tick(policy) };
   const synchronous = backend.backend.survivalSync !== null;
   const report = synchronous ? replay(trace, calls, replayOptions) : await replayAsync(trace, calls, replayOptions);
   progress?.finish();
@@ -209,6 +215,18 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
       `backend   ${backend.backend.name} on ${backend.backend.device} (${backend.reason})`,
       '',
       replayTable(report),
+      ...(profile ? ['', 'runtime time per LLM call by phase, µs', profileTable(report)] : []),
     ].join('\n'),
+  );
+}
+
+/** The runtime's time per LLM call by phase, one row per policy. */
+export function profileTable(report: ReplayReport): string {
+  return formatTable(
+    [{ title: 'policy', align: 'left' }, ...PHASES.map((phase) => ({ title: phase })), { title: 'total' }],
+    report.results.map((r) => {
+      const p = r.profileUsPerCall;
+      return [r.policy, ...PHASES.map((phase) => fixed(p?.[phase] ?? null, 1)), fixed(r.overheadUsPerCall, 1)];
+    }),
   );
 }

@@ -8,6 +8,7 @@ import { EventKind, type BlockManagerLike } from '../blocks/types.js';
 import type { BackendSelection } from '../compute/backend.js';
 import type { Policy, RuntimeEvent } from '../policies/types.js';
 import type { CopyQueue } from './copy_queue.js';
+import type { PhaseClock } from './profile.js';
 import type { NameRegistry } from './names.js';
 import type { Scoring } from './scoring.js';
 import type { SessionBook } from './sessions.js';
@@ -26,11 +27,22 @@ export interface RuntimeParts {
   readonly prefetched: Set<number>;
   /** Seconds, for calls that pass no time. */
   readonly now: () => number;
+  /** Where the runtime's time goes, by phase. */
+  readonly clock: PhaseClock;
 }
 
 /** observe: hands an event to every policy, in priority order. */
 export function emit(parts: RuntimeParts, event: RuntimeEvent): void {
+  const previous = parts.clock.enter('events');
   for (const p of parts.policies) p.observe?.(event);
+  parts.clock.switchTo(previous);
+}
+
+/** score: rescores what changed (see Scoring.rescore), charged to rescoring. */
+export function rescore(parts: RuntimeParts, touched?: Int32Array): void {
+  const previous = parts.clock.enter('rescoring');
+  parts.scoring.rescore(touched);
+  parts.clock.switchTo(previous);
 }
 
 /**
@@ -39,8 +51,12 @@ export function emit(parts: RuntimeParts, event: RuntimeEvent): void {
  * policies observe the batch.
  */
 export function drainBlockEvents(parts: RuntimeParts, time: number): void {
+  const previous = parts.clock.enter('events');
   const events = parts.manager.takeEvents();
-  if (events.kind.length === 0) return;
+  if (events.kind.length === 0) {
+    parts.clock.switchTo(previous);
+    return;
+  }
   for (let i = 0; i < events.kind.length; i++) {
     const kind = events.kind[i]!;
     const id = events.block[i]!;
@@ -50,4 +66,5 @@ export function drainBlockEvents(parts: RuntimeParts, time: number): void {
     }
   }
   emit(parts, { type: 'blocks', time, events });
+  parts.clock.switchTo(previous);
 }

@@ -6,7 +6,7 @@
  */
 import { isDeviceEvictable, type HitScoringInput } from '../compute/hit_scoring.js';
 import type { SurvivalWork } from '../policies/types.js';
-import { drainBlockEvents, type RuntimeParts } from './parts.js';
+import { drainBlockEvents, rescore, type RuntimeParts } from './parts.js';
 import type { RefreshResult } from './types.js';
 
 export class Refresher {
@@ -26,6 +26,10 @@ export class Refresher {
 
   /** @throws Error when the backend only computes asynchronously. */
   refreshSync(t: number): RefreshResult {
+    return this.#charged(() => this.#refreshSync(t));
+  }
+
+  #refreshSync(t: number): RefreshResult {
     const backend = this.#parts.selection.backend;
     // Refused before any work is taken from the policies, so none is lost.
     const { survivalSync, hitScoringSync } = backend;
@@ -74,14 +78,30 @@ export class Refresher {
   async #refreshAsync(now: number | undefined): Promise<RefreshResult> {
     const backend = this.#parts.selection.backend;
     const result: RefreshResult = { survivalWorkloads: 0, survivalBatches: 0, reclaimed: 0 };
-    for (const work of this.#pendingWork()) {
-      const output = work.compute ? work.compute(work.input) : await backend.survival(work.input);
-      this.#applyWork(work, output, result);
+    // Only the synchronous parts are charged to the runtime: the backend's
+    // own time runs beside the engine.
+    const pending = this.#pendingWork();
+    for (let next = this.#charged(() => pending.next()); !next.done; next = this.#charged(() => pending.next())) {
+      const work = next.value;
+      const output = work.compute ? this.#charged(() => work.compute!(work.input)) : await backend.survival(work.input);
+      this.#charged(() => this.#applyWork(work, output, result));
     }
-    const k = this.#reclaimNeeded();
-    if (k > 0) result.reclaimed = this.#reclaim((await backend.hitScoring(this.#hitScoringInput(), k)).victims);
-    this.#afterRefresh(now ?? this.#parts.now(), result);
+    const k = this.#charged(() => this.#reclaimNeeded());
+    if (k > 0) {
+      const victims = (await backend.hitScoring(this.#charged(() => this.#hitScoringInput()), k)).victims;
+      result.reclaimed = this.#charged(() => this.#reclaim(victims));
+    }
+    this.#charged(() => this.#afterRefresh(now ?? this.#parts.now(), result));
     return result;
+  }
+
+  #charged<T>(f: () => T): T {
+    const previous = this.#parts.clock.enter('refresh');
+    try {
+      return f();
+    } finally {
+      this.#parts.clock.switchTo(previous);
+    }
   }
 
   *#pendingWork(): Generator<SurvivalWork> {
@@ -102,13 +122,13 @@ export class Refresher {
     // Nothing applied, nothing moved: no events to drain, no class changed.
     if (result.survivalBatches === 0 && result.reclaimed === 0) return;
     drainBlockEvents(this.#parts, time);
-    this.#parts.scoring.rescore();
+    rescore(this.#parts);
   }
 
   #reclaimNeeded(): number {
     if (this.#reclaimFree === 0) return 0;
     // Fresh scores first: reclaim must rank by what the policies think now.
-    this.#parts.scoring.rescore();
+    rescore(this.#parts);
     const manager = this.#parts.manager;
     const free = manager.deviceBlocks - manager.usedBlocks('device');
     return Math.max(0, this.#reclaimFree - free);

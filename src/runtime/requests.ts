@@ -10,7 +10,7 @@ import { checkInt } from '../util/check.js';
 import { HOLD_ID_BASE } from './actions.js';
 import { checkAgentRef, checkTime } from './events.js';
 import { checkName } from './names.js';
-import { drainBlockEvents, emit, type RuntimeParts } from './parts.js';
+import { drainBlockEvents, emit, rescore, type RuntimeParts } from './parts.js';
 import type { AdmitDecision, AdmitRequest } from './types.js';
 
 interface RequestState {
@@ -99,7 +99,7 @@ export class RequestBook {
         ? { extendsPrevious: previous.shared >= previous.length, sharedWithPrevious: previous.shared, previousBlocks: previous.length }
         : {}),
     });
-    parts.scoring.rescore(admitted.blockIds);
+    rescore(parts, admitted.blockIds);
     return admitted;
   }
 
@@ -111,7 +111,7 @@ export class RequestBook {
     drainBlockEvents(parts, t);
     parts.scoring.classify(blockIds);
     emit(parts, { type: 'prefill.done', time: t, requestId, ...tagsOf(request), blockIds });
-    parts.scoring.rescore(blockIds);
+    rescore(parts, blockIds);
     return blockIds;
   }
 
@@ -134,7 +134,7 @@ export class RequestBook {
     drainBlockEvents(parts, t);
     if (committed) parts.scoring.classify(committed);
     emit(parts, { type: 'decode', time: t, requestId, ...tagsOf(request), tokens });
-    if (committed) parts.scoring.rescore(committed);
+    if (committed) rescore(parts, committed);
     return added;
   }
 
@@ -152,7 +152,7 @@ export class RequestBook {
     drainBlockEvents(parts, t);
     for (const event of moved) emit(parts, event);
     emit(parts, { type: 'release', time: t, requestId, ...tagsOf(request), blockIds });
-    parts.scoring.rescore(blockIds);
+    rescore(parts, blockIds);
   }
 
   #request(requestId: number, op: string): RequestState {

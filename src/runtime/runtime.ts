@@ -35,7 +35,8 @@ import { CopyQueue } from './copy_queue.js';
 import { checkFrameworkEvent, checkTime } from './events.js';
 import { explainBlock, runtimeInfo } from './introspect.js';
 import { checkName, NameRegistry } from './names.js';
-import { drainBlockEvents, emit, type RuntimeParts } from './parts.js';
+import { drainBlockEvents, emit, rescore, type RuntimeParts } from './parts.js';
+import { PhaseClock, type Phase } from './profile.js';
 import { Refresher } from './refresh.js';
 import { RequestBook } from './requests.js';
 import { Scoring } from './scoring.js';
@@ -124,6 +125,7 @@ export class Runtime {
       },
       prefetched: new Set(),
       now,
+      clock: new PhaseClock(),
     };
     this.#requests = new RequestBook(this.#parts);
     this.#actions = new ActionRunner(this.#parts);
@@ -139,15 +141,20 @@ export class Runtime {
    * fit the state (see RuntimeStats.ignored) are counted and ignored.
    */
   observe(event: FrameworkEvent): void {
-    const e = checkFrameworkEvent(event);
     const parts = this.#parts;
-    const misfit = parts.sessions.misfit(e);
-    if (misfit !== null) {
-      parts.stats.ignored[misfit] = (parts.stats.ignored[misfit] ?? 0) + 1;
-      return;
+    const previous = parts.clock.enter('observe');
+    try {
+      const e = checkFrameworkEvent(event);
+      const misfit = parts.sessions.misfit(e);
+      if (misfit !== null) {
+        parts.stats.ignored[misfit] = (parts.stats.ignored[misfit] ?? 0) + 1;
+        return;
+      }
+      emit(parts, parts.sessions.apply(e));
+      rescore(parts);
+    } finally {
+      parts.clock.switchTo(previous);
     }
-    emit(parts, parts.sessions.apply(e));
-    parts.scoring.rescore();
   }
 
   // ------------------------------------------------------------ engine side
@@ -159,12 +166,22 @@ export class Runtime {
    * of a session the framework never announced starts that session.
    */
   admit(request: AdmitRequest): AdmitDecision | null {
-    return this.#requests.admit(request);
+    const previous = this.#parts.clock.enter('admit');
+    try {
+      return this.#requests.admit(request);
+    } finally {
+      this.#parts.clock.switchTo(previous);
+    }
   }
 
   /** The engine computed the prompt: its full blocks join the shared cache. */
   prefillDone(requestId: number, time?: number): Int32Array {
-    return this.#requests.prefillDone(requestId, time);
+    const previous = this.#parts.clock.enter('prefill');
+    try {
+      return this.#requests.prefillDone(requestId, time);
+    } finally {
+      this.#parts.clock.switchTo(previous);
+    }
   }
 
   /**
@@ -174,12 +191,22 @@ export class Runtime {
    * the new block ids, or null when the device tier cannot hold them now.
    */
   decode(requestId: number, tokens: number, hashes?: BigUint64Array, time?: number): Int32Array | null {
-    return this.#requests.decode(requestId, tokens, hashes, time);
+    const previous = this.#parts.clock.enter('prefill');
+    try {
+      return this.#requests.decode(requestId, tokens, hashes, time);
+    } finally {
+      this.#parts.clock.switchTo(previous);
+    }
   }
 
   /** The request finished: its blocks are unpinned and stay cached until evicted. */
   release(requestId: number, time?: number): void {
-    this.#requests.release(requestId, time);
+    const previous = this.#parts.clock.enter('release');
+    try {
+      this.#requests.release(requestId, time);
+    } finally {
+      this.#parts.clock.switchTo(previous);
+    }
   }
 
   /**
@@ -250,16 +277,22 @@ export class Runtime {
    * actions.
    */
   act(now?: number): ActResult {
-    const t = now === undefined ? this.#parts.now() : checkTime(now, 'act: now');
+    const parts = this.#parts;
+    const t = now === undefined ? parts.now() : checkTime(now, 'act: now');
     if (this.#autoRefresh) this.#refresher.inBackground(t);
-    const collected: Action[] = [];
-    for (const p of this.#parts.policies) collected.push(...(p.act?.(t) ?? []));
-    const actions = mergeActions(collected);
-    if (!this.#executeActions) return { actions, demoted: 0, evicted: 0, prefetched: 0, pinned: 0, unpinned: 0 };
-    const result = this.#actions.execute(actions, t);
-    drainBlockEvents(this.#parts, t);
-    this.#parts.scoring.rescore();
-    return result;
+    const previous = parts.clock.enter('act');
+    try {
+      const collected: Action[] = [];
+      for (const p of parts.policies) collected.push(...(p.act?.(t) ?? []));
+      const actions = mergeActions(collected);
+      if (!this.#executeActions) return { actions, demoted: 0, evicted: 0, prefetched: 0, pinned: 0, unpinned: 0 };
+      const result = this.#actions.execute(actions, t);
+      drainBlockEvents(parts, t);
+      rescore(parts);
+      return result;
+    } finally {
+      parts.clock.switchTo(previous);
+    }
   }
 
   // ------------------------------------------------------------ refresh
@@ -311,6 +344,16 @@ export class Runtime {
     return structuredClone(this.#parts.stats);
   }
 
+  /**
+   * Seconds the runtime has spent in each phase since it was created:
+   * framework events, the engine calls, the policies' observing, rescoring,
+   * the backend's deferred work (its synchronous part) and act. A nested
+   * phase is charged once, to itself.
+   */
+  phaseSeconds(): Record<Phase, number> {
+    return this.#parts.clock.seconds();
+  }
+
   /** Writes what the policies learned to `path`, atomically. */
   snapshot(path: string): void {
     checkName(path, 'snapshot: path');
@@ -325,7 +368,7 @@ export class Runtime {
     checkName(path, 'restore: path');
     restorePolicies(this.#parts.policies, path);
     this.#parts.scoring.invalidateAll();
-    this.#parts.scoring.rescore();
+    rescore(this.#parts);
   }
 }
 

@@ -11,6 +11,7 @@ import type { FutureUses } from '../policies/belady.js';
 import { BASELINE_POLICY, OPTIMUM_POLICY, POLICY_NAMES, policyEntry } from '../policies/registry.js';
 import type { PolicySpec } from '../runtime/runtime.js';
 import type { Policy } from '../policies/types.js';
+import { PHASES, type Phase } from '../runtime/profile.js';
 import type { TraceCall } from '../trace/format.js';
 import { COST_MODELS, type CostModel } from './cost_model.js';
 import type { BackendSelection } from '../compute/backend.js';
@@ -53,6 +54,8 @@ export interface ReplayOptions {
   backend?: BackendSelection;
   /** Policies that only observe, run beside each replayed policy (decision recorders). */
   observers?: readonly Policy[];
+  /** Report where the runtime's time went, by phase (PolicyResult.profileUsPerCall). */
+  profile?: boolean;
 }
 
 export interface PolicyResult {
@@ -67,6 +70,8 @@ export interface PolicyResult {
   prefetchPrecision: number | null;
   bytesMoved: number;
   overheadUsPerCall: number;
+  /** With `profile`: overheadUsPerCall by the runtime's phases (Runtime.phaseSeconds), µs per LLM call. */
+  profileUsPerCall?: Record<Phase, number>;
   /** TTFT samples (ms), for distributions; left out of the CLI's JSON. */
   ttftMs?: number[];
 }
@@ -138,7 +143,7 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
       ...(options.backend ? { backend: options.backend } : {}),
       ...(options.observers ? { observers: options.observers } : {}),
     };
-    results.push(summarize(policy, run, workload));
+    results.push(summarize(policy, run, workload, options.profile === true));
     options.onProgress?.(policy, i + 1, policies.length);
   }
   const lru = results.find((r) => r.policy === BASELINE_POLICY);
@@ -263,7 +268,7 @@ class CallOrderFuture implements FutureUses {
   }
 }
 
-function summarize(policy: string, run: SimulationResult, workload: SimWorkload): PolicyResult {
+function summarize(policy: string, run: SimulationResult, workload: SimWorkload, profile: boolean): PolicyResult {
   const ttft = Array.from(run.ttftSeconds, (s) => s * 1000).sort((a, b) => a - b);
   const quantile = (q: number) => (ttft.length ? ttft[Math.min(ttft.length - 1, Math.floor(q * ttft.length))]! : 0);
   const mean = ttft.reduce((a, b) => a + b, 0) / Math.max(1, ttft.length);
@@ -279,8 +284,15 @@ function summarize(policy: string, run: SimulationResult, workload: SimWorkload)
     prefetchPrecision: run.prefetch.issued > 0 ? round(run.prefetch.used / run.prefetch.issued, 4) : null,
     bytesMoved: run.bytesMoved,
     overheadUsPerCall: round((run.runtimeSeconds * 1e6) / Math.max(1, workload.calls), 2),
+    ...(profile ? { profileUsPerCall: perCall(run.phaseSeconds, workload.calls) } : {}),
     ttftMs: ttft,
   };
+}
+
+function perCall(seconds: Record<Phase, number>, calls: number): Record<Phase, number> {
+  const out = {} as Record<Phase, number>;
+  for (const phase of PHASES) out[phase] = round((seconds[phase] * 1e6) / Math.max(1, calls), 2);
+  return out;
 }
 
 function round(x: number, digits: number): number {

@@ -109,6 +109,7 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     prefetch: { issued: 0, used: 0, wasted: 0 },
     runtimeSeconds: 0,
     runtimeCalls: 0,
+    phaseSeconds: runtime.phaseSeconds(),
     sessionSpans: workload.sessions.map(() => [Infinity, 0] as [number, number]),
     arrivals: [],
     refreshes: 0,
@@ -325,6 +326,7 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
   result.ttftSeconds = result.ttftSeconds.subarray(0, ttftCount);
   result.runtimeSeconds = runtimeSeconds;
   result.runtimeCalls = runtimeCalls + refreshes;
+  result.phaseSeconds = runtime.phaseSeconds();
   result.refreshes = refreshes;
   return result;
 }

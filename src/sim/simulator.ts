@@ -26,6 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { Tier } from '../blocks/types.js';
 import type { BackendSelection, ComputeBackend, DataPlane } from '../compute/backend.js';
 import type { Policy } from '../policies/types.js';
+import type { Phase } from '../runtime/profile.js';
 import { Runtime, type PolicySpec, type RefreshResult } from '../runtime/runtime.js';
 import type { CostModel } from './cost_model.js';
 import { simulation, type Checkpoint, type DataPlaneOp } from './serving_loop.js';
@@ -91,6 +92,8 @@ export interface SimulationResult {
   prefetch: { issued: number; used: number; wasted: number };
   runtimeSeconds: number;
   runtimeCalls: number;
+  /** The runtime's own account of runtimeSeconds, by phase (Runtime.phaseSeconds). */
+  phaseSeconds: Record<Phase, number>;
   /** Per session: [first call arrival, last reply], seconds. */
   sessionSpans: [number, number][];
   /** Per call, in completion order: arrival time and the call. */
