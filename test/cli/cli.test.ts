@@ -232,6 +232,24 @@ describe('cachesage replay (table)', () => {
     expect(out.stdout).toMatch(/^backend\s+cpu on native CPU/m);
   });
 
+  it('--profile adds the runtime time per call by phase, to the table and to the JSON', async () => {
+    const out = await cli(['replay', '--trace', trace, '--policies', 'lru,cachesage', '--profile']);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^policy\s+observe\s+admit\s+prefill\s+release\s+events\s+rescoring\s+refresh\s+act\s+total$/m);
+    expect(out.stdout).toMatch(/^cachesage(\s+\d+\.\d){9}$/m);
+    const report = parseReport(await cli(['replay', '--trace', trace, '--policies', 'lru,cachesage', '--profile', '--json']));
+    for (const r of report.results) {
+      const profile = (r as unknown as { profileUsPerCall: Record<string, number> }).profileUsPerCall;
+      expect(Object.keys(profile)).toEqual(['observe', 'admit', 'prefill', 'release', 'events', 'rescoring', 'refresh', 'act']);
+      const phases = Object.values(profile).reduce((a, b) => a + b, 0);
+      // The phases are the runtime's own account of the time the simulator measures around it.
+      expect(phases).toBeGreaterThan(0);
+      expect(phases).toBeLessThanOrEqual(r.overheadUsPerCall * 1.01 + 0.05);
+    }
+    // Without --profile the JSON keeps its contract fields only.
+    expect(parseReport(await cli(['replay', '--trace', trace, '--policies', 'lru', '--json'])).results[0]).not.toHaveProperty('profileUsPerCall');
+  });
+
   it('replays on a named backend with the same results, and on auto', async () => {
     const args = ['replay', '--trace', trace, '--policies', 'lru,cachesage', '--capacity', '0.3', '--json'];
     const onCpu = parseReport(await cli([...args, '--backend', 'cpu']));
