@@ -27,8 +27,8 @@ export interface RuntimeParts {
   readonly prefetched: Set<number>;
   /** Seconds, for calls that pass no time. */
   readonly now: () => number;
-  /** Where the runtime's time goes, by phase. */
-  readonly clock: PhaseClock;
+  /** Where the runtime's time goes, by phase (NO_CLOCK unless the runtime profiles). */
+  readonly clock: Pick<PhaseClock, 'enter' | 'switchTo'>;
 }
 
 /** observe: hands an event to every policy, in priority order. */

@@ -36,7 +36,7 @@ import { checkFrameworkEvent, checkTime } from './events.js';
 import { explainBlock, runtimeInfo } from './introspect.js';
 import { checkName, NameRegistry } from './names.js';
 import { drainBlockEvents, emit, rescore, type RuntimeParts } from './parts.js';
-import { PhaseClock, type Phase } from './profile.js';
+import { NO_CLOCK, PhaseClock, type Phase } from './profile.js';
 import { Refresher } from './refresh.js';
 import { RequestBook } from './requests.js';
 import { Scoring } from './scoring.js';
@@ -65,6 +65,7 @@ export class Runtime {
   readonly #refresher: Refresher;
   readonly #executeActions: boolean;
   readonly #autoRefresh: boolean;
+  readonly #clock: PhaseClock | null;
 
   /**
    * A runtime on the backend `options.backend` names: 'auto' (the default
@@ -96,6 +97,7 @@ export class Runtime {
     const now = options.now ?? (() => (performance.now() - start) / 1000);
     const selection = resolveBackend(options.backend);
     this.#autoRefresh = checkBoolean(options.autoRefresh ?? true, 'autoRefresh');
+    this.#clock = checkBoolean(options.profile ?? false, 'profile') ? new PhaseClock() : null;
     let reclaimFree = 0;
     if (options.reclaim !== undefined) {
       if (typeof options.reclaim !== 'object' || options.reclaim === null) throw new TypeError('reclaim must be {freeBlocks}');
@@ -125,7 +127,7 @@ export class Runtime {
       },
       prefetched: new Set(),
       now,
-      clock: new PhaseClock(),
+      clock: this.#clock ?? NO_CLOCK,
     };
     this.#requests = new RequestBook(this.#parts);
     this.#actions = new ActionRunner(this.#parts);
@@ -348,10 +350,10 @@ export class Runtime {
    * Seconds the runtime has spent in each phase since it was created:
    * framework events, the engine calls, the policies' observing, rescoring,
    * the backend's deferred work (its synchronous part) and act. A nested
-   * phase is charged once, to itself.
+   * phase is charged once, to itself. Null unless created with `profile: true`.
    */
-  phaseSeconds(): Record<Phase, number> {
-    return this.#parts.clock.seconds();
+  phaseSeconds(): Record<Phase, number> | null {
+    return this.#clock?.seconds() ?? null;
   }
 
   /** Writes what the policies learned to `path`, atomically. */

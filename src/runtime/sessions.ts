@@ -98,9 +98,9 @@ export class SessionBook {
         this.#start(e.session, e.workload, e.time);
         return e;
       case 'step.start':
-        return { ...e, ...this.#stepStart(this.#byName.get(e.session)!, e.agent, e.time, false) };
+        return this.#stepStart(this.#byName.get(e.session)!, e.agent, e.time, false);
       case 'step.end':
-        return { ...e, ...this.#stepEnd(this.#byName.get(e.session)!, e.time, false), agent: e.agent };
+        return this.#stepEnd(this.#byName.get(e.session)!, e.agent, e.time, false);
       case 'session.end': {
         const s = this.#byName.get(e.session)!;
         s.live = false;
@@ -138,7 +138,7 @@ export class SessionBook {
     this.notePrompt(name, agent?.agent, hashes);
     const s = this.#byName.get(name);
     if (!s) return [];
-    return s.implicitStep && s.inStep ? [this.#stepEnd(s, time, true)] : [];
+    return s.implicitStep && s.inStep ? [this.#stepEnd(s, { workload: s.workload, agent: s.agent! }, time, true)] : [];
   }
 
   /** The session a tagged call belongs to, checked against its agent's workload. */
@@ -182,11 +182,11 @@ export class SessionBook {
     return { type: 'step.start', time, session: s.name, agent, implicit, previous };
   }
 
-  #stepEnd(s: SessionRecord, time: number, implicit: boolean): ObservedFrameworkEvent & { type: 'step.end' } {
+  #stepEnd(s: SessionRecord, agent: AgentRef, time: number, implicit: boolean): ObservedFrameworkEvent & { type: 'step.end' } {
     s.inStep = false;
     s.implicitStep = false;
     s.stepEndedAt = time;
     s.lastEventAt = time;
-    return { type: 'step.end', time, session: s.name, agent: { workload: s.workload, agent: s.agent! }, implicit };
+    return { type: 'step.end', time, session: s.name, agent, implicit };
   }
 }

@@ -49,6 +49,12 @@ export interface RuntimeOptions {
    * Default: off, the manager evicts on demand.
    */
   reclaim?: { freeBlocks: number };
+  /**
+   * Keep a phase clock (Runtime.phaseSeconds): where the runtime's time goes,
+   * by phase. Two clock reads per phase switch; default off, when it costs
+   * nothing.
+   */
+  profile?: boolean;
 }
 
 /** A prefetch the data plane finished: its blocks are on the device. */

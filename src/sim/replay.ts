@@ -142,8 +142,9 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
       ...(entry.bound === 'future' ? { onCall: (call: SimCall) => first.future.moveTo(call) } : {}),
       ...(options.backend ? { backend: options.backend } : {}),
       ...(options.observers ? { observers: options.observers } : {}),
+      ...(options.profile ? { profile: true } : {}),
     };
-    results.push(summarize(policy, run, workload, options.profile === true));
+    results.push(summarize(policy, run, workload));
     options.onProgress?.(policy, i + 1, policies.length);
   }
   const lru = results.find((r) => r.policy === BASELINE_POLICY);
@@ -268,7 +269,7 @@ class CallOrderFuture implements FutureUses {
   }
 }
 
-function summarize(policy: string, run: SimulationResult, workload: SimWorkload, profile: boolean): PolicyResult {
+function summarize(policy: string, run: SimulationResult, workload: SimWorkload): PolicyResult {
   const ttft = Array.from(run.ttftSeconds, (s) => s * 1000).sort((a, b) => a - b);
   const quantile = (q: number) => (ttft.length ? ttft[Math.min(ttft.length - 1, Math.floor(q * ttft.length))]! : 0);
   const mean = ttft.reduce((a, b) => a + b, 0) / Math.max(1, ttft.length);
@@ -284,7 +285,7 @@ function summarize(policy: string, run: SimulationResult, workload: SimWorkload,
     prefetchPrecision: run.prefetch.issued > 0 ? round(run.prefetch.used / run.prefetch.issued, 4) : null,
     bytesMoved: run.bytesMoved,
     overheadUsPerCall: round((run.runtimeSeconds * 1e6) / Math.max(1, workload.calls), 2),
-    ...(profile ? { profileUsPerCall: perCall(run.phaseSeconds, workload.calls) } : {}),
+    ...(run.phaseSeconds ? { profileUsPerCall: perCall(run.phaseSeconds, workload.calls) } : {}),
     ttftMs: ttft,
   };
 }

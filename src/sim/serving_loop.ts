@@ -109,7 +109,7 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     prefetch: { issued: 0, used: 0, wasted: 0 },
     runtimeSeconds: 0,
     runtimeCalls: 0,
-    phaseSeconds: runtime.phaseSeconds(),
+    phaseSeconds: null,
     sessionSpans: workload.sessions.map(() => [Infinity, 0] as [number, number]),
     arrivals: [],
     refreshes: 0,

@@ -57,6 +57,8 @@ export interface SimulationOptions {
   reclaim?: { freeBlocks: number };
   /** Policies that only observe (no scoring), listed after the simulated one: recorders in tests. */
   observers?: readonly Policy[];
+  /** Keep the runtime's phase clock (SimulationResult.phaseSeconds). */
+  profile?: boolean;
 }
 
 /** Options of {@link simulateAsync}: those of {@link simulate}, plus a data plane. */
@@ -92,8 +94,8 @@ export interface SimulationResult {
   prefetch: { issued: number; used: number; wasted: number };
   runtimeSeconds: number;
   runtimeCalls: number;
-  /** The runtime's own account of runtimeSeconds, by phase (Runtime.phaseSeconds). */
-  phaseSeconds: Record<Phase, number>;
+  /** With `profile`: the runtime's own account of runtimeSeconds, by phase (Runtime.phaseSeconds); else null. */
+  phaseSeconds: Record<Phase, number> | null;
   /** Per session: [first call arrival, last reply], seconds. */
   sessionSpans: [number, number][];
   /** Per call, in completion order: arrival time and the call. */
@@ -224,6 +226,7 @@ function createRuntime(options: SimulationOptions): Runtime {
     ...(options.reclaim ? { reclaim: options.reclaim } : {}),
     // Refreshes run between iterations, where the drivers put them.
     autoRefresh: false,
+    profile: options.profile === true,
   });
   return runtime;
 }

@@ -383,3 +383,28 @@ describe('Runtime policy context', () => {
     expect(seen!['numBlockIds']).toBe(rt.manager.numBlockIds);
   });
 });
+
+describe('Runtime phase clock', () => {
+  it('charges each phase once when asked to profile, and costs nothing otherwise', () => {
+    const hashes = BigUint64Array.of(1n, 2n, 3n);
+    const drive = (rt: Runtime) => {
+      rt.observe({ type: 'session.start', time: 0, session: 's', workload: 'w' });
+      rt.observe({ type: 'step.start', time: 0, session: 's', agent: { workload: 'w', agent: 'a' } });
+      expect(rt.admit({ requestId: 1, hashes, numTokens: 12, session: 's', agent: { workload: 'w', agent: 'a' }, time: 0 })).not.toBeNull();
+      rt.prefillDone(1, 1);
+      rt.release(1, 2);
+      rt.act(2);
+    };
+    const quiet = new Runtime({ blocks: { blockSize: 4, deviceBlocks: 8 } });
+    drive(quiet);
+    expect(quiet.phaseSeconds()).toBeNull();
+    const profiled = new Runtime({ blocks: { blockSize: 4, deviceBlocks: 8 }, profile: true });
+    drive(profiled);
+    const seconds = profiled.phaseSeconds()!;
+    expect(Object.keys(seconds)).toEqual(['observe', 'admit', 'prefill', 'release', 'events', 'rescoring', 'refresh', 'act']);
+    for (const phase of ['observe', 'admit', 'prefill', 'release', 'events', 'rescoring', 'act'] as const) {
+      expect(seconds[phase], phase).toBeGreaterThan(0);
+    }
+    expect(() => new Runtime({ blocks: { deviceBlocks: 8 }, profile: 'yes' as never })).toThrow(new TypeError('profile must be a boolean, got the string "yes"'));
+  });
+});
