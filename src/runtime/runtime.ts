@@ -8,28 +8,25 @@
  * This file is the facade: the session model (sessions.ts), the engine
  * contract (requests.ts), scoring (scoring.ts), actions (actions.ts), the
  * backend's deferred work (refresh.ts), the data plane's copy queue
- * (copy_queue.ts), explain/info (introspect.ts) and snapshots
- * (snapshot.ts) each live in their own module.
+ * (copy_queue.ts), explain/info (introspect.ts), snapshots (snapshot.ts),
+ * the phase clock (profile.ts) and what the constructor resolves
+ * (setup.ts) each live in their own module.
  */
 import { performance } from 'node:perf_hooks';
 
 import { BlockManager } from '../blocks/block_manager.js';
 import type { BlockManagerLike, CopyPlan } from '../blocks/types.js';
-import { readOnlyView } from '../blocks/view.js';
 import {
   checkBackendChoice,
-  cpuBackend,
   selectBackend,
-  selectionOf,
   type BackendChoice,
   type BackendSelection,
   type ComputeBackend,
   type DataPlane,
   type SelectOptions,
 } from '../compute/backend.js';
-import { createPolicy } from '../policies/registry.js';
-import type { Action, FrameworkEvent, Policy, PolicyContext, PredictQuery, Prediction, ScoreClass } from '../policies/types.js';
-import { checkBoolean, checkInt, checkNumber } from '../util/check.js';
+import type { Action, FrameworkEvent, PredictQuery, Prediction } from '../policies/types.js';
+import { checkBoolean, checkInt } from '../util/check.js';
 import { ActionRunner, mergeActions } from './actions.js';
 import { CopyQueue } from './copy_queue.js';
 import { checkFrameworkEvent, checkTime } from './events.js';
@@ -41,12 +38,12 @@ import { Refresher } from './refresh.js';
 import { RequestBook } from './requests.js';
 import { Scoring } from './scoring.js';
 import { SessionBook } from './sessions.js';
+import { isManager, policyContext, resolveBackend, resolvePolicy } from './setup.js';
 import { restorePolicies, snapshotPolicies } from './snapshot.js';
 import type {
   ActResult,
   AdmitDecision,
   AdmitRequest,
-  PolicySpec,
   PrefetchCompletion,
   RefreshResult,
   RuntimeOptions,
@@ -372,58 +369,4 @@ export class Runtime {
     this.#parts.scoring.invalidateAll();
     rescore(this.#parts);
   }
-}
-
-/** The policies' view of the runtime: the session model, the class book and a read-only block manager. */
-function policyContext(parts: RuntimeParts, hostToDeviceBytesPerSecond: number): PolicyContext {
-  const { manager, registry, sessions, scoring } = parts;
-  return {
-    manager: readOnlyView(manager),
-    registry,
-    scoreClass: (id: number): ScoreClass | undefined => scoring.classes.get(id),
-    classesOfSession: (sessionId: number) => scoring.classes.ofSession(sessionId),
-    classesOfWorkload: (workloadId: number) => scoring.classes.ofWorkload(workloadId),
-    markStale: (blockIds: ArrayLike<number>) => scoring.classes.classify(blockIds, true),
-    invalidate: (classIds: Iterable<number>) => scoring.invalidate(classIds),
-    lastPrompt: (session: string, agent?: string) => sessions.lastPrompt(session, agent),
-    session: (name: string) => sessions.get(name),
-    sessionById: (id: number) => sessions.byId(id),
-    sessions: () => sessions.all(),
-    liveSessions: (workloadId: number) => sessions.liveOf(workloadId),
-    bytesPerBlock: Math.max(1, manager.bytesPerBlock),
-    hostToDeviceBytesPerSecond,
-    backend: parts.selection.backend,
-  };
-}
-
-function resolveBackend(value: RuntimeOptions['backend']): BackendSelection {
-  if (value === undefined || value === 'cpu') return selectionOf(cpuBackend(), value === undefined ? 'the default' : 'asked for by name');
-  if (typeof value === 'string') {
-    throw new RangeError(`backend '${value}' needs an asynchronous selection: use await Runtime.create({backend: '${value}', ...})`);
-  }
-  if (typeof value === 'object' && value !== null) {
-    if ('backend' in value && 'requested' in value) return value;
-    if ('survival' in value && 'hitScoring' in value && 'createDataPlane' in value) return selectionOf(value);
-  }
-  throw new TypeError("backend must be 'cpu', a ComputeBackend or a BackendSelection");
-}
-
-function isManager(value: unknown): value is BlockManagerLike {
-  return typeof value === 'object' && value !== null && typeof (value as BlockManagerLike).admit === 'function';
-}
-
-function resolvePolicy(spec: PolicySpec): Policy {
-  if (typeof spec === 'string') return createPolicy(spec);
-  if (isPolicyObject(spec)) return spec;
-  if (typeof spec === 'object' && spec !== null && typeof spec.name === 'string') {
-    return createPolicy(spec.name, (spec as { options?: unknown }).options);
-  }
-  throw new TypeError('a policy must be a name, {name, options} or a Policy object');
-}
-
-/** A Policy implements at least one primitive; {name, options} names a registered one. */
-function isPolicyObject(value: unknown): value is Policy {
-  if (typeof value !== 'object' || value === null) return false;
-  const p = value as Record<string, unknown>;
-  return typeof p.name === 'string' && ['observe', 'scoreClasses', 'scoreBlocks', 'predict', 'act', 'attach'].some((k) => typeof p[k] === 'function');
 }
