@@ -5,64 +5,27 @@
  */
 import type { BlockManagerLike } from './types.js';
 
-export type BlockManagerView = Pick<
-  BlockManagerLike,
-  | 'blockSize'
-  | 'bytesPerBlock'
-  | 'deviceBlocks'
-  | 'hostBlocks'
-  | 'numBlockIds'
-  | 'maxClasses'
-  | 'metadata'
-  | 'classScores'
-  | 'clock'
-  | 'numRequests'
-  | 'lookup'
-  | 'hasRequest'
-  | 'requestBlocks'
-  | 'usedBlocks'
-  | 'evictableBlocks'
-  | 'pinnedDeviceBlocks'
->;
+/** The members a view reads through: the one list of them. */
+const READ_PROPERTIES = [
+  'blockSize',
+  'bytesPerBlock',
+  'deviceBlocks',
+  'hostBlocks',
+  'numBlockIds',
+  'maxClasses',
+  'metadata',
+  'classScores',
+  'clock',
+  'numRequests',
+] as const;
+const READ_METHODS = ['lookup', 'hasRequest', 'requestBlocks', 'usedBlocks', 'evictableBlocks', 'pinnedDeviceBlocks'] as const;
 
-/** A frozen view of `manager` that forwards only the reading members. */
+export type BlockManagerView = Pick<BlockManagerLike, (typeof READ_PROPERTIES)[number] | (typeof READ_METHODS)[number]>;
+
+/** A frozen view of `manager` that forwards only the reading members; properties follow the manager live. */
 export function readOnlyView(manager: BlockManagerLike): BlockManagerView {
-  return Object.freeze({
-    get blockSize() {
-      return manager.blockSize;
-    },
-    get bytesPerBlock() {
-      return manager.bytesPerBlock;
-    },
-    get deviceBlocks() {
-      return manager.deviceBlocks;
-    },
-    get hostBlocks() {
-      return manager.hostBlocks;
-    },
-    get numBlockIds() {
-      return manager.numBlockIds;
-    },
-    get maxClasses() {
-      return manager.maxClasses;
-    },
-    get metadata() {
-      return manager.metadata;
-    },
-    get classScores() {
-      return manager.classScores;
-    },
-    get clock() {
-      return manager.clock;
-    },
-    get numRequests() {
-      return manager.numRequests;
-    },
-    lookup: (hashes: BigUint64Array) => manager.lookup(hashes),
-    hasRequest: (requestId: number) => manager.hasRequest(requestId),
-    requestBlocks: (requestId: number) => manager.requestBlocks(requestId),
-    usedBlocks: (tier: Parameters<BlockManagerLike['usedBlocks']>[0]) => manager.usedBlocks(tier),
-    evictableBlocks: (tier: Parameters<BlockManagerLike['evictableBlocks']>[0]) => manager.evictableBlocks(tier),
-    pinnedDeviceBlocks: () => manager.pinnedDeviceBlocks(),
-  });
+  const view: Record<string, unknown> = {};
+  for (const name of READ_PROPERTIES) Object.defineProperty(view, name, { get: () => manager[name], enumerable: true });
+  for (const name of READ_METHODS) view[name] = manager[name].bind(manager);
+  return Object.freeze(view) as unknown as BlockManagerView;
 }
