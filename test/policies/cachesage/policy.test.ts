@@ -196,7 +196,7 @@ describe('cachesage policy: prefetch', () => {
   }
 
   it("loads the session's context and the likely next agent's prompt after a step ends, once", () => {
-    const { ctx, policy, end } = onHost();
+    const { policy, end } = onHost();
     // The session's last prompt (a's) first, then b's; not c's (below the threshold).
     expect(policy.act!(end)).toEqual([{ type: 'prefetch', blockIds: Int32Array.of(4, 5, 0, 1, 2) }]);
     expect(policy.act!(end)).toEqual([]);
