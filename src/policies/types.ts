@@ -30,7 +30,9 @@ export type FrameworkEvent =
 /**
  * Events from the engine side, emitted by the runtime itself as it serves
  * the engine contract (policies observe them; engines call the methods).
- * `session`/`agent` are absent for untagged requests.
+ * `session`/`agent` are undefined for untagged requests; an admit's
+ * `extendsPrevious`, `sharedWithPrevious` and `previousBlocks` when the
+ * agent has no previous prompt in the session.
  */
 export type EngineEvent =
   | {

@@ -57,7 +57,9 @@ export function drainBlockEvents(parts: RuntimeParts, time: number): void {
     parts.clock.switchTo(previous);
     return;
   }
-  for (let i = 0; i < events.kind.length; i++) {
+  // Only classes and unused prefetches care what left; otherwise skip the walk.
+  const walk = parts.scoring.mode === 'classes' || parts.prefetched.size > 0;
+  for (let i = 0; walk && i < events.kind.length; i++) {
     const kind = events.kind[i]!;
     const id = events.block[i]!;
     if (kind === EventKind.Removed) parts.scoring.classes.removed(id);

@@ -84,20 +84,21 @@ export class RequestBook {
     drainBlockEvents(parts, time);
     parts.scoring.classify(admitted.blockIds);
     for (const event of moved) emit(parts, event);
+    // Built whole, one shape for every admit: conditional spreads cost microseconds here.
     emit(parts, {
       type: 'admit',
       time,
       requestId,
-      ...(session !== undefined ? { session } : {}),
-      ...(agent !== undefined ? { agent } : {}),
+      session,
+      agent,
       hashes: request.hashes,
       blockIds: admitted.blockIds,
       numTokens: request.numTokens,
       cachedDeviceTokens: admitted.cachedDeviceTokens,
       loadedBlocks: admitted.loadedBlocks,
-      ...(previous !== undefined
-        ? { extendsPrevious: previous.shared >= previous.length, sharedWithPrevious: previous.shared, previousBlocks: previous.length }
-        : {}),
+      extendsPrevious: previous === undefined ? undefined : previous.shared >= previous.length,
+      sharedWithPrevious: previous?.shared,
+      previousBlocks: previous?.length,
     });
     rescore(parts, admitted.blockIds);
     return admitted;
@@ -110,7 +111,7 @@ export class RequestBook {
     const blockIds = parts.manager.commit(requestId, request.knownHashes);
     drainBlockEvents(parts, t);
     parts.scoring.classify(blockIds);
-    emit(parts, { type: 'prefill.done', time: t, requestId, ...tagsOf(request), blockIds });
+    emit(parts, { type: 'prefill.done', time: t, requestId, session: request.session, agent: request.agent, blockIds });
     rescore(parts, blockIds);
     return blockIds;
   }
@@ -133,7 +134,7 @@ export class RequestBook {
     }
     drainBlockEvents(parts, t);
     if (committed) parts.scoring.classify(committed);
-    emit(parts, { type: 'decode', time: t, requestId, ...tagsOf(request), tokens });
+    emit(parts, { type: 'decode', time: t, requestId, session: request.session, agent: request.agent, tokens });
     if (committed) rescore(parts, committed);
     return added;
   }
@@ -151,7 +152,7 @@ export class RequestBook {
       : parts.sessions.released(request.session, request.agent, request.hashes.subarray(0, request.knownHashes), t);
     drainBlockEvents(parts, t);
     for (const event of moved) emit(parts, event);
-    emit(parts, { type: 'release', time: t, requestId, ...tagsOf(request), blockIds });
+    emit(parts, { type: 'release', time: t, requestId, session: request.session, agent: request.agent, blockIds });
     rescore(parts, blockIds);
   }
 
@@ -189,8 +190,4 @@ export class RequestBook {
     if (stale.length > 0) scoring.classes.classify(stale, true);
     return result;
   }
-}
-
-function tagsOf(request: RequestState): { session?: string; agent?: AgentRef } {
-  return request.session !== undefined && request.agent ? { session: request.session, agent: request.agent } : {};
 }
