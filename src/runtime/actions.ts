@@ -24,6 +24,8 @@ export const HOLD_ID_BASE = 2 ** 52;
  * is prefetched once.
  */
 export function mergeActions(actions: readonly Action[]): Action[] {
+  // Most act() calls between steps have nothing to do.
+  if (actions.length === 0) return [];
   const order: Action['type'][] = ['unpin', 'pin', 'demote', 'evict', 'prefetch'];
   const pinnedLeaves = new Set(actions.filter((a) => a.type === 'pin').map((a) => (a as { leafBlockId: number }).leafBlockId));
   const seenPrefetch = new Set<number>();

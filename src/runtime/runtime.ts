@@ -282,7 +282,10 @@ export class Runtime {
     const previous = parts.clock.enter('act');
     try {
       const collected: Action[] = [];
-      for (const p of parts.policies) collected.push(...(p.act?.(t) ?? []));
+      for (const p of parts.policies) {
+        const wanted = p.act?.(t);
+        if (wanted !== undefined && wanted.length > 0) collected.push(...wanted);
+      }
       const actions = mergeActions(collected);
       if (!this.#executeActions) return { actions, demoted: 0, evicted: 0, prefetched: 0, pinned: 0, unpinned: 0 };
       const result = this.#actions.execute(actions, t);
