@@ -91,9 +91,11 @@ export interface NativeCudaDataPlaneHandle {
 }
 
 export interface NativeBlockManagerHandle {
-  lookup(hashes: BigUint64Array): { deviceBlocks: number; hostBlocks: number; blockIds: Int32Array };
+  /** [deviceBlocks, hostBlocks, blockIds]. */
+  lookup(hashes: BigUint64Array): [number, number, Int32Array];
+  /** [cachedDeviceTokens, loadedBlocks, blockIds, blockTable], or null when the device cannot hold the request now. */
   admit(requestId: number, hashes: BigUint64Array, numTokens: number, workload: number, agent: number, session: number):
-    | { cachedDeviceTokens: number; loadedBlocks: number; blockIds: Int32Array; blockTable: Int32Array }
+    | [number, number, Int32Array, Int32Array]
     | null;
   append(requestId: number, numTokens: number, hashes: BigUint64Array): Int32Array | null;
   commit(requestId: number, numBlocks: number): Int32Array;
@@ -113,9 +115,10 @@ export interface NativeBlockManagerHandle {
   evictableBlocks(tier: number): number;
   pinnedDeviceBlocks(): number;
   /** Undefined when no copy is pending. */
-  takeCopyPlan(): { srcTier: Uint8Array; srcSlot: Int32Array; dstTier: Uint8Array; dstSlot: Int32Array; stageStarts: Int32Array } | undefined;
-  /** Undefined when no event is pending. */
-  takeEvents(): { kind: Uint8Array; block: Int32Array; hash: BigUint64Array; tier: Uint8Array } | undefined;
+  /** [srcTier, srcSlot, dstTier, dstSlot, stageStarts], views of one buffer; undefined when no copy is pending. */
+  takeCopyPlan(): [Uint8Array, Int32Array, Uint8Array, Int32Array, Int32Array] | undefined;
+  /** [kind, block, hash, tier], views of one buffer; undefined when no event is pending. */
+  takeEvents(): [Uint8Array, Int32Array, BigUint64Array, Uint8Array] | undefined;
   checkInvariants(): string;
   clock(): number;
   metadata(): Record<string, ArrayBufferView>;

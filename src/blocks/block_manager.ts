@@ -108,7 +108,8 @@ export class BlockManager implements BlockManagerLike {
     if (hashes.length > this.numBlockIds) {
       throw new RangeError(`lookup: ${hashes.length} blocks exceed the manager's capacity of ${this.numBlockIds} blocks`);
     }
-    return this.#native.lookup(hashes);
+    const [deviceBlocks, hostBlocks, blockIds] = this.#native.lookup(hashes);
+    return { deviceBlocks, hostBlocks, blockIds };
   }
 
   /**
@@ -127,7 +128,9 @@ export class BlockManager implements BlockManagerLike {
     if (hashes.length > fullBlocks) {
       throw new RangeError(`admit: ${hashes.length} block hashes for ${numTokens} tokens (at most ${fullBlocks} full blocks)`);
     }
-    return this.#native.admit(requestId, hashes, numTokens, t.workload, t.agent, t.session);
+    const admitted = this.#native.admit(requestId, hashes, numTokens, t.workload, t.agent, t.session);
+    if (admitted === null) return null;
+    return { cachedDeviceTokens: admitted[0], loadedBlocks: admitted[1], blockIds: admitted[2], blockTable: admitted[3] };
   }
 
   /**
@@ -249,12 +252,16 @@ export class BlockManager implements BlockManagerLike {
 
   /** Drains the copies queued since the last call, for a data plane to run. */
   takeCopyPlan(): CopyPlan {
-    return this.#native.takeCopyPlan() ?? EMPTY_COPY_PLAN;
+    const plan = this.#native.takeCopyPlan();
+    if (plan === undefined) return EMPTY_COPY_PLAN;
+    return { srcTier: plan[0], srcSlot: plan[1], dstTier: plan[2], dstSlot: plan[3], stageStarts: plan[4] };
   }
 
   /** Drains the block events queued since the last call. */
   takeEvents(): BlockEvents {
-    return this.#native.takeEvents() ?? EMPTY_EVENTS;
+    const events = this.#native.takeEvents();
+    if (events === undefined) return EMPTY_EVENTS;
+    return { kind: events[0], block: events[1], hash: events[2], tier: events[3] };
   }
 
   checkInvariants(): string {
