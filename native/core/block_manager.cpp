@@ -305,29 +305,25 @@ std::vector<int32_t> BlockManager::commit(int64_t requestId, int32_t numBlocks) 
   if (numBlocks <= request.committed) return request.blocks;
 
   // Validate the whole chain before changing anything: a cached block with
-  // the same hash must sit under the same parent, or the caller's hashes
-  // collide.
+  // the same hash must sit under the same parent, and the new hashes must
+  // not repeat. The common case finds nothing wrong without allocating;
+  // when something is wrong, refuseCommit names the first offender.
   int32_t previous = request.committed > 0 ? request.blocks[request.committed - 1] : kNoBlock;
-  std::unordered_set<uint64_t> inserting;
+  bool consistent = true;
+  commitHashes_.clear();
   for (int32_t i = request.committed; i < numBlocks; ++i) {
     int32_t existing = index_.find(request.hashes[i]);
-    if (existing < 0 && !inserting.insert(request.hashes[i]).second) {
-      throw std::invalid_argument("commit: block hash at position " + std::to_string(i) +
-                                  " of " + requestName(requestId) +
-                                  " repeats an earlier block of the same commit (inconsistent "
-                                  "hashes)");
-    }
     if (existing >= 0) {
-      if (meta_->parent[existing] != previous) {
-        throw std::invalid_argument("commit: block hash at position " + std::to_string(i) +
-                                    " of " + requestName(requestId) +
-                                    " is cached under a different prefix (hash collision or "
-                                    "inconsistent hashes)");
-      }
+      if (meta_->parent[existing] != previous) consistent = false;
       previous = existing;
     } else {
+      commitHashes_.push_back(request.hashes[i]);
       previous = request.blocks[i];
     }
+  }
+  std::sort(commitHashes_.begin(), commitHashes_.end());
+  if (!consistent || std::adjacent_find(commitHashes_.begin(), commitHashes_.end()) != commitHashes_.end()) {
+    refuseCommit(request, requestId, numBlocks);
   }
 
   clock_ += 1;
@@ -372,6 +368,32 @@ std::vector<int32_t> BlockManager::commit(int64_t requestId, int32_t numBlocks) 
   }
   request.committed = numBlocks;
   return request.blocks;
+}
+
+void BlockManager::refuseCommit(const Request& request, int64_t requestId, int32_t numBlocks) const {
+  int32_t previous = request.committed > 0 ? request.blocks[request.committed - 1] : kNoBlock;
+  std::unordered_set<uint64_t> inserting;
+  for (int32_t i = request.committed; i < numBlocks; ++i) {
+    int32_t existing = index_.find(request.hashes[i]);
+    if (existing < 0 && !inserting.insert(request.hashes[i]).second) {
+      throw std::invalid_argument("commit: block hash at position " + std::to_string(i) +
+                                  " of " + requestName(requestId) +
+                                  " repeats an earlier block of the same commit (inconsistent "
+                                  "hashes)");
+    }
+    if (existing >= 0) {
+      if (meta_->parent[existing] != previous) {
+        throw std::invalid_argument("commit: block hash at position " + std::to_string(i) +
+                                    " of " + requestName(requestId) +
+                                    " is cached under a different prefix (hash collision or "
+                                    "inconsistent hashes)");
+      }
+      previous = existing;
+    } else {
+      previous = request.blocks[i];
+    }
+  }
+  throw std::logic_error("internal: commit was refused but its batch is consistent");
 }
 
 void BlockManager::release(int64_t requestId) {

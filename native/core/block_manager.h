@@ -204,6 +204,9 @@ class BlockManager {
   void unlinkChild(int32_t child);
   void setTier(int32_t id, Tier to);
 
+  // Throws the first inconsistency of a commit batch, in position order.
+  void refuseCommit(const Request& request, int64_t requestId, int32_t numBlocks) const;
+
   void touch(int32_t id, const RequestTags& tags);
   void recordCopy(Tier srcTier, int32_t srcSlot, Tier dstTier, int32_t dstSlot);
   void recordEvent(EventKind kind, int32_t id);
@@ -222,6 +225,8 @@ class BlockManager {
   double clock_ = 0;
   CopyPlanBuilder copies_;
   EventQueue events_;
+  // Scratch of commit's duplicate check, reused so a commit allocates nothing.
+  std::vector<uint64_t> commitHashes_;
 };
 
 }  // namespace cachesage

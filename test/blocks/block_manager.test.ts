@@ -55,4 +55,27 @@ describe('block manager edge cases', () => {
   it('refuses a data plane whose byte size overflows', () => {
     expect(() => new CpuDataPlane({ bytesPerBlock: 2 ** 52, deviceBlocks: 1 << 20 })).toThrow(/too large/);
   });
+
+  for (const [name, m] of both({ blockSize: 2, deviceBlocks: 16 })) {
+    it(`${name}: commit refuses an inconsistent batch, naming its first offender, and changes nothing`, () => {
+      // A hash repeated within one commit.
+      expect(m.admit(1, BigUint64Array.of(10n, 11n, 10n), 6)).not.toBeNull();
+      const clock = m.clock;
+      expect(() => m.commit(1, 3)).toThrow('commit: block hash at position 2 of request 1 repeats an earlier block of the same commit');
+      expect(m.clock).toBe(clock);
+      expect(m.usedBlocks('device')).toBe(3);
+      expect(m.lookup(BigUint64Array.of(10n)).blockIds.length).toBe(0);
+      m.release(1);
+      // A hash cached under another parent: 21 is cached after 20, then sent after 30.
+      expect(m.admit(2, BigUint64Array.of(20n, 21n), 4)).not.toBeNull();
+      m.commit(2, 2);
+      m.release(2);
+      expect(m.admit(3, BigUint64Array.of(30n, 21n, 21n), 6)).not.toBeNull();
+      // The first offender in position order wins: position 1 (other prefix), not 2 (repeat of a cached hash).
+      expect(() => m.commit(3, 3)).toThrow('commit: block hash at position 1 of request 3 is cached under a different prefix');
+      expect(m.lookup(BigUint64Array.of(30n)).blockIds.length).toBe(0);
+      m.release(3);
+      expect(m.checkInvariants()).toBe('');
+    });
+  }
 });
