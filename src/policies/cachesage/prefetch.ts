@@ -31,6 +31,14 @@ export function prefetchPlan(state: CacheSageState, session: SessionView): numbe
   const chosen: number[] = [];
   const seen = new Set<number>();
   const m = ctx.manager.metadata;
+  // The plan only reads the cache: one lookup per distinct prompt (the
+  // session's last prompt is a source of every candidate agent).
+  const lookups = new Map<BigUint64Array, ReturnType<typeof ctx.manager.lookup>>();
+  const lookup = (hashes: BigUint64Array) => {
+    let found = lookups.get(hashes);
+    if (found === undefined) lookups.set(hashes, (found = ctx.manager.lookup(hashes)));
+    return found;
+  };
   for (const [, agent] of candidates) {
     // The agent's shared prefix (system prompt, tool schemas), found in
     // its last prompt from any session: only the blocks several sessions
@@ -43,7 +51,7 @@ export function prefetchPlan(state: CacheSageState, session: SessionView): numbe
     }
     for (const [hashes, sharedOnly] of sources) {
       if (!hashes || hashes.length === 0) continue;
-      const match = ctx.manager.lookup(hashes);
+      const match = lookup(hashes);
       for (let i = match.deviceBlocks; i < match.blockIds.length && chosen.length < budget; i++) {
         const id = match.blockIds[i]!;
         // Parents come first: stop at the first block this source may not take.
