@@ -157,8 +157,6 @@ export interface Registry {
   agentName(workloadId: number, index: number): string | undefined;
   sessionId(session: string): number;
   sessionName(id: number): string | undefined;
-  /** The workload a session belongs to, once known. */
-  sessionWorkload(session: string): string | undefined;
 }
 
 /** What all blocks of one score class have in common. */

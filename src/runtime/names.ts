@@ -24,7 +24,6 @@ export class NameRegistry implements Registry {
   readonly #agentNames: string[][] = [];
   readonly #sessions = new Map<string, number>();
   readonly #sessionNames = new Map<number, string>();
-  readonly #sessionWorkloads = new Map<string, string>();
   #nextSession = 0;
 
   workloadId(workload: string): number {
@@ -88,20 +87,11 @@ export class NameRegistry implements Registry {
     return this.#sessionNames.get(id);
   }
 
-  sessionWorkload(session: string): string | undefined {
-    return this.#sessionWorkloads.get(session);
-  }
-
-  setSessionWorkload(session: string, workload: string): void {
-    this.#sessionWorkloads.set(session, workload);
-  }
-
   /** Forgets an ended session's name (its id may be reused after 2^31 sessions). */
   forgetSession(session: string): void {
     const id = this.#sessions.get(session);
     if (id === undefined) return;
     this.#sessions.delete(session);
     this.#sessionNames.delete(id);
-    this.#sessionWorkloads.delete(session);
   }
 }

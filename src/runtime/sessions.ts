@@ -163,7 +163,6 @@ export class SessionBook {
       stepEndedAt: null,
       lastEventAt: time,
     };
-    this.#registry.setSessionWorkload(name, workload);
     this.#byName.set(name, record);
     this.#byId.set(record.id, record);
     let live = this.#liveByWorkload.get(record.workloadId);

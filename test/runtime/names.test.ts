@@ -69,28 +69,15 @@ describe('NameRegistry sessions', () => {
     expect(names.sessionName(2)).toBeUndefined();
   });
 
-  it('records the workload a session belongs to', () => {
-    const names = new NameRegistry();
-    expect(names.sessionWorkload('s1')).toBeUndefined();
-    names.setSessionWorkload('s1', 'chat');
-    expect(names.sessionWorkload('s1')).toBe('chat');
-    names.setSessionWorkload('s1', 'code');
-    expect(names.sessionWorkload('s1')).toBe('code');
-  });
-
   it('forgets an ended session without reusing its id', () => {
     const names = new NameRegistry();
     names.sessionId('s1');
     names.sessionId('s2');
-    names.setSessionWorkload('s1', 'chat');
-    names.setSessionWorkload('s2', 'chat');
     names.forgetSession('s1');
     expect(names.hasSession('s1')).toBe(false);
     expect(names.sessionName(0)).toBeUndefined();
-    expect(names.sessionWorkload('s1')).toBeUndefined();
     // The other session is untouched.
     expect(names.sessionName(1)).toBe('s2');
-    expect(names.sessionWorkload('s2')).toBe('chat');
     // Starting again gives a new id.
     expect(names.sessionId('s1')).toBe(2);
     expect(names.sessionName(2)).toBe('s1');
