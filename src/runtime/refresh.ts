@@ -26,7 +26,13 @@ export class Refresher {
 
   /** @throws Error when the backend only computes asynchronously. */
   refreshSync(t: number): RefreshResult {
-    return this.#charged(() => this.#refreshSync(t));
+    // act() comes here on every call: enter and leave the phase without a closure.
+    const previous = this.#parts.clock.enter('refresh');
+    try {
+      return this.#refreshSync(t);
+    } finally {
+      this.#parts.clock.switchTo(previous);
+    }
   }
 
   #refreshSync(t: number): RefreshResult {
