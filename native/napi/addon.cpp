@@ -1,6 +1,9 @@
 // Module entry: registers the native classes, the token hash, survival and
-// hit-scoring functions, and the CUDA entry points (see cuda_wrap.h).
+// hit-scoring functions, the CUDA entry points (see cuda_wrap.h) and the
+// stderr mute that keeps third-party libraries' start-up chatter quiet.
+#include <fcntl.h>
 #include <napi.h>
+#include <unistd.h>
 
 #include "block_manager_wrap.h"
 #include "cuda_wrap.h"
@@ -32,6 +35,45 @@ Napi::Value HashTokenBlocks(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// How many muteStderr(true) calls are open, and where fd 2 pointed before
+// the first one. Only the main JS thread calls these, so no lock.
+int muteDepth = 0;
+int savedStderr = -1;
+
+// muteStderr(on: boolean) -> number (the depth after the call).
+// Native libraries loaded beside the addon (Dawn's Vulkan loader above all)
+// print warnings straight to file descriptor 2, which no JavaScript can
+// silence; muting points fd 2 at /dev/null until the matching unmute.
+// Calls nest; an unmute with nothing muted is a RangeError and changes
+// nothing.
+Napi::Value MuteStderr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value flag = arg(info, 0);
+  if (!flag.IsBoolean()) throw Napi::TypeError::New(env, argName("muteStderr", 0) + " must be a boolean");
+  if (flag.As<Napi::Boolean>().Value()) {
+    if (muteDepth == 0) {
+      int saved = dup(STDERR_FILENO);
+      int sink = open("/dev/null", O_WRONLY | O_CLOEXEC);
+      if (saved < 0 || sink < 0 || dup2(sink, STDERR_FILENO) < 0) {
+        if (saved >= 0) close(saved);
+        if (sink >= 0) close(sink);
+        throw Napi::Error::New(env, "muteStderr: could not redirect file descriptor 2 to /dev/null");
+      }
+      close(sink);
+      savedStderr = saved;
+    }
+    ++muteDepth;
+  } else {
+    if (muteDepth == 0) throw Napi::RangeError::New(env, "muteStderr(false): stderr is not muted");
+    if (--muteDepth == 0) {
+      dup2(savedStderr, STDERR_FILENO);
+      close(savedStderr);
+      savedStderr = -1;
+    }
+  }
+  return Napi::Number::New(env, muteDepth);
+}
+
 }  // namespace
 
 }  // namespace cachesage::napi
@@ -43,6 +85,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("hashTokenBlocks", Napi::Function::New<HashTokenBlocks>(env, "hashTokenBlocks"));
   exports.Set("computeSurvival", Napi::Function::New<ComputeSurvival>(env, "computeSurvival"));
   exports.Set("hitScoring", Napi::Function::New<HitScoring>(env, "hitScoring"));
+  exports.Set("muteStderr", Napi::Function::New<MuteStderr>(env, "muteStderr"));
   ExportCuda(env, exports);
   return exports;
 }

@@ -29,6 +29,8 @@ export interface NativeAddon {
   ): { reach: Float32Array; alive: Float32Array; expectedSteps: Float32Array };
   /** Hit scoring on the CPU (native/core/hit_scoring.h); `k` is at most the block count. */
   hitScoring(...args: HitScoringArguments): { scores: Float32Array; victims: Int32Array };
+  /** Points file descriptor 2 at /dev/null (true) or back (false); nests; returns the depth. */
+  muteStderr(on: boolean): number;
   /** Whether CUDA is compiled in and usable; absent from addons built before CUDA support. */
   cudaInfo?(): NativeCudaInfo;
   /** Present only in addons built with CUDA; constructing throws where no device is usable. */

@@ -8,6 +8,7 @@
  * internal error.
  */
 import { TraceError } from '../trace/format.js';
+import { debugWanted } from '../util/debug.js';
 import { UsageError } from './args.js';
 
 const TOOL_HELP = `Usage: cachesage <command> [options]
@@ -77,7 +78,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`cachesage: internal error: ${oneLine(message)}\n`);
-    if (process.env['CACHESAGE_DEBUG'] && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
+    if (debugWanted('cli') && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
     return 1;
   }
 }

@@ -33,6 +33,7 @@
  * within rounding. kernels/wgsl/survival.wgsl does the same.
  */
 import { checkInt } from '../../util/check.js';
+import { debugWanted } from '../../util/debug.js';
 import {
   rowDeficits,
   validateSurvivalInput,
@@ -144,6 +145,7 @@ export class TfjsSurvivalBackend implements SurvivalBackend, AsyncSurvivalBacken
     }
     const tf: Tf = await import('@tensorflow/tfjs');
     await tf.ready();
+    if (!debugWanted('tfjs')) hushFirstWrite(tf);
     return new TfjsSurvivalBackend(tf, 'tfjs', gpuModuleError, maxChunkBytes);
   }
 
@@ -338,4 +340,21 @@ async function loadNodeGpu(): Promise<Tf> {
   const specifier: string = GPU_PACKAGE;
   const loaded = (await import(specifier)) as Tf & { default?: Tf };
   return loaded.default ?? loaded;
+}
+
+/**
+ * tfjs's CPU backend prints a banner (install tfjs-node) on the first tensor
+ * it stores under Node. That first store happens here, with production mode
+ * on for just that moment, so the banner never prints and the process's
+ * own tfjs settings are left as they were. CACHESAGE_DEBUG=tfjs keeps it.
+ */
+function hushFirstWrite(tf: Tf): void {
+  const env = tf.env();
+  const wasProd = env.getBool('PROD');
+  env.set('PROD', true);
+  try {
+    tf.tensor1d([0]).dispose();
+  } finally {
+    env.set('PROD', wasProd);
+  }
 }

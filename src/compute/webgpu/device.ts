@@ -9,6 +9,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { nativeAddon } from '../../blocks/addon.js';
+import { debugWanted } from '../../util/debug.js';
+
 /** `GPUBufferUsage` flags, fixed by the WebGPU specification. */
 export const BufferUsage = {
   MAP_READ: 0x1,
@@ -122,27 +125,40 @@ async function openDevice(): Promise<WebGpuContext> {
         'install it with `npm install --save-optional webgpu`',
     );
   }
-  const gpu = module.create([]);
-  // Dawn keeps the event loop alive for pending GPU work only while its
-  // GPU object is reachable; once collected, awaited promises never settle
-  // and the process exits under them.
-  instance = gpu;
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (adapter === null) {
-    throw new WebGpuUnavailableError(
-      'no adapter found: install a GPU driver, or Mesa 25 lavapipe for a software one (see DEVELOPERS.md)',
-    );
-  }
-  const requiredLimits: Record<string, number> = {};
-  for (const name of RAISED_LIMITS) {
-    const value = (adapter.limits as unknown as Record<string, number | undefined>)[name];
-    if (typeof value === 'number') requiredLimits[name] = value;
-  }
+  // Dawn and the Vulkan loader print their probing ("Couldn't load Vulkan",
+  // limits "artificially reduced") straight to file descriptor 2; an absent
+  // or software adapter is an answer here, not news, so that chatter is
+  // muted while the adapter and device are opened. CACHESAGE_DEBUG=webgpu
+  // (or =1) lets it through.
+  const quiet = !debugWanted('webgpu');
+  if (quiet) muteStderr(true);
+  let adapter: GPUAdapter | null;
   let device: GPUDevice;
   try {
-    device = await adapter.requestDevice({ requiredLimits });
-  } catch (error) {
-    throw new WebGpuUnavailableError(`the adapter refused a device: ${error instanceof Error ? error.message : String(error)}`);
+    const gpu = module.create([]);
+    // Dawn keeps the event loop alive for pending GPU work only while its
+    // GPU object is reachable; once collected, awaited promises never settle
+    // and the process exits under them.
+    instance = gpu;
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (adapter === null) {
+      throw new WebGpuUnavailableError(
+        'no adapter found: Dawn found no Vulkan driver. Install a GPU driver, or Mesa 25 ' +
+          '(mesa-vulkan-drivers) for the lavapipe software adapter; CACHESAGE_DEBUG=webgpu shows what Dawn tried',
+      );
+    }
+    const requiredLimits: Record<string, number> = {};
+    for (const name of RAISED_LIMITS) {
+      const value = (adapter.limits as unknown as Record<string, number | undefined>)[name];
+      if (typeof value === 'number') requiredLimits[name] = value;
+    }
+    try {
+      device = await adapter.requestDevice({ requiredLimits });
+    } catch (error) {
+      throw new WebGpuUnavailableError(`the adapter refused a device: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  } finally {
+    if (quiet) muteStderr(false);
   }
   const context: WebGpuContext = { device, info: describeAdapter(adapter.info, device.limits) };
   const opened = pending;
@@ -367,4 +383,9 @@ export class TaskQueue {
 /** Bytes rounded up to a multiple of 4, as buffer copies and writes require. */
 export function alignTo4(bytes: number): number {
   return Math.ceil(bytes / 4) * 4;
+}
+
+/** Points file descriptor 2 at /dev/null (on) or back (off); calls nest. */
+function muteStderr(on: boolean): void {
+  nativeAddon().muteStderr(on);
 }
