@@ -1,7 +1,8 @@
 /**
  * The decision log: proof that a change preserves behaviour. Replays every
- * bundled workload and every shared trace (cut like `cachesage bench
- * --quick`) under every registered replay policy, at two device capacities,
+ * bundled workload and every trace of `--traces DIR` (default: the real
+ * traces beside the checkout, ../shared/traces, when present; cut like
+ * `cachesage bench --quick`) under every registered replay policy, at two device capacities,
  * with and without a host tier, and records every block the manager
  * stored, evicted, demoted or loaded, in order, with the time of the call
  * that caused it; then the cross-backend replay's configuration (CacheSage
@@ -18,11 +19,12 @@
  * `--full DIR` also writes each run's decisions, one per line, to DIR.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { EventKind } from '../src/blocks/types.js';
-import { loadWorkloads, sharedTraceDir, traceFiles } from '../src/cli/bench_sources.js';
+import { loadWorkloads, traceFiles } from '../src/cli/bench_sources.js';
 import type { Policy, PolicyContext, RuntimeEvent } from '../src/policies/types.js';
 import { replay, REPLAY_POLICIES } from '../src/sim/replay.js';
 import { LLAMA3_8B_H100 } from '../src/sim/cost_model.js';
@@ -71,11 +73,13 @@ function emit(key: string, hits: { device: number; host: number }, ttft: ArrayLi
   if (fullDir !== undefined) writeFileSync(join(fullDir, `${key.replace(/[^\w.=-]+/g, '_')}.log`), `${decisions}\n`);
 }
 
-const shared = sharedTraceDir();
+const tracesIndex = process.argv.indexOf('--traces');
+const besideCheckout = fileURLToPath(new URL('../../shared/traces', import.meta.url));
+const tracesDir = tracesIndex >= 0 ? process.argv[tracesIndex + 1] : existsSync(besideCheckout) ? besideCheckout : undefined;
 const workloads = await loadWorkloads({
   seed: 1,
   bundledSessions: 24,
-  traceFiles: shared === undefined ? [] : traceFiles([shared]),
+  traceFiles: tracesDir === undefined ? [] : traceFiles([tracesDir]),
   maxCalls: 1000,
 });
 

@@ -15,7 +15,7 @@ import { renderReportHtml } from '../report/html.js';
 import { benchResultsJson, type BenchRun, type BenchRunEntry } from '../report/results.js';
 import { flagValue, integerFlag, parseFlags, UsageError, type FlagSpec } from './args.js';
 import { defaultJobs, runSweep, type SweepTask } from './bench_pool.js';
-import { loadWorkloads, sharedTraceDir, traceFiles } from './bench_sources.js';
+import { loadWorkloads, traceFiles } from './bench_sources.js';
 import { Progress } from './progress.js';
 import { REPLAY_DEFAULTS, SIMULATION_FLAGS, simulationSettings } from './replay_command.js';
 import { duration, fixed, formatTable, percent } from './table.js';
@@ -39,22 +39,20 @@ const BENCH_FLAGS: Readonly<Record<string, FlagSpec>> = {
   traces: { kind: 'value', repeatable: true },
   quick: { kind: 'switch' },
   'max-calls': { kind: 'value' },
-  'no-shared-traces': { kind: 'switch' },
   jobs: { kind: 'value' },
 };
 
 /** Help text of `cachesage bench`. */
 export const BENCH_HELP = `Usage: cachesage bench [options]
 
-Replays every bundled workload and every *.jsonl trace (from ../shared/traces
-beside the package, when present, and each --traces DIR) under every policy
+Replays every bundled workload, and every *.jsonl trace of each --traces DIR
+(the format: docs/trace-format.md in the package), under every policy
 at device capacities ${BENCH_CAPACITIES.join(', ')} of each workload's peak live
 footprint. Prints a table and writes DIR/index.html and DIR/results.json.
 
 Options:
   --out DIR            report directory (default ${DEFAULT_REPORT_DIR}/)
   --traces DIR         also replay the *.jsonl files in DIR (repeatable)
-  --no-shared-traces   skip ../shared/traces
   --quick              capacities ${QUICK_CAPACITIES.join(', ')} only, ${QUICK_BUNDLED_SESSIONS} sessions per bundled
                        workload, --max-calls ${QUICK_MAX_CALLS} unless given
   --max-calls N        replay each workload's first whole sessions up to N calls
@@ -136,11 +134,7 @@ export async function benchCommand(argv: readonly string[]): Promise<void> {
   const out = resolve(flagValue(flags, 'out') ?? DEFAULT_REPORT_DIR);
   const json = flags.switches.has('json');
 
-  const dirs: string[] = [];
-  const shared = flags.switches.has('no-shared-traces') ? undefined : sharedTraceDir();
-  if (shared) dirs.push(shared);
-  dirs.push(...(flags.values.get('traces') ?? []));
-  const files = traceFiles(dirs);
+  const files = traceFiles(flags.values.get('traces') ?? []);
   // Fail on an unwritable report directory now, not after the sweep.
   try {
     mkdirSync(out, { recursive: true });

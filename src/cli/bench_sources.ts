@@ -4,10 +4,9 @@
  * whole sessions within a call limit so one huge trace cannot dominate the
  * run.
  */
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
-import { packageRoot } from '../blocks/addon.js';
 import type { TraceCall } from '../trace/format.js';
 import { readTrace } from '../trace/reader.js';
 import { generateWorkload, WORKLOAD_NAMES } from '../workloads/index.js';
@@ -18,12 +17,6 @@ import { UsageError } from './args.js';
 export interface LoadedWorkload {
   info: BenchWorkload;
   calls: TraceCall[];
-}
-
-/** The shared real traces beside the package (`../shared/traces`), when present. */
-export function sharedTraceDir(): string | undefined {
-  const dir = join(packageRoot(), '..', 'shared', 'traces');
-  return existsSync(dir) && statSync(dir).isDirectory() ? dir : undefined;
 }
 
 /**

@@ -395,7 +395,6 @@ describe('cachesage bench', () => {
       out,
       '--traces',
       traces,
-      '--no-shared-traces',
       '--policies',
       'lru,belady',
       '--max-calls',
