@@ -1,12 +1,25 @@
 /**
- * Loads the N-API addon built by cmake-js. The addon lives at
- * build/Release/cachesage_native.node under the package root; this module
- * runs from src/ (tests) or dist/src/ (the built package), so the root is
- * found by walking up to package.json.
+ * Loads the N-API addon. The first of these that exists is loaded, and a
+ * file that exists but does not load is an error, never a reason to try the
+ * next:
+ *
+ * 1. `CACHESAGE_ADDON=/abs/path/to/file.node`: an explicit override (a
+ *    sanitizer or debug build, say); when set it is the only candidate.
+ * 2. `build/Release` (or `build/Debug`) under the package root: the addon
+ *    cmake-js built on this machine. It goes before the prebuild because it
+ *    exists only where someone built it here: a developer whose sources are
+ *    newer than any prebuild, or the install script, which builds only when
+ *    the prebuild did not load or lacked something asked for (CUDA).
+ * 3. `prebuilds/<platform>-<arch>/*.node`: the binary shipped in the
+ *    tarball, chosen by node-gyp-build's tag matching (libc, N-API).
+ *
+ * Steps 2 and 3 are node-gyp-build's own resolution order. This module runs
+ * from src/ (tests) or dist/src/ (the built package), so the root is found
+ * by walking up to package.json.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The raw native classes; use the typed wrappers instead. */
@@ -131,6 +144,8 @@ export interface NativeCpuDataPlaneHandle {
   executeAsync(srcTier: Uint8Array, srcSlot: Int32Array, dstTier: Uint8Array, dstSlot: Int32Array): Promise<void>;
   write(tier: number, slot: number, bytes: Uint8Array): void;
   read(tier: number, slot: number): Uint8Array;
+  /** The device pool's own memory (no copy); absent from addons built before it. */
+  devicePool?(): ArrayBuffer;
 }
 
 /** The package root: the nearest directory above this file with package.json. */
@@ -147,15 +162,102 @@ export function packageRoot(): string {
   }
 }
 
-let addon: NativeAddon | undefined;
+/** The override variable: the absolute path of an addon file to load instead of the package's own. */
+export const ADDON_OVERRIDE_VARIABLE = 'CACHESAGE_ADDON';
 
-/** The addon, loaded once. Throws with a build hint when it is missing. */
+/** How to get an addon when none loads. */
+const BUILD_HINT =
+  'build one with `npm rebuild cachesage` (needs CMake, a C++17 compiler and the packages cmake-js and node-addon-api; ' +
+  'if npm blocked the install script, first `npm install-scripts approve cachesage`), ' +
+  'or in a checkout `npm run build:native`';
+
+/** Where an addon file was found. */
+export interface AddonLocation {
+  /** `override`: CACHESAGE_ADDON; `build`: built on this machine under build/; `prebuild`: shipped in prebuilds/. */
+  source: 'override' | 'build' | 'prebuild';
+  /** Absolute path of the `.node` file. */
+  path: string;
+}
+
+type NodeGypBuild = { path(dir: string): string };
+
+/**
+ * The addon file to load, without loading it: the override when
+ * CACHESAGE_ADDON is set (and non-empty), else the package's own.
+ *
+ * @throws Error naming the variable when the override is relative or
+ *   missing, or listing what was tried when the package has no addon.
+ */
+export function locateAddon(env: NodeJS.ProcessEnv = process.env, root: string = packageRoot()): AddonLocation {
+  const override = env[ADDON_OVERRIDE_VARIABLE];
+  if (override !== undefined && override !== '') {
+    if (!isAbsolute(override)) {
+      throw new Error(`cachesage: ${ADDON_OVERRIDE_VARIABLE}=${override} must be an absolute path to a .node file`);
+    }
+    if (!existsSync(override)) throw new Error(`cachesage: ${ADDON_OVERRIDE_VARIABLE}=${override}: no such file`);
+    return { source: 'override', path: override };
+  }
+  return locatePackagedAddon(root);
+}
+
+/**
+ * The package's own addon under `root`: a local build, else the prebuild
+ * that matches this platform. The override is not consulted.
+ *
+ * @throws Error listing what was tried, with how to build.
+ */
+export function locatePackagedAddon(root: string = packageRoot()): AddonLocation {
+  const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as NodeGypBuild;
+  let path: string;
+  try {
+    path = nodeGypBuild.path(root);
+  } catch (error) {
+    // node-gyp-build's message names the platform, arch, libc and Node it looked for.
+    const wanted = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').trim();
+    throw new Error(
+      `cachesage: no native addon found. Tried ${ADDON_OVERRIDE_VARIABLE} (not set), ` +
+        `${join(root, 'build', 'Release')} and build/Debug (nothing built), ` +
+        `${join(root, 'prebuilds', `${process.platform}-${process.arch}`)} (${wanted}); ${BUILD_HINT}`,
+    );
+  }
+  const local = relative(root, path);
+  return { source: local.startsWith('build' + sep) ? 'build' : 'prebuild', path };
+}
+
+/**
+ * Loads the addon file at `location`.
+ *
+ * @throws Error naming the file, where it came from, and the loader's reason.
+ */
+export function loadAddon(location: AddonLocation): NativeAddon {
+  let loaded: NativeAddon;
+  try {
+    loaded = createRequire(import.meta.url)(location.path) as NativeAddon;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const what = location.source === 'override' ? `${ADDON_OVERRIDE_VARIABLE}=${location.path}` : `the ${location.source} addon ${location.path}`;
+    throw new Error(`cachesage: ${what} did not load: ${reason}`, { cause: error });
+  }
+  if (typeof loaded.NativeBlockManager !== 'function' || typeof loaded.hashTokenBlocks !== 'function') {
+    throw new Error(`cachesage: ${location.path} loaded but is not the cachesage addon (no NativeBlockManager)`);
+  }
+  return loaded;
+}
+
+let addon: NativeAddon | undefined;
+let addonLocation: AddonLocation | undefined;
+
+/** The addon, loaded once (see the module comment for the order). Throws saying what was tried and how to build. */
 export function nativeAddon(): NativeAddon {
   if (addon) return addon;
-  const path = join(packageRoot(), 'build', 'Release', 'cachesage_native.node');
-  if (!existsSync(path)) {
-    throw new Error(`cachesage: native addon not found at ${path}; build it with \`npm run build:native\``);
-  }
-  addon = createRequire(import.meta.url)(path) as NativeAddon;
+  const location = locateAddon();
+  addon = loadAddon(location);
+  addonLocation = location;
   return addon;
+}
+
+/** Where the loaded addon came from; loads it first if need be. */
+export function nativeAddonLocation(): AddonLocation {
+  nativeAddon();
+  return addonLocation!;
 }

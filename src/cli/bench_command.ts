@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { packageRoot } from '../blocks/addon.js';
+import { chartsUnavailable } from '../report/charts.js';
 import { renderReportHtml } from '../report/html.js';
 import { benchResultsJson, type BenchRun, type BenchRunEntry } from '../report/results.js';
 import { flagValue, integerFlag, parseFlags, UsageError, type FlagSpec } from './args.js';
@@ -196,6 +197,8 @@ export async function benchCommand(argv: readonly string[]): Promise<void> {
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 1) + '\n');
   writeFileSync(join(out, 'index.html'), await renderReportHtml(run));
   log(`${runs.length} replays in ${duration(run.seconds)}; report in ${join(out, 'index.html')}`);
+  const noCharts = await chartsUnavailable();
+  if (noCharts !== null) log(`index.html has no charts: ${noCharts}`);
 
   if (json) {
     process.stdout.write(JSON.stringify(results) + '\n');

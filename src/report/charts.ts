@@ -1,10 +1,11 @@
 /**
  * The report's charts as vega-lite specifications, rendered to static SVG
  * on the server side (vega's headless renderer), so the page needs no
- * script and no network.
+ * script and no network. vega and vega-lite are optional peer packages,
+ * imported on first render: without them the report is written without its
+ * charts, and {@link chartsUnavailable} says how to get them.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 
 import { POLICIES, POLICY_NAMES } from '../policies/registry.js';
 
@@ -133,15 +134,43 @@ export function ttftCdfSpec(title: string, subtitle: string, samples: readonly T
   } as TopLevelSpec;
 }
 
+type Renderer = { vega: typeof import('vega'); vegaLite: typeof import('vega-lite') };
+
+/** What the charts need, and how to get it. */
+export const CHARTS_HINT = 'the charts need the optional packages vega and vega-lite: `npm install vega vega-lite`';
+
+let renderer: Promise<Renderer | string> | undefined;
+
+/** vega and vega-lite, imported once; a string saying what is missing when they cannot be. */
+function loadRenderer(): Promise<Renderer | string> {
+  renderer ??= Promise.all([import('vega'), import('vega-lite')]).then(
+    ([vega, vegaLite]) => ({ vega, vegaLite }),
+    (error: unknown) => `${CHARTS_HINT} (${error instanceof Error ? error.message : String(error)})`,
+  );
+  return renderer;
+}
+
+/** Why charts cannot be drawn here (vega or vega-lite is not installed), or null when they can. Never throws. */
+export async function chartsUnavailable(): Promise<string | null> {
+  const loaded = await loadRenderer();
+  return typeof loaded === 'string' ? loaded : null;
+}
+
 let chartCount = 0;
 
 /**
  * Renders a vega-lite spec to an SVG element for inlining in HTML: without
  * the namespace attributes an inline SVG does not need, and with any ids
  * made unique so several charts can share one page.
+ *
+ * @throws Error saying which packages to install when vega or vega-lite is absent
+ *   (check {@link chartsUnavailable} first to leave the charts out instead).
  */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const loaded = await loadRenderer();
+  if (typeof loaded === 'string') throw new Error(`cachesage: ${loaded}`);
+  const { vega, vegaLite } = loaded;
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
   try {
     let svg = await view.toSVG();
     svg = svg.replace(/ xmlns(:xlink)?="[^"]*"/g, '');

@@ -5,7 +5,7 @@
  */
 import { isBound } from '../policies/registry.js';
 import type { PolicyResult } from '../sim/replay.js';
-import { hitRateCurveSpec, renderSvg, ttftCdfSpec, type HitRatePoint, type TtftSamples } from './charts.js';
+import { chartsUnavailable, hitRateCurveSpec, renderSvg, ttftCdfSpec, type HitRatePoint, type TtftSamples } from './charts.js';
 import type { BenchRun, BenchRunEntry, BenchWorkload } from './results.js';
 
 /** Policies that know the future or have no capacity limit: bounds, not contenders. */
@@ -144,7 +144,8 @@ function resultsTable(entries: readonly BenchRunEntry[]): string {
   return `<table><thead><tr>${head.map((h) => `<th class="${h === 'policy' ? 'name' : ''}">${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
-async function workloadSection(run: BenchRun, workload: BenchWorkload): Promise<string> {
+/** `noCharts`: why the charts cannot be drawn (vega absent), or null. */
+async function workloadSection(run: BenchRun, workload: BenchWorkload, noCharts: string | null): Promise<string> {
   const entries = run.runs.filter((e) => e.workload === workload.name).sort((a, b) => a.capacity - b.capacity);
   const policies = run.parameters.policies;
   // Plotted at the capacity replay used, which is never less than the largest call.
@@ -154,13 +155,14 @@ async function workloadSection(run: BenchRun, workload: BenchWorkload): Promise<
   );
   const peak = entries[0]?.report.peakLiveBlocks ?? 0;
   const size = `${workload.calls.toLocaleString('en-US')} calls, ${workload.sessions.toLocaleString('en-US')} sessions`;
-  const charts = [await renderSvg(hitRateCurveSpec(`${workload.name}: token hit rate vs device capacity`, `${size}; peak live footprint ${peak.toLocaleString('en-US')} blocks`, points, policies))];
+  const charts: string[] = [];
+  if (noCharts === null) charts.push(await renderSvg(hitRateCurveSpec(`${workload.name}: token hit rate vs device capacity`, `${size}; peak live footprint ${peak.toLocaleString('en-US')} blocks`, points, policies)));
 
   const ttftEntry = entries.find((e) => e.capacity === run.parameters.ttftCapacity);
   const samples: TtftSamples[] = (ttftEntry?.report.results ?? [])
     .filter((r) => r.ttftMs && r.ttftMs.length > 0)
     .map((r) => ({ policy: r.policy, ttftMs: r.ttftMs! }));
-  if (ttftEntry && samples.length > 0) {
+  if (noCharts === null && ttftEntry && samples.length > 0) {
     charts.push(
       await renderSvg(
         ttftCdfSpec(
@@ -179,7 +181,7 @@ async function workloadSection(run: BenchRun, workload: BenchWorkload): Promise<
 <h2>${escapeHtml(workload.name)}</h2>
 <p class="meta">${escapeHtml(workload.source === 'bundled' ? 'bundled generator' : (workload.path ?? 'trace'))} · ${escapeHtml(size)}</p>
 ${truncation}
-<div class="charts">${charts.map((svg) => `<figure class="chart" style="margin:0">${svg}</figure>`).join('')}</div>
+${noCharts === null ? `<div class="charts">${charts.map((svg) => `<figure class="chart" style="margin:0">${svg}</figure>`).join('')}</div>` : ''}
 <h3>Results</h3>
 ${resultsTable(entries)}
 </section>`;
@@ -190,8 +192,9 @@ ${resultsTable(entries)}
  * the distribution charts where the run kept them.
  */
 export async function renderReportHtml(run: BenchRun): Promise<string> {
+  const noCharts = await chartsUnavailable();
   const sections: string[] = [];
-  for (const workload of run.workloads) sections.push(await workloadSection(run, workload));
+  for (const workload of run.workloads) sections.push(await workloadSection(run, workload, noCharts));
   const nav = run.workloads.map((w) => `<a href="#${anchor(w.name)}">${escapeHtml(w.name)}</a>`).join(' ');
   return `<!DOCTYPE html>
 <html lang="en">
@@ -206,6 +209,7 @@ export async function renderReportHtml(run: BenchRun): Promise<string> {
 <h1>cachesage bench report</h1>
 <p class="meta">KV-cache policies replayed on multi-agent workloads: hit rates, time to first token and throughput under each device capacity.</p>
 ${parameterList(run)}
+${noCharts === null ? '' : `<p class="note">No charts in this report: ${escapeHtml(noCharts)}.</p>`}
 <nav>${nav}</nav>
 <h2>Workloads</h2>
 ${workloadTable(run)}

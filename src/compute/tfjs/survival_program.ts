@@ -139,11 +139,24 @@ export class TfjsSurvivalBackend implements SurvivalBackend, AsyncSurvivalBacken
         return new TfjsSurvivalBackend(tf, 'tfjs-node-gpu', null, maxChunkBytes);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        if (choice === 'tfjs-node-gpu') throw new Error(`${GPU_PACKAGE} did not load: ${message}`, { cause: error });
+        if (choice === 'tfjs-node-gpu') {
+          const hint = `install it with \`npm install ${GPU_PACKAGE}\``;
+          throw new Error(`the optional peer package ${GPU_PACKAGE} did not load (${message}); ${hint}`, { cause: error });
+        }
         gpuModuleError = message;
       }
     }
-    const tf: Tf = await import('@tensorflow/tfjs');
+    let tf: Tf;
+    try {
+      tf = await import('@tensorflow/tfjs');
+    } catch (error) {
+      const gpu = gpuModuleError === null ? '' : `; ${GPU_PACKAGE} did not load either: ${gpuModuleError}`;
+      throw new Error(
+        `the optional peer package @tensorflow/tfjs did not load (${error instanceof Error ? error.message : String(error)}); ` +
+          `the tfjs backend (--backend tfjs) needs it: \`npm install @tensorflow/tfjs\`, or \`npm install ${GPU_PACKAGE}\` for TensorFlow on CUDA${gpu}`,
+        { cause: error },
+      );
+    }
     await tf.ready();
     if (!debugWanted('tfjs')) hushFirstWrite(tf);
     return new TfjsSurvivalBackend(tf, 'tfjs', gpuModuleError, maxChunkBytes);

@@ -121,8 +121,8 @@ async function openDevice(): Promise<WebGpuContext> {
     module = (await import('webgpu')) as { create(options: string[]): GPU };
   } catch (error) {
     throw new WebGpuUnavailableError(
-      `the optional 'webgpu' package did not load (${error instanceof Error ? error.message : String(error)}); ` +
-        'install it with `npm install --save-optional webgpu`',
+      `the optional peer package 'webgpu' did not load (${error instanceof Error ? error.message : String(error)}); ` +
+        'the WebGPU backend (--backend webgpu) needs it: `npm install webgpu`',
     );
   }
   // Dawn and the Vulkan loader print their probing ("Couldn't load Vulkan",
