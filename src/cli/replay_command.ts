@@ -3,7 +3,9 @@
  * or, with `--json`, the one JSON object of replay.md's CLI contract.
  */
 import { TraceError } from '../trace/format.js';
+import { formatCount, MAX_NAME_LENGTH } from '../trace/limits.js';
 import { readTraceFile } from '../trace/reader.js';
+import { MAX_REPLAY_BLOCKS, replayBlocks } from '../sim/workload.js';
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from '../compute/backend.js';
 import { REPLAY_POLICIES, replay, replayAsync, type Capacity, type PolicyResult, type ReplayOptions, type ReplayReport } from '../sim/replay.js';
 import {
@@ -55,21 +57,29 @@ const REPLAY_FLAGS: Readonly<Record<string, FlagSpec>> = {
   capacity: { kind: 'value' },
   backend: { kind: 'value' },
   profile: { kind: 'switch' },
+  strict: { kind: 'switch' },
 };
 
 /** Help text of `cachesage replay`. */
 export const REPLAY_HELP = `Usage: cachesage replay --trace FILE.jsonl [options]
 
 Replays one trace under each policy and reports hit rates, TTFT and
-throughput. Every policy sees the same arrivals.
+throughput. Every policy sees the same arrivals. The trace format, its
+rules and its limits: docs/trace-format.md.
 
 Options:
   --trace FILE         trace to replay (JSON lines, one LLM call a line)
+  --strict             refuse any id seen with two token counts, as a segment
+                       or an output, naming both lines (by default only two
+                       counts for one segment id within one session are
+                       refused; the others are counted in the report)
   --policies LIST      comma-separated, in report order
                        (default ${REPLAY_POLICIES.join(',')})
   --capacity C         device capacity: a fraction of the trace's peak live
                        footprint (below 1, or with a decimal point: 1.0 is the
-                       whole footprint), or a whole number of blocks (default 0.5)
+                       whole footprint), or a whole number of blocks (default 0.5);
+                       raised to the largest call when smaller, with a line
+                       on stderr
   --host-capacity H    host tier, same unit; 0 = no host tier (default 1.0)
   --block-size N       tokens per KV block, 1..1024 (default ${REPLAY_DEFAULTS.blockSize})
   --concurrency N      closed loop: N sessions in flight (default ${REPLAY_DEFAULTS.concurrency})
@@ -173,6 +183,9 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
   }
   const trace = flagValue(flags, 'trace');
   if (trace === undefined) throw new UsageError('replay: --trace FILE is required');
+  if (trace.length > MAX_NAME_LENGTH) {
+    throw new UsageError(`replay: --trace names a path of ${trace.length} characters; the replay names its workload after it, which allows ${MAX_NAME_LENGTH}`);
+  }
   const capacityText = flagValue(flags, 'capacity');
   const capacity = capacityText === undefined ? REPLAY_DEFAULTS.capacity : capacityFlag('replay', 'capacity', capacityText, false);
   const settings = simulationSettings('replay', flags);
@@ -189,8 +202,16 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
     throw new UsageError(`replay: --backend ${backendText}: ${error instanceof Error ? error.message : String(error)}`);
   }
 
-  const { calls } = await readTraceFile(trace);
+  const { calls } = await readTraceFile(trace, { strict: flags.switches.has('strict') });
   if (calls.length === 0) throw new TraceError(trace, null, 'the trace has no calls');
+  const blocks = replayBlocks(calls, settings.blockSize);
+  if (blocks > MAX_REPLAY_BLOCKS) {
+    const least = settings.blockSize * Math.ceil(blocks / MAX_REPLAY_BLOCKS);
+    throw new UsageError(
+      `replay: --block-size ${settings.blockSize}: the trace makes ${formatCount(blocks)} blocks, more than the ` +
+        `${formatCount(MAX_REPLAY_BLOCKS)} a replay holds; use --block-size ${least} or more`,
+    );
+  }
 
   // Scripts read stdout; a bar on a terminal's stderr does not disturb them.
   const progress = process.stderr.isTTY ? new Progress('replay', settings.policies.length) : undefined;
@@ -199,6 +220,7 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
   const report = synchronous ? replay(trace, calls, replayOptions) : await replayAsync(trace, calls, replayOptions);
   progress?.finish();
   backend.backend.destroy();
+  if (report.capacityBlocks > report.requestedCapacityBlocks) process.stderr.write(`${raisedLine(report, capacityText)}\n`);
 
   if (json) {
     process.stdout.write(JSON.stringify(contractReport(report)) + '\n');
@@ -212,11 +234,32 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
       `model     ${report.model}, block size ${report.blockSize} tokens, ${loop}, seed ${settings.seed}`,
       `device    ${report.capacityBlocks} blocks (${share(report.capacityBlocks)}% of the peak live footprint of ${report.peakLiveBlocks} blocks)`,
       `host      ${report.hostCapacityBlocks === 0 ? 'none' : `${report.hostCapacityBlocks} blocks (${share(report.hostCapacityBlocks)}%)`}`,
+      ...(report.tokenCounts.idsWithSeveralCounts > 0 ? [`ids       ${tokenCountsLine(report)}`] : []),
       `backend   ${backend.backend.name} on ${backend.backend.device} (${backend.reason})`,
       '',
       replayTable(report),
       ...(profile ? ['', 'runtime time per LLM call by phase, µs', profileTable(report)] : []),
     ].join('\n'),
+  );
+}
+
+/** The one stderr line announcing a device capacity raised to hold the largest call. */
+export function raisedLine(report: ReplayReport, capacityText: string | undefined): string {
+  const fallback = REPLAY_DEFAULTS.capacity;
+  const asked = capacityText !== undefined ? `--capacity ${capacityText}` : `the default --capacity ${'fraction' in fallback ? fallback.fraction : fallback.blocks}`;
+  const n = report.requestedCapacityBlocks;
+  return (
+    `cachesage replay: ${asked} is ${n} device block${n === 1 ? '' : 's'}, fewer than the ${report.largestCallBlocks} ` +
+    `the largest call needs; raised to ${report.capacityBlocks} blocks`
+  );
+}
+
+/** How the trace used ids with several token counts, for the table's header. */
+function tokenCountsLine(report: ReplayReport): string {
+  const { idsWithSeveralCounts: ids, referencesWithOtherCount: references } = report.tokenCounts;
+  return (
+    `${formatCount(ids)} id${ids === 1 ? '' : 's'} seen with several token counts, in ` +
+    `${formatCount(references)} reference${references === 1 ? '' : 's'} (allowed: docs/trace-format.md, "Segment ids")`
   );
 }
 

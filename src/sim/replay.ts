@@ -17,6 +17,8 @@ import { COST_MODELS, type CostModel } from './cost_model.js';
 import type { BackendSelection } from '../compute/backend.js';
 import { simulate, simulateAsync, type SimulationOptions, type SimulationResult } from './simulator.js';
 import { seededRandom } from '../util/random.js';
+import type { TokenCountSummary } from '../trace/rules.js';
+import { checkReplayArguments } from './replay_checks.js';
 import { prepareWorkload, type SimCall, type SimWorkload } from './workload.js';
 
 const MIN_GAP = 0.005;
@@ -58,8 +60,24 @@ export interface ReplayOptions {
   profile?: boolean;
 }
 
+/**
+ * The device capacity a policy ran with. The device tier always holds the
+ * largest call (prompt and reply), so a smaller capacity is raised to it;
+ * a capacity bound (`infinite`) runs with room for every block instead.
+ */
+export interface CapacityUsed {
+  /** Device blocks the options asked for, resolved against the peak live footprint. */
+  requested: number;
+  /** Device blocks the policy ran with. */
+  effective: number;
+  /** Whether `requested` could not hold the largest call and was raised to it. */
+  raisedToFit: boolean;
+}
+
 export interface PolicyResult {
   policy: string;
+  /** The device capacity this policy ran with. */
+  capacity: CapacityUsed;
   tokenHitRate: number;
   hostHitRate: number;
   gapClosed: number | null;
@@ -81,10 +99,17 @@ export interface ReplayReport {
   blockSize: number;
   model: string;
   peakLiveBlocks: number;
+  /** Device blocks of every policy but a capacity bound: the requested capacity, raised to the largest call when smaller. */
   capacityBlocks: number;
+  /** Device blocks the options asked for (before raising). */
+  requestedCapacityBlocks: number;
+  /** Blocks of the largest call, prompt and reply: the least a device tier may hold. */
+  largestCallBlocks: number;
   hostCapacityBlocks: number;
   calls: number;
   sessions: number;
+  /** Ids the trace referenced with several token counts, as allowed (docs/trace-format.md). */
+  tokenCounts: TokenCountSummary;
   results: PolicyResult[];
 }
 
@@ -111,6 +136,7 @@ export async function replayAsync(name: string, calls: readonly TraceCall[], opt
 
 /** The replay, handing each policy's simulation to the driver and taking back its result. */
 function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayOptions): Generator<SimulationOptions, ReplayReport, SimulationResult> {
+  checkReplayArguments(name, calls, options);
   const blockSize = options.blockSize ?? 16;
   const model: CostModel = COST_MODELS[options.model ?? '8b']!;
   const seed = options.seed ?? 1;
@@ -122,7 +148,8 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
     ...workload.sessions.flatMap((s) => s.calls.map((c) => Math.ceil((c.promptTokens + c.outputTokens) / blockSize))),
   );
   // The device tier must hold the largest single call, whatever the fraction.
-  const device = Math.max(maxRequestBlocks, capacityBlocks(options.capacity ?? { fraction: 0.5 }, first.peakLiveBlocks));
+  const requested = capacityBlocks(options.capacity ?? { fraction: 0.5 }, first.peakLiveBlocks);
+  const device = Math.max(maxRequestBlocks, requested);
   const host = capacityBlocks(options.hostCapacity ?? { fraction: 1 }, first.peakLiveBlocks);
   const distinct = new Set<bigint>();
   for (const s of workload.sessions) for (const h of s.blocks) distinct.add(h);
@@ -132,10 +159,11 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
     const entry = policyEntry(policy);
     const spec: PolicySpec = entry.prepare ? { name: policy, options: entry.prepare({ calls, workload: name, future: first.future }) } : policy;
     const unbounded = entry.bound === 'capacity';
+    const deviceBlocks = unbounded ? distinct.size + maxRequestBlocks : device;
     const run: SimulationResult = yield {
       workload,
       policy: spec,
-      deviceBlocks: unbounded ? distinct.size + maxRequestBlocks : device,
+      deviceBlocks,
       hostBlocks: unbounded ? 0 : host,
       model,
       arrivals: { sessionStarts: first.sessionStarts },
@@ -144,7 +172,8 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
       ...(options.observers ? { observers: options.observers } : {}),
       ...(options.profile ? { profile: true } : {}),
     };
-    results.push(summarize(policy, run, workload));
+    const capacity: CapacityUsed = { requested, effective: deviceBlocks, raisedToFit: !unbounded && device > requested };
+    results.push(summarize(policy, capacity, run, workload));
     options.onProgress?.(policy, i + 1, policies.length);
   }
   const lru = results.find((r) => r.policy === BASELINE_POLICY);
@@ -162,9 +191,12 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
     model: model.name,
     peakLiveBlocks: first.peakLiveBlocks,
     capacityBlocks: device,
+    requestedCapacityBlocks: requested,
+    largestCallBlocks: maxRequestBlocks,
     hostCapacityBlocks: host,
     calls: workload.calls,
     sessions: workload.sessions.length,
+    tokenCounts: workload.tokenCounts,
     results,
   };
 }
@@ -269,12 +301,13 @@ class CallOrderFuture implements FutureUses {
   }
 }
 
-function summarize(policy: string, run: SimulationResult, workload: SimWorkload): PolicyResult {
+function summarize(policy: string, capacity: CapacityUsed, run: SimulationResult, workload: SimWorkload): PolicyResult {
   const ttft = Array.from(run.ttftSeconds, (s) => s * 1000).sort((a, b) => a - b);
   const quantile = (q: number) => (ttft.length ? ttft[Math.min(ttft.length - 1, Math.floor(q * ttft.length))]! : 0);
   const mean = ttft.reduce((a, b) => a + b, 0) / Math.max(1, ttft.length);
   return {
     policy,
+    capacity,
     tokenHitRate: round(run.deviceHitTokens / Math.max(1, run.promptTokens), 4),
     hostHitRate: round(run.hostHitTokens / Math.max(1, run.promptTokens), 4),
     gapClosed: null,

@@ -115,6 +115,7 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     refreshes: 0,
     survivalBatches: 0,
     reclaimed: 0,
+    timeWentBack: 0,
   };
   let ttftCount = 0;
   const events = new EventQueue();
@@ -278,7 +279,14 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
         now = Math.max(now, events.peekTime());
       } else {
         if (++stalledSeconds > MAX_STALL_SECONDS) {
-          throw new Error(`simulation stalled: a call of ${waiting[0]!.call.promptTokens + waiting[0]!.call.outputTokens} tokens can never be admitted`);
+          // The device tier holds the largest call (checked up front), so only
+          // a policy that keeps blocks pinned with nothing running gets here.
+          const stuck = waiting[0]!.call;
+          throw new Error(
+            `simulation stalled: call ${stuck.index} of session ${JSON.stringify(workload.sessions[stuck.session]!.name)} ` +
+              `(${stuck.promptTokens + stuck.outputTokens} tokens) waited ${MAX_STALL_SECONDS} simulated seconds with nothing running: ` +
+              'the policy keeps device blocks pinned and never lets go',
+          );
         }
         now += 1;
       }
@@ -323,6 +331,7 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
   }
   const stats = runtime.stats;
   result.prefetch = stats.prefetch;
+  result.timeWentBack = stats.timeWentBack.count;
   result.ttftSeconds = result.ttftSeconds.subarray(0, ttftCount);
   result.runtimeSeconds = runtimeSeconds;
   result.runtimeCalls = runtimeCalls + refreshes;

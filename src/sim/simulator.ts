@@ -31,6 +31,7 @@ import { Runtime, type PolicySpec, type RefreshResult } from '../runtime/runtime
 import type { CostModel } from './cost_model.js';
 import { simulation, type Checkpoint, type DataPlaneOp } from './serving_loop.js';
 import type { SimCall, SimWorkload } from './workload.js';
+import { checkInt, describeValue, isRecord } from '../util/check.js';
 
 export interface SimulationOptions {
   workload: SimWorkload;
@@ -106,6 +107,8 @@ export interface SimulationResult {
   reclaimed: number;
   /** Present when the replay ran a data plane. */
   dataPlane?: DataPlaneCheck;
+  /** Events and engine calls whose time went back within their session (RuntimeStats.timeWentBack): 0 in every replay. */
+  timeWentBack: number;
 }
 
 /**
@@ -113,6 +116,7 @@ export interface SimulationResult {
  * CUDA); use {@link simulateAsync} for the others.
  */
 export function simulate(options: SimulationOptions): SimulationResult {
+  checkSimulationOptions(options, 'simulate');
   const runtime = createRuntime(options);
   const replay = simulation(options, runtime, false);
   const driver = new RefreshTally();
@@ -126,6 +130,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
 
 /** Replays on any backend, awaiting its work at each iteration boundary. */
 export async function simulateAsync(options: AsyncSimulationOptions): Promise<SimulationResult> {
+  checkSimulationOptions(options, 'simulateAsync');
   const runtime = createRuntime(options);
   const plane = options.dataPlane;
   const check: DataPlaneCheck = { copies: 0, plans: 0, writes: 0, checked: 0, corrupt: 0 };
@@ -205,6 +210,44 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * Checks what the serving loop relies on; the runtime and block manager
+ * check the rest (policy, backend, reclaim) when they are created.
+ *
+ * @throws TypeError / RangeError naming the option.
+ */
+function checkSimulationOptions(options: SimulationOptions, op: string): void {
+  if (!isRecord(options)) throw new TypeError(`${op}: options must be an object, got ${describeValue(options)}`);
+  const { workload, arrivals } = options;
+  if (!isRecord(workload) || !Array.isArray(workload.sessions)) {
+    throw new TypeError(`${op}: options.workload must be a workload from prepareWorkload, got ${describeValue(workload)}`);
+  }
+  const deviceBlocks = checkInt(options.deviceBlocks, `${op}: options.deviceBlocks`, 1, 2 ** 28);
+  checkInt(options.hostBlocks, `${op}: options.hostBlocks`, 0, 2 ** 28);
+  if (!isRecord(options.model)) throw new TypeError(`${op}: options.model must be a CostModel, got ${describeValue(options.model)}`);
+  // A call the device tier cannot hold would wait forever: the engine never splits one.
+  let largest = 0;
+  for (const session of workload.sessions) {
+    for (const call of session.calls) largest = Math.max(largest, Math.ceil((call.promptTokens + call.outputTokens) / workload.blockSize));
+  }
+  if (deviceBlocks < largest) {
+    throw new RangeError(`${op}: options.deviceBlocks ${deviceBlocks} cannot hold the largest call (${largest} blocks of prompt and reply)`);
+  }
+  if (!isRecord(arrivals)) throw new TypeError(`${op}: options.arrivals must be {sessionStarts} or {concurrency}, got ${describeValue(arrivals)}`);
+  if ('sessionStarts' in arrivals) {
+    const starts: unknown = arrivals.sessionStarts;
+    if (!Array.isArray(starts)) throw new TypeError(`${op}: options.arrivals.sessionStarts must be an array of seconds, got ${describeValue(starts)}`);
+    starts.forEach((start: unknown, i) => {
+      if (typeof start !== 'number') throw new TypeError(`${op}: options.arrivals.sessionStarts[${i}] must be a number, got ${describeValue(start)}`);
+      if (!Number.isFinite(start) || start < 0) throw new RangeError(`${op}: options.arrivals.sessionStarts[${i}] must be a finite time >= 0, got ${start}`);
+    });
+  } else if ('concurrency' in arrivals) {
+    checkInt(arrivals.concurrency, `${op}: options.arrivals.concurrency`, 1, 0x7fffffff);
+  } else {
+    throw new TypeError(`${op}: options.arrivals must be {sessionStarts} or {concurrency}`);
+  }
 }
 
 function createRuntime(options: SimulationOptions): Runtime {

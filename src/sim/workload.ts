@@ -3,8 +3,11 @@
  * block hashes (prompt, and prompt plus reply), token counts, and the tool
  * gap before the session's next call.
  */
-import type { TraceCall } from '../trace/format.js';
-import { PromptHasher } from '../trace/hashing.js';
+import { CALL_SPELLING, decodeCall, TraceRecordError, type TraceCall } from '../trace/format.js';
+import { MAX_HASH_BLOCK_SIZE, PromptHasher } from '../trace/hashing.js';
+import { formatCount, MAX_NAME_LENGTH } from '../trace/limits.js';
+import { TraceRules, type TokenCountSummary } from '../trace/rules.js';
+import { checkInt, describeValue } from '../util/check.js';
 import { seededRandom } from '../util/random.js';
 import { prefillSeconds, type CostModel } from './cost_model.js';
 
@@ -34,6 +37,55 @@ export interface SimWorkload {
   blockSize: number;
   sessions: SimSession[];
   calls: number;
+  /** Ids the calls referenced with several token counts, as the trace rules allow (trace/rules.ts). */
+  tokenCounts: TokenCountSummary;
+}
+
+/**
+ * Full blocks a replay holds at most, over all its calls' prompts and
+ * replies (2^24: a JavaScript Set's size, and 256 MiB of block hashes). A
+ * trace within the format's limits stays under it at block sizes of 16
+ * tokens and more.
+ */
+export const MAX_REPLAY_BLOCKS = 2 ** 24;
+
+/** Full blocks of the calls' prompts and replies at `blockSize`: what a replay hashes and holds. */
+export function replayBlocks(calls: Iterable<TraceCall>, blockSize: number): number {
+  let blocks = 0;
+  for (const call of calls) {
+    let tokens = call.outputTokens;
+    for (const segment of call.segments) tokens += segment.tokens;
+    blocks += Math.floor(tokens / blockSize);
+  }
+  return blocks;
+}
+
+/**
+ * Checks calls built in memory with the trace reader's own rules: each
+ * call's fields and limits, then the rules across calls (trace/rules.ts).
+ *
+ * @throws TypeError naming `calls[i]` and the field, for a wrong type or shape.
+ * @throws RangeError naming `calls[i]` and the field (and the earlier call a
+ *   rule involves), for a value the format does not allow.
+ */
+export function checkCalls(calls: Iterable<TraceCall>, op: string): { calls: TraceCall[]; tokenCounts: TokenCountSummary } {
+  if (calls === null || typeof calls !== 'object' || typeof (calls as Iterable<TraceCall>)[Symbol.iterator] !== 'function') {
+    throw new TypeError(`${op}: calls must be an iterable of trace calls, got ${describeValue(calls)}`);
+  }
+  const rules = new TraceRules({ locate: (i) => `calls[${i}]`, count: true, outputField: CALL_SPELLING.outputTokens });
+  const list: TraceCall[] = [];
+  for (const call of calls) {
+    const i = list.length;
+    try {
+      rules.check(decodeCall(call, CALL_SPELLING), i);
+    } catch (error) {
+      if (!(error instanceof TraceRecordError)) throw error;
+      const message = `${op}: calls[${i}]: ${error.message}`;
+      throw error.kind === 'type' ? new TypeError(message) : new RangeError(message);
+    }
+    list.push(call);
+  }
+  return { calls: list, tokenCounts: rules.tokenCounts! };
 }
 
 /** Median 0.5 s, log-normal with sigma 1: tool time when a trace has no timestamps. */
@@ -48,12 +100,29 @@ function sampleGap(random: () => number): number {
  * Groups calls by session (in order of first appearance, calls by seq),
  * hashes them, and derives tool gaps: from timestamps when the trace has
  * them (the time between calls less what this engine would take to serve
- * the earlier one uncached), otherwise from a seeded log-normal.
+ * the earlier one uncached), otherwise from a seeded log-normal. The calls
+ * are first checked with the trace reader's rules ({@link checkCalls}).
+ *
+ * @throws TypeError / RangeError naming the argument, or `calls[i]` and its
+ *   field; RangeError when the calls make more than {@link MAX_REPLAY_BLOCKS}
+ *   blocks at `blockSize`.
  */
 export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockSize: number, model: CostModel, seed: number): SimWorkload {
+  checkWorkloadName(name, 'prepareWorkload: name');
+  checkInt(blockSize, 'prepareWorkload: blockSize', 1, MAX_HASH_BLOCK_SIZE);
+  if (typeof model !== 'object' || model === null) throw new TypeError(`prepareWorkload: model must be a CostModel, got ${describeValue(model)}`);
+  checkInt(seed, 'prepareWorkload: seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  const checked = checkCalls(calls, 'prepareWorkload');
+  const blocks = replayBlocks(checked.calls, blockSize);
+  if (blocks > MAX_REPLAY_BLOCKS) {
+    throw new RangeError(
+      `prepareWorkload: the calls make ${formatCount(blocks)} blocks of ${blockSize} tokens, more than the ` +
+        `${formatCount(MAX_REPLAY_BLOCKS)} a replay holds; use a larger blockSize`,
+    );
+  }
   const hasher = new PromptHasher(blockSize);
   const bySession = new Map<string, TraceCall[]>();
-  for (const call of calls) {
+  for (const call of checked.calls) {
     let list = bySession.get(call.session);
     if (!list) bySession.set(call.session, (list = []));
     list.push(call);
@@ -92,5 +161,14 @@ export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockS
     total += list.length;
     sessions.push(session);
   }
-  return { name, blockSize, sessions, calls: total };
+  return { name, blockSize, sessions, calls: total, tokenCounts: checked.tokenCounts };
+}
+
+/** A workload's name: a non-empty string the runtime accepts as a name (the replay's events carry it). */
+export function checkWorkloadName(name: unknown, what: string): string {
+  if (typeof name !== 'string') throw new TypeError(`${what} must be a string, got ${describeValue(name)}`);
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
+    throw new RangeError(`${what} must have 1 to ${MAX_NAME_LENGTH} characters, got ${name.length}`);
+  }
+  return name;
 }

@@ -1,17 +1,29 @@
 /**
- * The trace format: one LLM call per JSON line (design/replay.md, "Trace
- * format"), plus an optional header line.
+ * The trace format: one LLM call per JSON line, plus an optional header
+ * line. docs/trace-format.md describes it for people writing traces.
  *
  * On disk the fields are snake_case (`output_tokens`, `output_id`, `t_end`,
  * `reported_prompt_tokens`), as the converted real traces write them; in
- * memory they are camelCase. {@link decodeCall} and {@link encodeCall} are the
- * only places that know both spellings.
+ * memory they are camelCase. {@link decodeCall} (with its spellings) and
+ * {@link encodeCall} are the only places that know both.
  *
- * Segment ids are content hashes: equal id means equal text, so two prompts
- * share a prefix exactly when their segment lists do. The converted traces
- * use 16 hex digits; any non-empty string of at most {@link MAX_ID_LENGTH}
- * characters is accepted, because an id is only ever compared for equality.
+ * A segment id names one token sequence; a reference `{id, tokens: n}`
+ * stands for its first n tokens (rules.ts has what counts may differ). The
+ * converted traces use 16 hex digits; any non-empty string of at most
+ * {@link MAX_ID_LENGTH} characters is accepted, because an id is only ever
+ * compared for equality.
  */
+import {
+  formatCount,
+  MAX_CALL_TOKENS,
+  MAX_ID_LENGTH,
+  MAX_NAME_LENGTH,
+  MAX_SEGMENT_TOKENS,
+  MAX_SEGMENTS_PER_CALL,
+  MAX_TIME_SECONDS,
+} from './limits.js';
+
+export { MAX_ID_LENGTH } from './limits.js';
 
 /** One content-addressed piece of a prompt (a system prompt, a message, a tool result). */
 export interface TraceSegment {
@@ -55,9 +67,6 @@ export interface TraceHeader {
   [field: string]: unknown;
 }
 
-/** Longest segment or output id accepted. */
-export const MAX_ID_LENGTH = 64;
-
 /**
  * A trace that cannot be read. The message is `FILE:LINE: what is wrong` for
  * a malformed line and `FILE: what is wrong` when the file itself is the
@@ -81,42 +90,68 @@ export class TraceError extends Error {
 }
 
 /**
- * Thrown by the decoders with what is wrong; the reader adds file and line.
- * Kept apart from {@link TraceError} so the decoders need no location.
+ * Why a record was refused, without its location (the reader adds FILE:LINE,
+ * an in-memory check names the call). `kind` says which class of error an
+ * API refusing the same value throws: `type` for a wrong type or shape
+ * (TypeError), `range` for a value outside what the format allows
+ * (RangeError).
  */
 export class TraceRecordError extends Error {
-  constructor(problem: string) {
+  readonly kind: 'type' | 'range';
+
+  constructor(problem: string, kind: 'type' | 'range' = 'range') {
     super(problem);
     this.name = 'TraceRecordError';
+    this.kind = kind;
   }
 }
 
+/** How the limits' messages send the reader to the table of limits. */
+export const LIMITS_DOC = 'limits: docs/trace-format.md';
+
 type JsonObject = Record<string, unknown>;
 
-function fail(problem: string): never {
-  throw new TraceRecordError(problem);
+function fail(problem: string, kind: 'type' | 'range' = 'range'): never {
+  throw new TraceRecordError(problem, kind);
 }
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function nonEmptyString(record: JsonObject, field: string): string {
+function name(record: JsonObject, field: string): string {
   const value = record[field];
-  if (typeof value !== 'string' || value.length === 0) fail(`${field} must be a non-empty string`);
+  if (typeof value !== 'string' || value.length === 0) fail(`${field} must be a non-empty string`, typeof value === 'string' ? 'range' : 'type');
+  if (value.length > MAX_NAME_LENGTH) {
+    fail(`${field} has ${formatCount(value.length)} characters, more than the ${MAX_NAME_LENGTH} a name may have (${LIMITS_DOC})`);
+  }
   return value;
 }
 
-function isId(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH;
+function id(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
+    fail(`${field} must be a non-empty string of at most ${MAX_ID_LENGTH} characters`, typeof value === 'string' ? 'range' : 'type');
+  }
+  return value;
 }
 
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+function count(value: unknown, field: string, max: number, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    fail(`${field} must be a non-negative integer`, typeof value === 'number' ? 'range' : 'type');
+  }
+  if (value > max) fail(`${field} is ${formatCount(value)}, more than the ${formatCount(max)} tokens ${what} may hold (${LIMITS_DOC})`);
+  return value;
 }
 
 function isTime(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function time(value: number, field: string): number {
+  if (value > MAX_TIME_SECONDS) {
+    fail(`${field} is ${value} s, later than the ${formatCount(MAX_TIME_SECONDS)} s (one year) after its session's start that a trace may use (${LIMITS_DOC})`);
+  }
+  return value;
 }
 
 /**
@@ -133,77 +168,99 @@ export function isHeaderRecord(record: unknown): boolean {
  * @throws TraceRecordError naming the field that is wrong.
  */
 export function decodeHeader(record: unknown): TraceHeader {
-  if (!isObject(record)) fail('expected a JSON object');
+  if (!isObject(record)) fail('expected a JSON object', 'type');
   const workload = record['workload'];
-  if (typeof workload !== 'string' || workload.length === 0) fail('header: workload must be a non-empty string');
-  if ('source' in record && typeof record['source'] !== 'string') fail('header: source must be a string');
+  if (typeof workload !== 'string' || workload.length === 0) fail('header: workload must be a non-empty string', typeof workload === 'string' ? 'range' : 'type');
+  if ('source' in record && typeof record['source'] !== 'string') fail('header: source must be a string', 'type');
   return { ...record, workload };
 }
 
+/** How a call's fields are spelled: on a trace line (snake_case) or in a {@link TraceCall}. */
+export interface CallSpelling {
+  outputTokens: string;
+  outputId: string;
+  tEnd: string;
+  reportedPromptTokens: string;
+}
+
+/** A trace line's spelling. */
+export const LINE_SPELLING: CallSpelling = Object.freeze({
+  outputTokens: 'output_tokens',
+  outputId: 'output_id',
+  tEnd: 't_end',
+  reportedPromptTokens: 'reported_prompt_tokens',
+});
+
+/** A {@link TraceCall}'s spelling: checking calls built in memory with the same rules. */
+export const CALL_SPELLING: CallSpelling = Object.freeze({
+  outputTokens: 'outputTokens',
+  outputId: 'outputId',
+  tEnd: 'tEnd',
+  reportedPromptTokens: 'reportedPromptTokens',
+});
+
 /**
- * Checks a decoded call line and converts it to a {@link TraceCall}. Fields
- * the format does not define are ignored, so converters may add their own.
- * Ordering across lines (seq per session) is the reader's job.
+ * Checks a decoded call line and converts it to a {@link TraceCall}: every
+ * field's type and every per-call limit of limits.ts. Fields the format does
+ * not define are ignored, so converters may add their own. What spans lines
+ * (seq and time order within a session, the per-trace totals, segment ids'
+ * token counts) is {@link TraceRules}' job.
  *
+ * @param spelling the field names to read: a trace line's (the default), or
+ *   {@link CALL_SPELLING} to check a {@link TraceCall} built in memory.
  * @throws TraceRecordError naming the first field that is wrong.
  */
-export function decodeCall(record: unknown): TraceCall {
-  if (!isObject(record)) fail('expected a JSON object');
-  const session = nonEmptyString(record, 'session');
-  const agent = nonEmptyString(record, 'agent');
+export function decodeCall(record: unknown, spelling: CallSpelling = LINE_SPELLING): TraceCall {
+  if (!isObject(record)) fail('expected a JSON object', 'type');
+  const session = name(record, 'session');
+  const agent = name(record, 'agent');
   const seq = record['seq'];
-  if (!isCount(seq)) fail('seq must be a non-negative integer');
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) fail('seq must be a non-negative integer', typeof seq === 'number' ? 'range' : 'type');
   const t = record['t'];
-  if (t !== null && !isTime(t)) fail('t must be a finite number >= 0 or null');
+  if (t !== null && !isTime(t)) fail('t must be a finite number >= 0 or null', typeof t === 'number' ? 'range' : 'type');
+  if (t !== null) time(t, 't');
 
   const rawSegments = record['segments'];
-  if (!Array.isArray(rawSegments) || rawSegments.length === 0) fail('segments must be a non-empty array');
+  if (!Array.isArray(rawSegments) || rawSegments.length === 0) fail('segments must be a non-empty array', Array.isArray(rawSegments) ? 'range' : 'type');
+  if (rawSegments.length > MAX_SEGMENTS_PER_CALL) {
+    fail(`segments has ${formatCount(rawSegments.length)} entries, more than the ${formatCount(MAX_SEGMENTS_PER_CALL)} a prompt may list (${LIMITS_DOC})`);
+  }
   const segments: TraceSegment[] = new Array<TraceSegment>(rawSegments.length);
+  let prompt = 0;
   for (let i = 0; i < rawSegments.length; i++) {
     const segment: unknown = rawSegments[i];
-    if (!isObject(segment)) fail(`segments[${i}] must be an object`);
-    const id = segment['id'];
-    if (!isId(id)) fail(`segments[${i}].id must be a non-empty string of at most ${MAX_ID_LENGTH} characters`);
-    const tokens = segment['tokens'];
-    if (!isCount(tokens)) fail(`segments[${i}].tokens must be a non-negative integer`);
-    segments[i] = { id, tokens };
+    if (!isObject(segment)) fail(`segments[${i}] must be an object`, 'type');
+    const segmentId = id(segment['id'], `segments[${i}].id`);
+    const tokens = count(segment['tokens'], `segments[${i}].tokens`, MAX_SEGMENT_TOKENS, 'a segment');
+    prompt += tokens;
+    segments[i] = { id: segmentId, tokens };
   }
+  if (prompt === 0) fail('segments hold 0 tokens in all: a prompt has at least 1 token');
 
-  const outputTokens = record['output_tokens'];
-  if (!isCount(outputTokens)) fail('output_tokens must be a non-negative integer');
-  const outputId = record['output_id'];
-  if (!isId(outputId)) fail(`output_id must be a non-empty string of at most ${MAX_ID_LENGTH} characters`);
+  const outputTokens = count(record[spelling.outputTokens], spelling.outputTokens, MAX_CALL_TOKENS, 'a call');
+  if (prompt + outputTokens > MAX_CALL_TOKENS) {
+    fail(
+      `the call holds ${formatCount(prompt + outputTokens)} tokens (segments ${formatCount(prompt)}, ${spelling.outputTokens} ${formatCount(outputTokens)}), ` +
+        `more than the ${formatCount(MAX_CALL_TOKENS)} a call may hold (${LIMITS_DOC})`,
+    );
+  }
+  const outputId = id(record[spelling.outputId], spelling.outputId);
 
   const call: TraceCall = { session, agent, seq, t, segments, outputTokens, outputId };
-  const tEnd = record['t_end'];
+  const tEnd = record[spelling.tEnd];
   if (tEnd !== undefined && tEnd !== null) {
-    if (!isTime(tEnd)) fail('t_end must be a finite number >= 0');
-    if (t !== null && tEnd < t) fail('t_end must not be before t');
-    call.tEnd = tEnd;
+    if (!isTime(tEnd)) fail(`${spelling.tEnd} must be a finite number >= 0`, typeof tEnd === 'number' ? 'range' : 'type');
+    if (t !== null && tEnd < t) fail(`${spelling.tEnd} must not be before t`);
+    call.tEnd = time(tEnd, spelling.tEnd);
   }
-  const reported = record['reported_prompt_tokens'];
+  const reported = record[spelling.reportedPromptTokens];
   if (reported !== undefined && reported !== null) {
-    if (!isCount(reported)) fail('reported_prompt_tokens must be a non-negative integer');
+    if (typeof reported !== 'number' || !Number.isSafeInteger(reported) || reported < 0) {
+      fail(`${spelling.reportedPromptTokens} must be a non-negative integer`, typeof reported === 'number' ? 'range' : 'type');
+    }
     call.reportedPromptTokens = reported;
   }
   return call;
-}
-
-/**
- * Checks that `seq` strictly increases within each session, across a stream
- * of calls in file order. Sessions may interleave.
- */
-export class SessionOrder {
-  readonly #lastSeq = new Map<string, number>();
-
-  /** @throws TraceRecordError when `call.seq` does not exceed its session's previous seq. */
-  check(call: Pick<TraceCall, 'session' | 'seq'>): void {
-    const previous = this.#lastSeq.get(call.session);
-    if (previous !== undefined && call.seq <= previous) {
-      fail(`seq ${call.seq} does not increase within session ${JSON.stringify(call.session)} (previous seq ${previous})`);
-    }
-    this.#lastSeq.set(call.session, call.seq);
-  }
 }
 
 /** The on-disk JSON object of a call, fields in the order the converted traces use. */

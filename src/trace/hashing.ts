@@ -1,6 +1,6 @@
 /**
  * Block hashes for trace prompts, from segment identities rather than token
- * ids (design/replay.md: token `i` of a prompt is identified by
+ * ids (docs/trace-format.md: token `i` of a prompt is identified by
  * (segment id, offset within the segment)).
  *
  * A block's hash is H(parent block hash, identities of its tokens). The

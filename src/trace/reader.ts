@@ -1,36 +1,52 @@
 /**
  * Streaming trace reader. Lines are parsed and checked one at a time, so a
  * trace larger than memory can be replayed; {@link readTraceFile} is the
- * convenience that collects everything.
+ * convenience that collects everything. Every limit of limits.ts is checked
+ * as its line is read, so a line that breaks one fails at once.
  *
  * Every problem is a {@link TraceError} whose message names the file and,
  * for a bad line, its 1-based line number (blank lines count), e.g.
  * `trace.jsonl:17: segments[2].tokens must be a non-negative integer`.
+ * Lines end at `\n`; a `\r` before it is dropped.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 
 import {
   decodeCall,
   decodeHeader,
   isHeaderRecord,
-  SessionOrder,
+  LIMITS_DOC,
   TraceError,
   TraceRecordError,
   type TraceCall,
   type TraceHeader,
 } from './format.js';
+import { formatCount, MAX_LINE_LENGTH } from './limits.js';
+import { TraceRules, type TokenCountSummary } from './rules.js';
 
 /** Options of {@link readTrace}. */
 export interface ReadTraceOptions {
   /** Called once, before the first call is yielded, when the file has a header line. */
   onHeader?: (header: TraceHeader) => void;
+  /**
+   * Refuse any id seen with two token counts, as a segment or an output,
+   * naming both lines (default: only two counts for one segment id within
+   * one session are refused; see rules.ts).
+   */
+  strict?: boolean;
+  /**
+   * Called once after the last call, with how the trace used ids with
+   * several token counts. Counting keeps every distinct id in memory.
+   */
+  onEnd?: (tokenCounts: TokenCountSummary) => void;
 }
 
 /** A whole trace in memory: its header (`null` when the file has none) and its calls in file order. */
 export interface TraceFile {
   header: TraceHeader | null;
   calls: TraceCall[];
+  /** Ids the trace referenced with several token counts, as allowed (see rules.ts). */
+  tokenCounts: TokenCountSummary;
 }
 
 function describeSystemError(error: unknown): string {
@@ -61,10 +77,67 @@ async function openTrace(path: string): Promise<FileHandle> {
   return handle;
 }
 
+/** What {@link splitLines} reports, each by throwing. */
+interface LineFailures {
+  /** Line `line` (1-based) is longer than the limit. */
+  tooLong(line: number): never;
+  /** The stream failed. */
+  unreadable(error: unknown): never;
+}
+
+/**
+ * The lines of a stream of text, without their `\n` (and a `\r` before it).
+ * A line longer than `maxLength` characters is refused as soon as that many
+ * have been read, so one endless line cannot exhaust memory.
+ */
+async function* splitLines(chunks: AsyncIterable<string>, maxLength: number, failures: LineFailures): AsyncGenerator<string> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  let pending: string[] = [];
+  let pendingLength = 0;
+  let line = 0;
+  for (;;) {
+    let next: IteratorResult<string>;
+    try {
+      next = await iterator.next();
+    } catch (error) {
+      failures.unreadable(error);
+    }
+    if (next.done === true) break;
+    const chunk = next.value;
+    let start = 0;
+    for (let end = chunk.indexOf('\n'); end !== -1; end = chunk.indexOf('\n', start)) {
+      line++;
+      let text = chunk.slice(start, end);
+      if (pending.length > 0) {
+        pending.push(text);
+        text = pending.join('');
+        pending = [];
+        pendingLength = 0;
+      }
+      if (text.endsWith('\r')) text = text.slice(0, -1);
+      if (text.length > maxLength) failures.tooLong(line);
+      yield text;
+      start = end + 1;
+    }
+    if (start < chunk.length) {
+      pendingLength += chunk.length - start;
+      // One character more: it may be the \r of a \r\n split across chunks.
+      if (pendingLength > maxLength + 1) failures.tooLong(line + 1);
+      pending.push(chunk.slice(start));
+    }
+  }
+  if (pending.length > 0) {
+    const text = pending.join('');
+    if (text.length > maxLength) failures.tooLong(line + 1);
+    yield text;
+  }
+}
+
 /**
  * Reads a trace one call at a time. The header, when present, must be the
  * first non-blank line; it goes to `options.onHeader` and is not yielded.
- * Within a session, `seq` must strictly increase (sessions may interleave).
+ * The rules that span lines (rules.ts: seq and time order within a session,
+ * per-trace totals, segment ids' token counts) are checked as calls come.
  * Stopping the iteration early closes the file.
  *
  * @param path the file, as it should appear in error messages.
@@ -73,14 +146,17 @@ async function openTrace(path: string): Promise<FileHandle> {
 export async function* readTrace(path: string, options: ReadTraceOptions = {}): AsyncGenerator<TraceCall> {
   const handle = await openTrace(path);
   const stream = handle.createReadStream({ encoding: 'utf8' });
-  let streamError: unknown = null;
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
-  stream.on('error', (error) => {
-    streamError = error;
-    lines.close();
+  const lines = splitLines(stream, MAX_LINE_LENGTH, {
+    tooLong(line) {
+      throw new TraceError(path, line, `the line is longer than ${formatCount(MAX_LINE_LENGTH)} characters, the most a line may hold (${LIMITS_DOC})`);
+    },
+    unreadable(error) {
+      throw new TraceError(path, null, `cannot read: ${describeSystemError(error)}`);
+    },
   });
 
-  const order = new SessionOrder();
+  // Counting keeps every distinct id: only when someone reads the counts.
+  const rules = new TraceRules({ strict: options.strict === true, count: options.onEnd !== undefined, locate: (line) => `${path}:${line}` });
   let lineNumber = 0;
   let sawContent = false;
   try {
@@ -104,16 +180,16 @@ export async function* readTrace(path: string, options: ReadTraceOptions = {}): 
           continue;
         }
         const call = decodeCall(record);
-        order.check(call);
+        rules.check(call, lineNumber);
         yield call;
       } catch (error) {
         if (error instanceof TraceRecordError) throw new TraceError(path, lineNumber, error.message);
         throw error;
       }
     }
-    if (streamError !== null) throw new TraceError(path, null, `cannot read: ${describeSystemError(streamError)}`);
+    if (options.onEnd !== undefined) options.onEnd(rules.tokenCounts!);
   } finally {
-    lines.close();
+    await lines.return(undefined);
     stream.destroy();
     await handle.close().catch(() => undefined);
   }
@@ -124,9 +200,11 @@ export async function* readTrace(path: string, options: ReadTraceOptions = {}): 
  *
  * @throws TraceError when the file cannot be read or a line is malformed.
  */
-export async function readTraceFile(path: string): Promise<TraceFile> {
+export async function readTraceFile(path: string, options: Pick<ReadTraceOptions, 'strict'> = {}): Promise<TraceFile> {
   let header: TraceHeader | null = null;
+  let tokenCounts: TokenCountSummary = { idsWithSeveralCounts: 0, referencesWithOtherCount: 0 };
   const calls: TraceCall[] = [];
-  for await (const call of readTrace(path, { onHeader: (h) => (header = h) })) calls.push(call);
-  return { header, calls };
+  const reading = readTrace(path, { strict: options.strict === true, onHeader: (h) => (header = h), onEnd: (summary) => (tokenCounts = summary) });
+  for await (const call of reading) calls.push(call);
+  return { header, calls, tokenCounts };
 }

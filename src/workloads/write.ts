@@ -10,12 +10,12 @@ import {
   decodeCall,
   decodeHeader,
   encodeHeader,
-  SessionOrder,
   TraceError,
   TraceRecordError,
   type TraceCall,
   type TraceHeader,
 } from '../trace/format.js';
+import { TraceRules } from '../trace/rules.js';
 
 /**
  * Writes `calls` to `path` as a trace, after `header` when it is not null.
@@ -23,7 +23,8 @@ import {
  * streamed out.
  *
  * @throws TraceError `FILE:LINE: what is wrong` for a call the reader would
- *   reject (including seq not increasing within its session), or
+ *   reject (including the rules across lines: seq and time order within a
+ *   session, the trace's totals, segment ids' token counts), or
  *   `FILE: cannot write: ...` when the file cannot be written. A partly
  *   written file is left behind.
  */
@@ -44,7 +45,7 @@ export async function writeTrace(
     }
   };
 
-  const order = new SessionOrder();
+  const rules = new TraceRules({ locate: (at) => `${path}:${at}` });
   let line = 0;
   const write = async (text: string): Promise<void> => {
     if (streamError !== null) return;
@@ -69,7 +70,7 @@ export async function writeTrace(
       line++;
       const record = callToRecord(call);
       check(line, () => {
-        order.check(decodeCall(record));
+        rules.check(decodeCall(record), line);
       });
       await write(JSON.stringify(record));
       if (streamError !== null) break;

@@ -137,6 +137,7 @@ const RESULT_FIELDS = [
   'prefetchPrecision',
   'bytesMoved',
   'overheadUsPerCall',
+  'capacity',
 ];
 
 /** Blocks of the largest call (prompt plus reply): replay never gives the device less. */
@@ -211,7 +212,9 @@ describe('cachesage replay --json', () => {
     );
     const wholeReport = parseReport(whole!);
     expect(wholeReport.capacityBlocks).toBe(Math.max(largestCallBlocks(), wholeReport.peakLiveBlocks));
-    expect(parseReport(one!).capacityBlocks).toBe(largestCallBlocks());
+    // One block cannot hold a call: raised, and said so on stderr.
+    expect(one!.stderr).toBe(`cachesage replay: --capacity 1 is 1 device block, fewer than the ${largestCallBlocks()} the largest call needs; raised to ${largestCallBlocks()} blocks\n`);
+    expect(parseReport({ ...one!, stderr: '' }).capacityBlocks).toBe(largestCallBlocks());
   });
 
   it('runs an open loop with --arrival-rate and the 70b cost model', async () => {

@@ -134,7 +134,7 @@ describe('readTraceFile: valid traces', () => {
 
   it('reads an empty file as no calls', async () => {
     const path = await fileWith('empty.jsonl', []);
-    expect(await readTraceFile(path)).toEqual({ header: null, calls: [] });
+    expect(await readTraceFile(path)).toEqual({ header: null, calls: [], tokenCounts: { idsWithSeveralCounts: 0, referencesWithOtherCount: 0 } });
   });
 });
 

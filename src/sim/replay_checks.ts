@@ -1,0 +1,77 @@
+/**
+ * What replay() checks before any work: its name, its calls' container and
+ * every option, each refusal a TypeError or RangeError naming the option.
+ * (The calls themselves are checked by prepareWorkload, with the trace
+ * rules.)
+ */
+import { policyEntry } from '../policies/registry.js';
+import { MAX_HASH_BLOCK_SIZE } from '../trace/hashing.js';
+import { checkBoolean, checkInt, describeValue, isRecord } from '../util/check.js';
+import { COST_MODELS } from './cost_model.js';
+import type { ReplayOptions } from './replay.js';
+import { checkWorkloadName } from './workload.js';
+
+const OPTION_NAMES = [
+  'policies', 'capacity', 'hostCapacity', 'blockSize', 'concurrency', 'arrivalRate', 'model', 'seed',
+  'onProgress', 'backend', 'observers', 'profile',
+] as const;
+
+function checkCapacity(value: unknown, what: string, minBlocks: number): void {
+  if (!isRecord(value)) throw new TypeError(`${what} must be {fraction} or {blocks}, got ${describeValue(value)}`);
+  if ('fraction' in value) {
+    const f = value['fraction'];
+    if (typeof f !== 'number') throw new TypeError(`${what}.fraction must be a number, got ${describeValue(f)}`);
+    if (!(f > 0) || !Number.isFinite(f)) throw new RangeError(`${what}.fraction must be a finite number > 0, got ${f}`);
+  } else if ('blocks' in value) {
+    checkInt(value['blocks'], `${what}.blocks`, minBlocks, 2 ** 28);
+  } else {
+    throw new TypeError(`${what} must be {fraction} or {blocks}`);
+  }
+}
+
+/**
+ * Checks a replay's arguments before any work.
+ *
+ * @throws TypeError / RangeError naming the argument or option.
+ */
+export function checkReplayArguments(name: unknown, calls: unknown, options: unknown): void {
+  checkWorkloadName(name, 'replay: name');
+  if (!Array.isArray(calls)) throw new TypeError(`replay: calls must be an array of trace calls, got ${describeValue(calls)}`);
+  if (!isRecord(options)) throw new TypeError(`replay: options must be an object, got ${describeValue(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_NAMES as readonly string[]).includes(key)) throw new TypeError(`replay: unknown option "${key}" (known: ${OPTION_NAMES.join(', ')})`);
+  }
+  const o = options as ReplayOptions;
+  if (o.policies !== undefined) {
+    if (!Array.isArray(o.policies)) throw new TypeError(`replay: options.policies must be an array of policy names, got ${describeValue(o.policies)}`);
+    o.policies.forEach((policy, i) => {
+      try {
+        policyEntry(policy);
+      } catch (error) {
+        const message = `replay: options.policies[${i}]: ${(error as Error).message}`;
+        throw error instanceof TypeError ? new TypeError(message) : new RangeError(message);
+      }
+    });
+  }
+  if (o.capacity !== undefined) checkCapacity(o.capacity, 'replay: options.capacity', 1);
+  if (o.hostCapacity !== undefined) checkCapacity(o.hostCapacity, 'replay: options.hostCapacity', 0);
+  if (o.blockSize !== undefined) checkInt(o.blockSize, 'replay: options.blockSize', 1, MAX_HASH_BLOCK_SIZE);
+  if (o.concurrency !== undefined) checkInt(o.concurrency, 'replay: options.concurrency', 1, 0x7fffffff);
+  if (o.arrivalRate !== undefined) {
+    const rate: unknown = o.arrivalRate;
+    if (typeof rate !== 'number') throw new TypeError(`replay: options.arrivalRate must be a number, got ${describeValue(rate)}`);
+    if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError(`replay: options.arrivalRate must be a finite number > 0, got ${rate}`);
+  }
+  if (o.model !== undefined && !Object.hasOwn(COST_MODELS, o.model)) {
+    const message = `replay: options.model must be one of ${Object.keys(COST_MODELS).join(', ')}, got ${describeValue(o.model)}`;
+    throw typeof o.model === 'string' ? new RangeError(message) : new TypeError(message);
+  }
+  if (o.seed !== undefined) checkInt(o.seed, 'replay: options.seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
+    throw new TypeError(`replay: options.onProgress must be a function, got ${describeValue(o.onProgress)}`);
+  }
+  if (o.observers !== undefined && !Array.isArray(o.observers)) {
+    throw new TypeError(`replay: options.observers must be an array of policies, got ${describeValue(o.observers)}`);
+  }
+  if (o.profile !== undefined) checkBoolean(o.profile, 'replay: options.profile');
+}
