@@ -1,7 +1,7 @@
 import { nativeAddon, type NativeCpuDataPlaneHandle } from './addon.js';
 import { checkCopyPlan } from './copy_plan.js';
 import { Tier, type CopyPlan, type TierName } from './types.js';
-import { checkInt } from '../util/check.js';
+import { checkInt, describeValue } from '../util/check.js';
 import { checkTier } from './validate.js';
 
 /** Pool sizes of a data plane, on any backend. */
@@ -56,13 +56,35 @@ export class CpuDataPlane {
 
   /** Writes one block's bytes (exactly bytesPerBlock of them). */
   write(tier: TierName, slot: number, bytes: Uint8Array): void {
-    checkTier(tier, 'write');
+    this.#checkSlot(tier, slot, 'write');
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`write: bytes must be a Uint8Array, got ${describeValue(bytes)}`);
+    if (bytes.length !== this.bytesPerBlock) {
+      throw new RangeError(`write: bytes: expected ${this.bytesPerBlock} bytes (bytesPerBlock), got ${bytes.length}`);
+    }
     this.#native.write(tier === 'device' ? Tier.Device : Tier.Host, slot, bytes);
   }
 
   /** Reads a copy of one block's bytes. */
   read(tier: TierName, slot: number): Uint8Array {
-    checkTier(tier, 'read');
+    this.#checkSlot(tier, slot, 'read');
     return this.#native.read(tier === 'device' ? Tier.Device : Tier.Host, slot);
+  }
+
+  /**
+   * The device pool's own memory, deviceBlocks x bytesPerBlock bytes with
+   * block `slot` at byte `slot * bytesPerBlock` (no copy; always the same
+   * buffer): for an engine that computes on the blocks in place. Copy plans
+   * rewrite it, so do not touch blocks while a plan that moves them runs.
+   */
+  devicePool(): ArrayBuffer {
+    if (!this.#native.devicePool) throw new Error('devicePool: the loaded addon predates it; rebuild it (npm run build:native)');
+    return this.#native.devicePool();
+  }
+
+  #checkSlot(tier: TierName, slot: unknown, op: string): void {
+    checkTier(tier, op);
+    const slots = tier === 'device' ? this.deviceBlocks : this.hostBlocks;
+    if (slots === 0) throw new RangeError(`${op}: the ${tier} tier has no blocks`);
+    checkInt(slot, `${op}: slot`, 0, slots - 1);
   }
 }

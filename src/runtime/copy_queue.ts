@@ -23,12 +23,12 @@ export class CopyQueue {
     return this.#plane !== null;
   }
 
-  /** @throws TypeError / RangeError / Error when `plane` is not a data plane, too small, or one is attached. */
+  /** @throws TypeError when `plane` is not a data plane; RangeError when it is too small or one is attached. */
   attach(plane: DataPlane): void {
     if (typeof plane !== 'object' || plane === null || typeof plane.run !== 'function' || typeof plane.prefetch !== 'function') {
       throw new TypeError('attachDataPlane: plane must be a DataPlane (backend.createDataPlane)');
     }
-    if (this.#plane !== null) throw new Error('attachDataPlane: a data plane is already attached');
+    if (this.#plane !== null) throw new RangeError('attachDataPlane: a data plane is already attached');
     const m = this.#manager;
     if (plane.deviceBlocks < m.deviceBlocks || plane.hostBlocks < m.hostBlocks) {
       throw new RangeError(

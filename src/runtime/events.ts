@@ -1,9 +1,13 @@
 /**
  * Validation of framework events. Malformed events (wrong types, NaN or
  * negative times, empty or huge names) throw a TypeError or RangeError
- * naming the field; events that are well-formed but do not fit the state
+ * naming the field. Events that are well-formed but do not fit the state
  * (ending an unknown session, a step.end with no step running) are counted
- * and ignored by the runtime, never applied half-way.
+ * and ignored by the runtime, never applied half-way. An event whose time
+ * is earlier than its session's latest event or engine call is applied as
+ * given and counted, naming the session, the event and both times
+ * (RuntimeStats.timeWentBack; the session model keeps the times:
+ * sessions.ts).
  */
 import { describeValue, isRecord } from '../util/check.js';
 import { checkName } from './names.js';

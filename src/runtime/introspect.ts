@@ -53,5 +53,7 @@ export function runtimeInfo(parts: RuntimeParts, requests: number, holds: number
     liveSessions: parts.sessions.liveCount,
     requests,
     holds,
+    /** Events and tagged calls earlier than their session's latest time (RuntimeStats.timeWentBack has the last). */
+    timeWentBack: parts.stats.timeWentBack.count,
   };
 }

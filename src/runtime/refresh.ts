@@ -24,7 +24,7 @@ export class Refresher {
     return this.#refreshing;
   }
 
-  /** @throws Error when the backend only computes asynchronously. */
+  /** @throws RangeError when the backend only computes asynchronously (use refresh). */
   refreshSync(t: number): RefreshResult {
     // act() comes here on every call: enter and leave the phase without a closure.
     const previous = this.#parts.clock.enter('refresh');
@@ -40,7 +40,7 @@ export class Refresher {
     // Refused before any work is taken from the policies, so none is lost.
     const { survivalSync, hitScoringSync } = backend;
     if (survivalSync === null || (this.#reclaimFree > 0 && hitScoringSync === null)) {
-      throw new Error(`refreshSync: the ${backend.name} backend computes asynchronously; await runtime.refresh() instead`);
+      throw new RangeError(`refreshSync: the ${backend.name} backend computes asynchronously; await runtime.refresh() instead`);
     }
     const result: RefreshResult = { survivalWorkloads: 0, survivalBatches: 0, reclaimed: 0 };
     for (const work of this.#pendingWork()) this.#applyWork(work, (work.compute ?? survivalSync)(work.input), result);

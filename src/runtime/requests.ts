@@ -3,6 +3,12 @@
  * calls. Each call moves the block manager, files committed blocks under
  * score classes, moves the session model for tagged calls, hands the
  * events to the policies and rescores what changed.
+ *
+ * Misuse throws before anything changes: a TypeError for a wrong type, a
+ * RangeError for a value out of range or an unknown or already admitted
+ * request. Running out of device room is a normal null. A tagged call
+ * earlier than its session's latest time is applied and counted
+ * (sessions.ts).
  */
 import { checkHashes, checkRequestId } from '../blocks/validate.js';
 import type { AgentRef } from '../policies/types.js';
@@ -48,7 +54,7 @@ export class RequestBook {
     if ((request.session === undefined) !== (request.agent === undefined)) {
       throw new TypeError('admit: session and agent go together (both or neither)');
     }
-    if (this.#requests.has(requestId)) throw new Error(`admit: request ${requestId} is already admitted`);
+    if (this.#requests.has(requestId)) throw new RangeError(`admit: request ${requestId} is already admitted`);
     const { session, agent } = request;
     if (session !== undefined && agent !== undefined) sessions.checkWorkload(session, agent, 'admit');
 
@@ -76,6 +82,7 @@ export class RequestBook {
     let previous: { shared: number; length: number } | undefined;
     let moved: ReturnType<typeof sessions.admitted> = [];
     if (session !== undefined && agent !== undefined) {
+      sessions.noteTime(session, time, 'admit');
       // The previous prompt of this agent in this session, past where the new
       // one diverges, is dead for it (cachesage.md: stale chains).
       previous = this.#markPreviousStale(session, agent, request.hashes);
@@ -109,6 +116,7 @@ export class RequestBook {
     const request = this.#request(requestId, 'prefillDone');
     const t = time === undefined ? parts.now() : checkTime(time, 'prefillDone: time');
     const blockIds = parts.manager.commit(requestId, request.knownHashes);
+    if (request.session !== undefined) parts.sessions.noteTime(request.session, t, 'prefillDone');
     drainBlockEvents(parts, t);
     parts.scoring.classify(blockIds);
     emit(parts, { type: 'prefill.done', time: t, requestId, session: request.session, agent: request.agent, blockIds });
@@ -122,6 +130,7 @@ export class RequestBook {
     const t = time === undefined ? parts.now() : checkTime(time, 'decode: time');
     const added = parts.manager.append(requestId, tokens, hashes);
     if (added === null) return null;
+    if (request.session !== undefined) parts.sessions.noteTime(request.session, t, 'decode');
     let committed: Int32Array | undefined;
     if (hashes && hashes.length > 0) {
       const all = new BigUint64Array(request.knownHashes + hashes.length);
@@ -146,6 +155,7 @@ export class RequestBook {
     const blockIds = parts.manager.requestBlocks(requestId);
     parts.manager.release(requestId);
     this.#requests.delete(requestId);
+    if (request.session !== undefined) parts.sessions.noteTime(request.session, t, 'release');
     // The prompt the session continues from includes the reply decoded so far.
     const moved = request.session === undefined
       ? []
@@ -159,7 +169,7 @@ export class RequestBook {
   #request(requestId: number, op: string): RequestState {
     checkRequestId(requestId, op);
     const request = this.#requests.get(requestId);
-    if (!request) throw new Error(`${op}: unknown request ${requestId} (never admitted or already released)`);
+    if (!request) throw new RangeError(`${op}: unknown request ${requestId} (never admitted or already released)`);
     return request;
   }
 

@@ -107,10 +107,11 @@ export class Runtime {
       names.add(p.name);
     }
     this.registry = new NameRegistry();
+    const timeWentBack = { count: 0, largestSeconds: 0, last: null };
     this.#parts = {
       manager,
       registry: this.registry,
-      sessions: new SessionBook(this.registry),
+      sessions: new SessionBook(this.registry, timeWentBack),
       scoring: new Scoring(manager, policies, options.combine ?? 'sum'),
       policies,
       copies: new CopyQueue(manager),
@@ -121,6 +122,7 @@ export class Runtime {
         admitted: 0,
         refused: 0,
         refresh: { runs: 0, failed: 0, lastError: null },
+        timeWentBack,
       },
       prefetched: new Set(),
       now,
@@ -137,7 +139,9 @@ export class Runtime {
 
   /**
    * observe: a framework event. Malformed events throw; events that do not
-   * fit the state (see RuntimeStats.ignored) are counted and ignored.
+   * fit the state (see RuntimeStats.ignored) are counted and ignored; an
+   * event earlier than its session's latest is applied and counted
+   * (RuntimeStats.timeWentBack).
    */
   observe(event: FrameworkEvent): void {
     const parts = this.#parts;
@@ -149,6 +153,7 @@ export class Runtime {
         parts.stats.ignored[misfit] = (parts.stats.ignored[misfit] ?? 0) + 1;
         return;
       }
+      parts.sessions.noteTime(e.session, e.time, e.type);
       emit(parts, parts.sessions.apply(e));
       rescore(parts);
     } finally {
@@ -215,7 +220,7 @@ export class Runtime {
    */
   takeCopyPlan(): CopyPlan {
     if (this.#parts.copies.attached) {
-      throw new Error('takeCopyPlan: a data plane is attached, so the runtime runs the copy plans; await runtime.sync() instead');
+      throw new RangeError('takeCopyPlan: a data plane is attached, so the runtime runs the copy plans; await runtime.sync() instead');
     }
     return this.manager.takeCopyPlan();
   }
@@ -242,7 +247,7 @@ export class Runtime {
    */
   async sync(): Promise<void> {
     const copies = this.#parts.copies;
-    if (!copies.attached) throw new Error('sync: no data plane is attached (attachDataPlane)');
+    if (!copies.attached) throw new RangeError('sync: no data plane is attached (attachDataPlane)');
     // A refresh in flight may still demote blocks: its copies belong to this sync.
     while (this.#refresher.inFlight !== null) await this.#refresher.inFlight.catch(() => undefined);
     copies.queuePending();

@@ -8,6 +8,14 @@
  *
  * Each transition returns the events policies observe for it, in order;
  * the book itself never calls a policy.
+ *
+ * A session's time should not go back: each framework event and tagged
+ * engine call of a session carries a time no earlier than the session's
+ * latest. One that does is applied as given (refusing it would leave a
+ * request pinned or a step open) and counted in RuntimeStats.timeWentBack,
+ * which names the last one. Sessions are not ordered among themselves: a
+ * simulator or a framework may report one session's event after a later
+ * event of another.
  */
 import type { AgentRef, FrameworkEvent, ObservedFrameworkEvent, SessionView, StepOrigin } from '../policies/types.js';
 import type { NameRegistry } from './names.js';
@@ -20,6 +28,22 @@ interface SessionRecord extends SessionView {
   stepStartedAt: number;
   stepEndedAt: number | null;
   lastEventAt: number;
+}
+
+/** A session's latest time, and what carried it (an event type or an engine call). */
+interface SessionClock {
+  time: number;
+  what: string;
+}
+
+/** Times that went back within their session (RuntimeStats.timeWentBack). */
+export interface TimeWentBack {
+  /** Events and tagged engine calls whose time was earlier than their session's latest. */
+  count: number;
+  /** The largest step back, seconds. */
+  largestSeconds: number;
+  /** The last one: session, what it was, both times. */
+  last: string | null;
 }
 
 /** The last prompt of each agent in a session, and of any agent. */
@@ -35,9 +59,15 @@ export class SessionBook {
   readonly #liveByWorkload = new Map<number, Set<SessionRecord>>();
   /** By session name, kept across a session's restarts: its blocks may still be cached. */
   readonly #prompts = new Map<string, SessionPrompts>();
+  /** By session name, kept across restarts. */
+  readonly #clocks = new Map<string, SessionClock>();
 
-  constructor(registry: NameRegistry) {
+  readonly #timeWentBack: TimeWentBack;
+
+  /** `timeWentBack` is counted into as times go back (the runtime's stats hold it). */
+  constructor(registry: NameRegistry, timeWentBack: TimeWentBack = { count: 0, largestSeconds: 0, last: null }) {
     this.#registry = registry;
+    this.#timeWentBack = timeWentBack;
   }
 
   get(name: string): SessionView | undefined {
@@ -75,6 +105,28 @@ export class SessionBook {
     if (!p) this.#prompts.set(session, (p = { byAgent: new Map(), any: undefined }));
     p.any = hashes;
     if (agent !== undefined) p.byAgent.set(agent, hashes);
+  }
+
+  /**
+   * Notes the time of an event or tagged engine call applied to a session
+   * (`what`: the event type or the call's name). A time earlier than the
+   * session's latest is counted; the latest stays the latest.
+   */
+  noteTime(session: string, time: number, what: string): void {
+    const latest = this.#clocks.get(session);
+    if (latest === undefined) {
+      this.#clocks.set(session, { time, what });
+      return;
+    }
+    if (time >= latest.time) {
+      latest.time = time;
+      latest.what = what;
+      return;
+    }
+    const back = this.#timeWentBack;
+    back.count++;
+    back.largestSeconds = Math.max(back.largestSeconds, latest.time - time);
+    back.last = `${what} at ${time} in session ${JSON.stringify(session)}, after its ${latest.what} at ${latest.time}`;
   }
 
   /**

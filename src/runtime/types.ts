@@ -7,6 +7,7 @@ import type { BlockManager } from '../blocks/block_manager.js';
 import type { BlockManagerLike, BlockManagerOptions } from '../blocks/types.js';
 import type { BackendSelection, ComputeBackend } from '../compute/backend.js';
 import type { Action, AgentRef, Policy } from '../policies/types.js';
+import type { TimeWentBack } from './sessions.js';
 
 /** A policy given by name, by name with options, or as an object. */
 export type PolicySpec = string | { name: string; options?: unknown } | Policy;
@@ -112,4 +113,12 @@ export interface RuntimeStats {
   refused: number;
   /** Refreshes run, and background refreshes that failed (the last error's message). */
   refresh: { runs: number; failed: number; lastError: string | null };
+  /**
+   * Framework events and tagged engine calls whose time was earlier than
+   * their session's latest: applied as given, and counted here with the
+   * largest step back and the last one named. Non-zero usually means two
+   * clocks, e.g. events with explicit times and engine calls on the
+   * runtime's own (RuntimeOptions.now).
+   */
+  timeWentBack: TimeWentBack;
 }
