@@ -1,9 +1,9 @@
 /**
  * Snapshots of what the runtime learned, written atomically (temp file,
- * fsync, rename) so a crash never leaves a half-written file, and refused
- * with a clear error when corrupt or foreign.
+ * fsync, rename, fsync of the directory) so a crash never leaves a
+ * half-written file, and refused with a clear error when corrupt or foreign.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 
 import type { Policy } from '../policies/types.js';
@@ -23,21 +23,79 @@ export class SnapshotError extends Error {
   override name = 'SnapshotError';
 }
 
+/** `.NAME.PID.MILLISECONDS.tmp` beside NAME: the writer's process id is in the name. */
+function tempPattern(path: string): RegExp {
+  return new RegExp(`^\\.${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)\\.\\d+\\.tmp$`);
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp files that writers of `path` left behind when they died
+ * between creating and renaming them (a kill, a power cut). A temp file of
+ * a live process may be a write in progress and is left alone.
+ */
+function removeStaleTemps(path: string): void {
+  const pattern = tempPattern(path);
+  const dir = dirname(path);
+  for (const name of readdirSync(dir)) {
+    const pid = Number(pattern.exec(name)?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || pid === process.pid || processIsAlive(pid)) continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch (error) {
+      // Another writer removed it first.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+}
+
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+}
+
+/**
+ * Writes `snapshot` to `path` so that `path` always holds a complete
+ * snapshot, the old one or the new one, whenever the process dies: the
+ * bytes go to a temp file that is flushed, then renamed over `path`, and
+ * the directory is flushed so the rename itself survives a power cut.
+ */
 export function writeSnapshotAtomically(path: string, snapshot: RuntimeSnapshot): void {
-  const text = JSON.stringify(snapshot);
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const bytes = Buffer.from(JSON.stringify(snapshot), 'utf8');
+  const dir = dirname(path);
+  removeStaleTemps(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(temp, 'w', 0o644);
   try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
+    try {
+      writeAll(fd, bytes);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, path);
   } catch (error) {
-    unlinkSync(temp);
+    try {
+      unlinkSync(temp);
+    } catch {
+      // Renamed already, or never created: nothing to remove.
+    }
     throw error;
+  }
+  // Windows cannot open a directory to flush it; its renames are journaled.
+  if (process.platform === 'win32') return;
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
   }
 }
 

@@ -1,8 +1,15 @@
 /**
  * Property tests: random operation sequences run against the native block
  * manager and the TypeScript reference model must give identical results
- * (return values, thrown error classes, every metadata array, copy plans,
- * events) and keep every invariant.
+ * (return values, refusals with their error class and message, every
+ * metadata array, copy plans, events) and keep every invariant.
+ *
+ * The same sequences also run against the bare native handle
+ * (raw_native_manager.ts), with no TypeScript checks in front, so the
+ * native checks are what refuses bad input: a refusal must leave the state
+ * equal to the reference's, and its message must be the reference's or, where
+ * the native wording differs, the documented native one (REFUSALS,
+ * nativeWording).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +18,7 @@ import { BlockManager } from '../../src/blocks/block_manager.js';
 import { hashTokenBlocks } from '../../src/blocks/hash.js';
 import { ReferenceBlockManager } from '../../src/blocks/reference.js';
 import { EventKind, METADATA_FIELDS, Tier, type BlockManagerLike, type BlockManagerOptions } from '../../src/blocks/types.js';
+import { RawNativeManager } from './raw_native_manager.js';
 
 type Op =
   | { kind: 'admit'; request: number; tokens: number[]; hashCount: number; workload: number; agent: number; session: number }
@@ -32,23 +40,89 @@ const token = fc.integer({ min: 0, max: 2 }); // a tiny alphabet makes shared pr
 const request = fc.integer({ min: 0, max: 5 });
 const id = fc.integer({ min: -1, max: 50 });
 
-const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('admit' as const), request, tokens: fc.array(token, { minLength: 1, maxLength: 24 }), hashCount: fc.nat(30), workload: fc.integer({ min: -1, max: 2 }), agent: fc.integer({ min: -1, max: 63 }), session: fc.integer({ min: -1, max: 3 }) }) },
-  // Hashes that repeat or do not chain: the manager must not trust them.
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('admitRaw' as const), request, hashes: fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 8 }), extraTokens: fc.nat(3) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('append' as const), request, tokens: fc.array(token, { maxLength: 8 }), hashAll: fc.boolean() }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('commit' as const), request, blocks: fc.nat(12) }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('release' as const), request }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('lookup' as const), tokens: fc.array(token, { maxLength: 24 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('setScores' as const), ids: fc.array(fc.nat(47), { maxLength: 6 }), scores: fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 6, maxLength: 6 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('setAllScores' as const), seed: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('setScoreClasses' as const), ids: fc.array(fc.integer({ min: -1, max: 47 }), { maxLength: 6 }), classes: fc.array(fc.integer({ min: -2, max: 4 }), { minLength: 6, maxLength: 6 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('setClassScores' as const), classes: fc.array(fc.integer({ min: -1, max: 4 }), { maxLength: 4 }), scores: fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 4, maxLength: 4 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('evict' as const), tier: fc.constantFrom('device' as const, 'host' as const), count: fc.nat(4) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('demote' as const, 'drop' as const, 'load' as const), ids: fc.array(id, { maxLength: 4 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('take' as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('bad' as const), which: fc.nat(9), request }) },
-);
+/**
+ * A refusal, and how the bare native handle words it: `same` as the
+ * reference (the check lives in the C++ core with the same message), or the
+ * native binding's own error and message where the TypeScript checks of
+ * src/blocks/validate.ts catch the input first in front of the native
+ * manager, so that only the bare handle shows the C++ side refusing it.
+ */
+interface Refusal {
+  call: (m: BlockManagerLike, requestId: number) => unknown;
+  /** Given the reference before the call. */
+  native: (reference: BlockManagerLike) => 'same' | { threw: string; message: RegExp };
+}
+
+const same = () => 'same' as const;
+const argument = (op: string, index: number, range: string) => () => ({ threw: 'RangeError', message: new RegExp(`^${op}: argument ${index} is out of range \\[${range}\\]$`) });
+const notFinite = (op: string) => () => ({ threw: 'Error', message: new RegExp(`^${op}: score at index \\d+ is not finite$`) });
+const firstFree = (m: BlockManagerLike) => {
+  const free = m.metadata.tier.indexOf(Tier.Free);
+  return free < 0 ? m.numBlockIds : free;
+};
+const INT32_RANGE = '0, 2147483647';
+
+const REFUSALS: Refusal[] = [
+  { call: (m) => m.release(999), native: same },
+  { call: (m, r) => m.commit(r, 10_000), native: same },
+  { call: (m) => m.setScores(new Int32Array([0]), new Float32Array([NaN])), native: notFinite('setScores') },
+  { call: (m) => m.setScores(new Int32Array([m.numBlockIds]), new Float32Array([1])), native: same },
+  { call: (m) => m.admit(-1, new BigUint64Array(0), 4), native: argument('admit', 0, '0, 9007199254740991') },
+  { call: (m, r) => m.admit(r, new BigUint64Array(0), m.blockSize * (m.deviceBlocks + 1)), native: same },
+  { call: (m) => m.evict('gpu' as never, 1), native: argument('evict', 0, '1, 2') },
+  { call: (m) => m.lookup(new BigUint64Array(m.numBlockIds + 1)), native: same },
+  { call: (m, r) => m.append(r, -1), native: argument('append', 1, INT32_RANGE) },
+  { call: (m, r) => m.admit(r, new BigUint64Array(5), 1), native: same },
+  { call: (m, r) => m.admit(r, new BigUint64Array(0), 0), native: argument('admit', 2, '1, 2147483647') },
+  { call: (m, r) => m.admit(r, new BigUint64Array(0), 1, { workload: -2 }), native: argument('admit', 3, '-1, 2147483647') },
+  { call: (m, r) => m.admit(r, new BigUint64Array(0), 1, { agent: 64 }), native: argument('admit', 4, '-1, 63') },
+  { call: (m, r) => m.admit(r, new BigUint64Array(0), 1, { session: -2 }), native: argument('admit', 5, '-1, 2147483647') },
+  { call: (m, r) => m.commit(r, -1), native: argument('commit', 1, INT32_RANGE) },
+  { call: (m) => m.requestBlocks(999), native: same },
+  { call: (m) => m.usedBlocks('gpu' as never), native: argument('usedBlocks', 0, '1, 2') },
+  { call: (m) => m.evictableBlocks('gpu' as never), native: argument('evictableBlocks', 0, '1, 2') },
+  { call: (m) => m.evict('device', -1), native: argument('evict', 1, INT32_RANGE) },
+  { call: (m) => m.setAllScores(new Float32Array(m.numBlockIds + 1)), native: () => ({ threw: 'Error', message: /^setAllScores: expected \d+ scores \(one per block id\), got \d+$/ }) },
+  { call: (m) => m.setAllScores(Float32Array.from({ length: m.numBlockIds }, (_, i) => (i === m.numBlockIds - 1 ? NaN : 0))), native: notFinite('setAllScores') },
+  { call: (m) => m.setScores(new Int32Array(2), new Float32Array(1)), native: () => ({ threw: 'RangeError', message: /^setScores: ids and scores differ in length$/ }) },
+  { call: (m) => m.setScoreClasses(Int32Array.of(0), Int32Array.of(m.maxClasses)), native: same },
+  { call: (m) => m.setScoreClasses(Int32Array.of(0), Int32Array.of(-2)), native: same },
+  { call: (m) => m.setScoreClasses(Int32Array.of(-1), Int32Array.of(-1)), native: same },
+  { call: (m) => m.setClassScores(Int32Array.of(m.maxClasses), Float32Array.of(1)), native: same },
+  // validate.ts checks every score before any class; the core checks class, then score, index by index.
+  { call: (m) => m.setClassScores(Int32Array.of(0), Float32Array.of(Infinity)), native: (m) => (m.maxClasses > 0 ? notFinite('setClassScores')() : { threw: 'RangeError', message: /^setClassScores: class 0 at index 0 is out of range \[0, 0\)$/ }) },
+  { call: (m) => m.demote(Int32Array.of(m.numBlockIds)), native: (m) => nativeIdRefusal('demote', m.numBlockIds, m) },
+  { call: (m) => m.drop(Int32Array.of(firstFree(m))), native: (m) => nativeIdRefusal('drop', firstFree(m), m) },
+  { call: (m) => m.load(Int32Array.of(0, -1)), native: (m) => nativeIdRefusal('load', m.metadata.tier[0] === Tier.Free ? 0 : -1, m) },
+];
+
+/** The core words a bad block id without its index (native/capi/test/capi_test.c states it so). */
+function nativeIdRefusal(op: string, id: number, m: BlockManagerLike): { threw: string; message: RegExp } {
+  if (id < 0 || id >= m.numBlockIds) return { threw: 'RangeError', message: new RegExp(`^${op}: block id ${id} is out of range \\[0, ${m.numBlockIds}\\)$`) };
+  return { threw: 'Error', message: new RegExp(`^${op}: block id ${id} is not allocated$`) };
+}
+
+/** Operations, with refusals (`bad`) at `badWeight`. */
+function ops(badWeight: number): fc.Arbitrary<Op> {
+  return fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('admit' as const), request, tokens: fc.array(token, { minLength: 1, maxLength: 24 }), hashCount: fc.nat(30), workload: fc.integer({ min: -1, max: 2 }), agent: fc.integer({ min: -1, max: 63 }), session: fc.integer({ min: -1, max: 3 }) }) },
+    // Hashes that repeat or do not chain: the manager must not trust them.
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('admitRaw' as const), request, hashes: fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 8 }), extraTokens: fc.nat(3) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('append' as const), request, tokens: fc.array(token, { maxLength: 8 }), hashAll: fc.boolean() }) },
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('commit' as const), request, blocks: fc.nat(12) }) },
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('release' as const), request }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('lookup' as const), tokens: fc.array(token, { maxLength: 24 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('setScores' as const), ids: fc.array(fc.nat(47), { maxLength: 6 }), scores: fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 6, maxLength: 6 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('setAllScores' as const), seed: fc.nat() }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('setScoreClasses' as const), ids: fc.array(fc.integer({ min: -1, max: 47 }), { maxLength: 6 }), classes: fc.array(fc.integer({ min: -2, max: 4 }), { minLength: 6, maxLength: 6 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('setClassScores' as const), classes: fc.array(fc.integer({ min: -1, max: 4 }), { maxLength: 4 }), scores: fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 4, maxLength: 4 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('evict' as const), tier: fc.constantFrom('device' as const, 'host' as const), count: fc.nat(4) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('demote' as const, 'drop' as const, 'load' as const), ids: fc.array(id, { maxLength: 4 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('take' as const) }) },
+    { weight: badWeight, arbitrary: fc.record({ kind: fc.constant('bad' as const), which: fc.nat(REFUSALS.length - 1), request }) },
+  );
+}
+const op = ops(1);
 
 const config = fc.record({
   maxClasses: fc.constantFrom(0, 4),
@@ -95,24 +169,10 @@ function apply(m: BlockManagerLike, o: Op, tokensOf: Map<number, RequestTokens>)
       case 'drop': return m.drop(Int32Array.from(o.ids));
       case 'load': return m.load(Int32Array.from(o.ids));
       case 'take': return [m.takeCopyPlan(), m.takeEvents()];
-      case 'bad': {
-        const bad: (() => unknown)[] = [
-          () => m.release(999),
-          () => m.commit(requestId(o.request), 10_000),
-          () => m.setScores(new Int32Array([0]), new Float32Array([NaN])),
-          () => m.setScores(new Int32Array([m.numBlockIds]), new Float32Array([1])),
-          () => m.admit(-1, new BigUint64Array(0), 4),
-          () => m.admit(requestId(o.request), new BigUint64Array(0), m.blockSize * (m.deviceBlocks + 1)),
-          () => m.evict('gpu' as never, 1),
-          () => m.lookup(new BigUint64Array(m.numBlockIds + 1)),
-          () => m.append(requestId(o.request), -1),
-          () => m.admit(requestId(o.request), new BigUint64Array(5), 1),
-        ];
-        return bad[o.which % bad.length]!();
-      }
+      case 'bad': return REFUSALS[o.which]!.call(m, requestId(o.request));
     }
   } catch (error) {
-    return { threw: (error as Error).constructor.name };
+    return { threw: (error as Error).constructor.name, message: (error as Error).message };
   }
 }
 
@@ -178,16 +238,39 @@ function checkVisibleInvariants(m: BlockManagerLike, pinnedBefore: Set<number>, 
   }
 }
 
-function run(options: BlockManagerOptions, ops: Op[]): void {
-  const native = new BlockManager(options);
+type Thrown = { threw: string; message: string };
+const isThrown = (value: unknown): value is Thrown => typeof value === 'object' && value !== null && 'threw' in value;
+
+/**
+ * What the bare native handle must answer where the reference answered
+ * `want`: the same, except for refusals it words itself (see REFUSALS).
+ */
+function nativeAnswer(o: Op, want: unknown, before: BlockManagerLike): unknown {
+  if (!isThrown(want)) return want;
+  if (o.kind === 'bad') {
+    const native = REFUSALS[o.which]!.native(before);
+    return native === 'same' ? want : { threw: native.threw, message: expect.stringMatching(native.message) };
+  }
+  const id = /^(demote|drop|load): block id (-?\d+) at index \d+ is /.exec(want.message);
+  if (id) {
+    const native = nativeIdRefusal(id[1]!, Number(id[2]), before);
+    return { threw: native.threw, message: expect.stringMatching(native.message) };
+  }
+  return want;
+}
+
+function run(options: BlockManagerOptions, ops: Op[], bare = false): void {
+  const native: BlockManagerLike = bare ? new RawNativeManager(options) : new BlockManager(options);
   const reference = new ReferenceBlockManager(options);
   const tokensOf = new Map<number, RequestTokens>();
   for (const o of ops) {
     const pinnedBefore = new Set<number>();
     native.metadata.refCount.forEach((r, i) => { if (r > 0) pinnedBefore.add(i); });
+    // A refusal changes nothing, so the reference after it is the state the native refusal is judged in.
+    const expected = (want: unknown) => (bare ? nativeAnswer(o, want, reference) : want);
     const got = apply(native, o, tokensOf);
     const want = apply(reference, o, tokensOf);
-    expect(got, `${o.kind} result`).toEqual(want);
+    expect(got, `${o.kind} result`).toEqual(expected(want));
     track(o, got, tokensOf, options.blockSize ?? 16);
     expect(stateOf(native)).toEqual(stateOf(reference));
     const plan = native.takeCopyPlan();
@@ -213,6 +296,14 @@ describe('native block manager against the reference model', () => {
     fc.assert(fc.property(tight, fc.array(op, { minLength: 50, maxLength: 200 }), (c, ops) => run(c, ops)), {
       numRuns: 300,
       seed: 7,
+    });
+  });
+
+  it('refuses with the reference\'s or the documented message, state unchanged, with no TypeScript checks in front', () => {
+    // Refusals ten times as often as above, each from every class of check.
+    fc.assert(fc.property(config, fc.array(ops(10), { minLength: 1, maxLength: 60 }), (c, sequence) => run(c, sequence, true)), {
+      numRuns: 600,
+      seed: 20261126,
     });
   });
 });
