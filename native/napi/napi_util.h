@@ -13,9 +13,10 @@
 
 namespace cachesage::napi {
 
-// Runs `body`, turning core exceptions into JS errors: out_of_range becomes a
-// RangeError, invalid_argument (a state error such as an unknown request) a
-// plain Error, anything else an Error marked internal.
+// Runs `body`, turning core exceptions into JS errors: out_of_range (a value
+// out of range) and invalid_argument (a state error such as an unknown
+// request or inconsistent hashes) become a RangeError, as the API promises
+// for misuse; anything else is an Error marked internal.
 template <typename Body>
 auto guarded(const Napi::Env& env, Body&& body) -> decltype(body()) {
   try {
@@ -25,7 +26,7 @@ auto guarded(const Napi::Env& env, Body&& body) -> decltype(body()) {
   } catch (const std::out_of_range& e) {
     throw Napi::RangeError::New(env, e.what());
   } catch (const std::invalid_argument& e) {
-    throw Napi::Error::New(env, e.what());
+    throw Napi::RangeError::New(env, e.what());
   } catch (const std::bad_alloc&) {
     throw Napi::Error::New(env, "out of memory");
   } catch (const std::exception& e) {

@@ -45,6 +45,20 @@ describe('block manager edge cases', () => {
   }
 
   for (const [name, m] of both({ blockSize: 2, deviceBlocks: 3 })) {
+    it(`${name}: misuse of request ids is a RangeError naming the request, and changes nothing`, () => {
+      expect(() => m.release(99)).toThrow(RangeError);
+      expect(() => m.release(99)).toThrow(/^release: unknown request 99\b/);
+      expect(() => m.commit(99, 0)).toThrow(RangeError);
+      m.admit(1, new BigUint64Array([5n]), 2);
+      expect(() => m.admit(1, new BigUint64Array([5n]), 2)).toThrow(RangeError);
+      expect(() => m.admit(1, new BigUint64Array([5n]), 2)).toThrow(/request 1 is already admitted/);
+      expect(m.numRequests).toBe(1);
+      m.release(1);
+      expect(m.checkInvariants()).toBe('');
+    });
+  }
+
+  for (const [name, m] of both({ blockSize: 2, deviceBlocks: 3 })) {
     it(`${name}: a score set on a free id does not carry over to the block allocated there`, () => {
       m.setScores(new Int32Array([0]), new Float32Array([-5]));
       m.admit(1, new BigUint64Array([11n]), 2);

@@ -55,7 +55,7 @@ interface Refusal {
 
 const same = () => 'same' as const;
 const argument = (op: string, index: number, range: string) => () => ({ threw: 'RangeError', message: new RegExp(`^${op}: argument ${index} is out of range \\[${range}\\]$`) });
-const notFinite = (op: string) => () => ({ threw: 'Error', message: new RegExp(`^${op}: score at index \\d+ is not finite$`) });
+const notFinite = (op: string) => () => ({ threw: 'RangeError', message: new RegExp(`^${op}: score at index \\d+ is not finite$`) });
 const firstFree = (m: BlockManagerLike) => {
   const free = m.metadata.tier.indexOf(Tier.Free);
   return free < 0 ? m.numBlockIds : free;
@@ -82,7 +82,7 @@ const REFUSALS: Refusal[] = [
   { call: (m) => m.usedBlocks('gpu' as never), native: argument('usedBlocks', 0, '1, 2') },
   { call: (m) => m.evictableBlocks('gpu' as never), native: argument('evictableBlocks', 0, '1, 2') },
   { call: (m) => m.evict('device', -1), native: argument('evict', 1, INT32_RANGE) },
-  { call: (m) => m.setAllScores(new Float32Array(m.numBlockIds + 1)), native: () => ({ threw: 'Error', message: /^setAllScores: expected \d+ scores \(one per block id\), got \d+$/ }) },
+  { call: (m) => m.setAllScores(new Float32Array(m.numBlockIds + 1)), native: () => ({ threw: 'RangeError', message: /^setAllScores: expected \d+ scores \(one per block id\), got \d+$/ }) },
   { call: (m) => m.setAllScores(Float32Array.from({ length: m.numBlockIds }, (_, i) => (i === m.numBlockIds - 1 ? NaN : 0))), native: notFinite('setAllScores') },
   { call: (m) => m.setScores(new Int32Array(2), new Float32Array(1)), native: () => ({ threw: 'RangeError', message: /^setScores: ids and scores differ in length$/ }) },
   { call: (m) => m.setScoreClasses(Int32Array.of(0), Int32Array.of(m.maxClasses)), native: same },
@@ -99,7 +99,7 @@ const REFUSALS: Refusal[] = [
 /** The core words a bad block id without its index (native/capi/test/capi_test.c states it so). */
 function nativeIdRefusal(op: string, id: number, m: BlockManagerLike): { threw: string; message: RegExp } {
   if (id < 0 || id >= m.numBlockIds) return { threw: 'RangeError', message: new RegExp(`^${op}: block id ${id} is out of range \\[0, ${m.numBlockIds}\\)$`) };
-  return { threw: 'Error', message: new RegExp(`^${op}: block id ${id} is not allocated$`) };
+  return { threw: 'RangeError', message: new RegExp(`^${op}: block id ${id} is not allocated$`) };
 }
 
 /** Operations, with refusals (`bad`) at `badWeight`. */

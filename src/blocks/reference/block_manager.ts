@@ -127,7 +127,7 @@ export class ReferenceBlockManager extends ReferenceBlockTiers implements BlockM
     }
     // Argument checks come before state checks, as in the native manager.
     if (this.requests.has(requestId)) {
-      throw new Error(`admit: ${requestName(requestId)} is already admitted`);
+      throw new RangeError(`admit: ${requestName(requestId)} is already admitted`);
     }
     const hashList = Array.from(hashes);
 
@@ -253,7 +253,7 @@ export class ReferenceBlockManager extends ReferenceBlockTiers implements BlockM
       const existing = this.find(r.hashes[i]!);
       if (existing < 0) {
         if (inserting.has(r.hashes[i]!)) {
-          throw new Error(
+          throw new RangeError(
             `commit: block hash at position ${i} of ${requestName(requestId)} repeats an earlier block ` +
               'of the same commit (inconsistent hashes)',
           );
@@ -262,7 +262,7 @@ export class ReferenceBlockManager extends ReferenceBlockTiers implements BlockM
       }
       if (existing >= 0) {
         if (m.parent[existing] !== previous) {
-          throw new Error(
+          throw new RangeError(
             `commit: block hash at position ${i} of ${requestName(requestId)} is cached under a ` +
               'different prefix (hash collision or inconsistent hashes)',
           );
@@ -323,7 +323,7 @@ export class ReferenceBlockManager extends ReferenceBlockTiers implements BlockM
     checkRequestId(requestId, 'release');
     const r = this.requests.get(requestId);
     if (r === undefined) {
-      throw new Error(`release: unknown ${requestName(requestId)} (never admitted or already released)`);
+      throw new RangeError(`release: unknown ${requestName(requestId)} (never admitted or already released)`);
     }
     this.clockValue += 1;
     const m = this.metadata;
@@ -387,7 +387,7 @@ export class ReferenceBlockManager extends ReferenceBlockTiers implements BlockM
 
   private requestOrThrow(requestId: number, op: string): RequestState {
     const r = this.requests.get(requestId);
-    if (r === undefined) throw new Error(`${op}: unknown ${requestName(requestId)}`);
+    if (r === undefined) throw new RangeError(`${op}: unknown ${requestName(requestId)}`);
     return r;
   }
 
