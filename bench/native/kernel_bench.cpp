@@ -143,8 +143,8 @@ void Report::line(const char* format, ...) {
 Json cpuCopy(const Options& options, Report& report) {
   std::mt19937_64 random(1);
   const int32_t count = options.cpuCopyBlocks;
-  BlockPool source(kBlockBytes, count);
-  BlockPool destination(kBlockBytes, count);
+  BlockPool source("source", kBlockBytes, count);
+  BlockPool destination("destination", kBlockBytes, count);
   const std::vector<int32_t> srcSlots = shuffledSlots(random, count, 0);
   const std::vector<int32_t> dstSlots = shuffledSlots(random, count, 0);
   const double bytes = static_cast<double>(kBlockBytes) * count;

@@ -12,13 +12,14 @@ namespace {
 constexpr size_t kPoolAlignment = 4096;
 }
 
-BlockPool::BlockPool(int64_t bytesPerBlock, int32_t blocks)
+BlockPool::BlockPool(const char* name, int64_t bytesPerBlock, int32_t blocks)
     : bytesPerBlock_(bytesPerBlock), blocks_(blocks) {
-  if (bytesPerBlock < 0 || blocks < 0) throw std::out_of_range("pool size must be >= 0");
+  const std::string pool = std::string("the ") + name + " pool";
+  if (bytesPerBlock < 0 || blocks < 0) throw std::out_of_range(pool + ": sizes must be >= 0");
   // Refuse sizes whose byte count (rounded up to the alignment) overflows.
   if (blocks > 0 && static_cast<uint64_t>(bytesPerBlock) >
                         (SIZE_MAX - kPoolAlignment) / static_cast<uint64_t>(blocks)) {
-    throw std::out_of_range("pool of " + std::to_string(blocks) + " blocks of " +
+    throw std::out_of_range(pool + " of " + std::to_string(blocks) + " blocks of " +
                             std::to_string(bytesPerBlock) + " bytes is too large");
   }
   const size_t bytes = static_cast<size_t>(bytesPerBlock) * static_cast<size_t>(blocks);
@@ -26,7 +27,9 @@ BlockPool::BlockPool(int64_t bytesPerBlock, int32_t blocks)
   const size_t rounded = (bytes + kPoolAlignment - 1) / kPoolAlignment * kPoolAlignment;
   data_ = static_cast<uint8_t*>(std::aligned_alloc(kPoolAlignment, rounded));
   if (data_ == nullptr) {
-    throw std::out_of_range("cannot allocate a pool of " + std::to_string(bytes) + " bytes");
+    throw std::out_of_range("cannot allocate " + pool + ": " + std::to_string(blocks) + " blocks x " +
+                            std::to_string(bytesPerBlock) + " bytes = " + std::to_string(bytes) +
+                            " bytes; lower its block count or bytesPerBlock");
   }
   std::memset(data_, 0, bytes);
 }
@@ -34,7 +37,7 @@ BlockPool::BlockPool(int64_t bytesPerBlock, int32_t blocks)
 BlockPool::~BlockPool() { std::free(data_); }
 
 CpuDataPlane::CpuDataPlane(int64_t bytesPerBlock, int32_t deviceBlocks, int32_t hostBlocks)
-    : device_(bytesPerBlock, deviceBlocks), host_(bytesPerBlock, hostBlocks) {}
+    : device_("device", bytesPerBlock, deviceBlocks), host_("host", bytesPerBlock, hostBlocks) {}
 
 int32_t CpuDataPlane::blocks(Tier tier) const {
   if (tier == Tier::Device) return device_.blocks();

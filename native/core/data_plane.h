@@ -13,7 +13,8 @@ namespace cachesage {
 // One contiguous, page-aligned pool of `blocks` blocks.
 class BlockPool {
  public:
-  BlockPool(int64_t bytesPerBlock, int32_t blocks);
+  // `name` ("device", "host") is what errors call the pool.
+  BlockPool(const char* name, int64_t bytesPerBlock, int32_t blocks);
   ~BlockPool();
   BlockPool(const BlockPool&) = delete;
   BlockPool& operator=(const BlockPool&) = delete;

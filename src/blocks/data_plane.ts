@@ -1,3 +1,5 @@
+import { totalmem } from 'node:os';
+
 import { nativeAddon, type NativeCpuDataPlaneHandle } from './addon.js';
 import { checkCopyPlan } from './copy_plan.js';
 import { Tier, type CopyPlan, type TierName } from './types.js';
@@ -33,6 +35,7 @@ export class CpuDataPlane {
     this.bytesPerBlock = checkInt(options.bytesPerBlock, 'options.bytesPerBlock', 1, Number.MAX_SAFE_INTEGER);
     this.deviceBlocks = checkInt(options.deviceBlocks, 'options.deviceBlocks', 1, 0x7fffffff);
     this.hostBlocks = checkInt(options.hostBlocks ?? 0, 'options.hostBlocks', 0, 0x7fffffff);
+    checkFitsInMemory(this.bytesPerBlock, this.deviceBlocks, this.hostBlocks);
     this.#native = new (nativeAddon().NativeCpuDataPlane)(this.bytesPerBlock, this.deviceBlocks, this.hostBlocks);
   }
 
@@ -87,4 +90,24 @@ export class CpuDataPlane {
     if (slots === 0) throw new RangeError(`${op}: the ${tier} tier has no blocks`);
     checkInt(slot, `${op}: slot`, 0, slots - 1);
   }
+}
+
+const GIB = 1024 ** 3;
+
+/**
+ * Both pools are allocated and zeroed up front, so pools larger than the
+ * machine's memory would spend seconds touching pages and then fail (or
+ * swap). Refused at once instead, naming each pool's size.
+ */
+function checkFitsInMemory(bytesPerBlock: number, deviceBlocks: number, hostBlocks: number): void {
+  const device = bytesPerBlock * deviceBlocks;
+  const host = bytesPerBlock * hostBlocks;
+  const memory = totalmem();
+  if (device + host <= memory) return;
+  const gib = (bytes: number) => `${(bytes / GIB).toFixed(1)} GiB`;
+  throw new RangeError(
+    `CpuDataPlane: the device pool (${deviceBlocks} blocks x ${bytesPerBlock} bytes = ${gib(device)}) and the host pool ` +
+      `(${hostBlocks} blocks = ${gib(host)}) need ${gib(device + host)}, more than this machine's ${gib(memory)} of memory; ` +
+      'lower options.deviceBlocks, options.hostBlocks or options.bytesPerBlock',
+  );
 }

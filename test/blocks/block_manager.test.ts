@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
+import { nativeAddon } from '../../src/blocks/addon.js';
 import { BlockManager } from '../../src/blocks/block_manager.js';
 import { CpuDataPlane } from '../../src/blocks/data_plane.js';
 import { hashTokenBlocks } from '../../src/blocks/native_hash.js';
@@ -66,8 +67,22 @@ describe('block manager edge cases', () => {
     });
   }
 
-  it('refuses a data plane whose byte size overflows', () => {
-    expect(() => new CpuDataPlane({ bytesPerBlock: 2 ** 52, deviceBlocks: 1 << 20 })).toThrow(/too large/);
+  it('refuses at once a data plane larger than the machine, naming both pools and what to lower', () => {
+    const started = performance.now();
+    // The sizes of a large server (2 MiB blocks, 4M device blocks: 8 TiB), far beyond any test machine.
+    expect(() => new CpuDataPlane({ bytesPerBlock: 2 << 20, deviceBlocks: 1 << 22, hostBlocks: 16384 })).toThrow(
+      /^CpuDataPlane: the device pool \(4194304 blocks x 2097152 bytes = 8192\.0 GiB\) and the host pool \(16384 blocks = 32\.0 GiB\) need 8224\.0 GiB, more than this machine's [\d.]+ GiB of memory; lower options\.deviceBlocks, options\.hostBlocks or options\.bytesPerBlock$/,
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('the native pools name themselves when their byte size overflows', () => {
+    const Plane = nativeAddon().NativeCpuDataPlane;
+    expect(() => new Plane(2 ** 52, 1 << 20, 0)).toThrow(/^the device pool of 1048576 blocks of 4503599627370496 bytes is too large$/);
+    // Small enough to compute, too large to allocate: the message says which pool and what to lower.
+    expect(() => new Plane(2 ** 52, 1, 0)).toThrow(
+      /^cannot allocate the device pool: 1 blocks x 4503599627370496 bytes = 4503599627370496 bytes; lower its block count or bytesPerBlock$/,
+    );
   });
 
   for (const [name, m] of both({ blockSize: 2, deviceBlocks: 16 })) {
