@@ -11,7 +11,9 @@
  * and no CUDA unless CACHESAGE_CUDA=1. A CUDA prebuild would tie every user
  * to one CUDA runtime and one GPU architecture; GPU machines build the
  * kernels from source instead (the install script does when nvcc is there).
- * The result is loaded in a fresh process before it is kept.
+ * No BLAS either: the reference engine's dense products fall back to plain
+ * loops, since a prebuild linked to libopenblas would not load where it is
+ * not installed. The result is loaded in a fresh process before it is kept.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
@@ -33,7 +35,7 @@ function tags() {
 
 function main() {
   const cuda = /^(1|on|true)$/i.test(process.env.CACHESAGE_CUDA ?? '');
-  const status = runCmakeJs(BUILD_DIRECTORY, { CACHESAGE_WERROR: 'ON', CACHESAGE_CUDA: cuda ? 'ON' : 'OFF' }, ['--target', 'cachesage_native']);
+  const status = runCmakeJs(BUILD_DIRECTORY, { CACHESAGE_WERROR: 'ON', CACHESAGE_CUDA: cuda ? 'ON' : 'OFF', CACHESAGE_BLAS: 'OFF' }, ['--target', 'cachesage_native']);
   if (status !== 0) {
     console.error('cachesage: the prebuild failed (cmake output above)');
     return status;

@@ -8,6 +8,7 @@
 #include "block_manager_wrap.h"
 #include "cuda_wrap.h"
 #include "data_plane_wrap.h"
+#include "engine_wrap.h"
 #include "hit_scoring_wrap.h"
 #include "napi_util.h"
 #include "survival_wrap.h"
@@ -82,6 +83,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using namespace cachesage::napi;
   exports.Set("NativeBlockManager", BlockManagerWrap::Define(env));
   exports.Set("NativeCpuDataPlane", DataPlaneWrap::Define(env));
+  exports.Set("NativeEngine", EngineWrap::Define(env));
   exports.Set("hashTokenBlocks", Napi::Function::New<HashTokenBlocks>(env, "hashTokenBlocks"));
   exports.Set("computeSurvival", Napi::Function::New<ComputeSurvival>(env, "computeSurvival"));
   exports.Set("hitScoring", Napi::Function::New<HitScoring>(env, "hitScoring"));

@@ -71,6 +71,7 @@ Napi::Function DataPlaneWrap::Define(Napi::Env env) {
                          InstanceMethod<&DataPlaneWrap::ExecuteAsync>("executeAsync"),
                          InstanceMethod<&DataPlaneWrap::Write>("write"),
                          InstanceMethod<&DataPlaneWrap::Read>("read"),
+                         InstanceMethod<&DataPlaneWrap::DevicePool>("devicePool"),
                      });
 }
 
@@ -133,6 +134,21 @@ Napi::Value DataPlaneWrap::Read(const Napi::CallbackInfo& info) {
   Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), n);
   std::memcpy(out.Data(), plane_->block(tier, slot), n);
   return out;
+}
+
+// devicePool() -> ArrayBuffer over the device pool itself (no copy), for an
+// engine that computes on the blocks in place; it keeps the pools alive.
+// Every call returns the same buffer: V8 must not see one memory range
+// backing two buffers.
+Napi::Value DataPlaneWrap::DevicePool(const Napi::CallbackInfo& info) {
+  if (devicePool_.IsEmpty()) {
+    auto* owner = new std::shared_ptr<CpuDataPlane>(plane_);
+    size_t bytes = static_cast<size_t>(plane_->bytesPerBlock()) * static_cast<size_t>(plane_->blocks(Tier::Device));
+    devicePool_ = Napi::Persistent(Napi::ArrayBuffer::New(
+        info.Env(), plane_->block(Tier::Device, 0), bytes,
+        [](Napi::Env, void*, std::shared_ptr<CpuDataPlane>* held) { delete held; }, owner));
+  }
+  return devicePool_.Value();
 }
 
 }  // namespace cachesage::napi

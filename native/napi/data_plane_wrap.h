@@ -20,8 +20,10 @@ class DataPlaneWrap : public Napi::ObjectWrap<DataPlaneWrap> {
   Napi::Value ExecuteAsync(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value DevicePool(const Napi::CallbackInfo& info);
 
   std::shared_ptr<CpuDataPlane> plane_;
+  Napi::Reference<Napi::ArrayBuffer> devicePool_;  // one buffer per pool, made on first use
 };
 
 }  // namespace cachesage::napi

@@ -18,6 +18,7 @@ Agent-aware KV-cache layer for LLM serving: trace replay and benchmarks.
 Commands:
   replay    replay one trace under each policy at one capacity
   bench     every workload x policy x capacity, with an HTML report
+  engine    serve one trace on the reference engine under each policy
 
 Run \`cachesage <command> --help\` for a command's options.
 `;
@@ -28,6 +29,7 @@ type Command = (argv: readonly string[]) => Promise<void>;
 const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   replay: async () => (await import('./replay_command.js')).replayCommand,
   bench: async () => (await import('./bench_command.js')).benchCommand,
+  engine: async () => (await import('./engine_command.js')).engineCommand,
 };
 
 /** One line, whatever the message holds: scripts read the first stderr line. */

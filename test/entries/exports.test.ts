@@ -21,6 +21,7 @@ const EXPECTED: Record<string, string[]> = {
   '.': ['Runtime', 'createPolicy', 'policyEntry', 'POLICIES', 'POLICY_NAMES', 'selectBackend', 'BACKEND_CHOICES', 'hashTokenBlocks', 'SnapshotError'],
   './blocks': ['BlockManager', 'CpuDataPlane', 'hashTokenBlocks', 'checkCopyPlan', 'planStages', 'Tier', 'EventKind', 'MAX_AGENT', 'METADATA_FIELDS'],
   './sim': ['replay', 'replayAsync', 'simulate', 'simulateAsync', 'COST_MODELS', 'readTrace', 'readTraceFile', 'generateWorkload', 'WORKLOAD_NAMES', 'REPLAY_POLICIES'],
+  './engine': ['Engine', 'serveTrace', 'MODEL_PRESETS', 'kvOffset', 'kvBytesPerBlock', 'loadModelConfig', 'TraceTokens'],
   './reference': ['ReferenceBlockManager', 'referenceHashTokenBlocks', 'hashBlock', 'referenceBlockCopy', 'referenceHitScoring', 'referenceHitScores', 'referenceSelectVictims', 'ReferenceSurvivalBackend'],
 };
 
@@ -38,7 +39,7 @@ function sourceOf(subpath: string): string {
 
 describe('package entry points', () => {
   it('lists exactly the four audiences', () => {
-    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './blocks', './package.json', './reference', './sim']);
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './blocks', './engine', './package.json', './reference', './sim']);
   });
 
   for (const [subpath, names] of Object.entries(EXPECTED)) {

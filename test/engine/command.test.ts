@@ -1,0 +1,86 @@
+// `cachesage engine`: a trace served on the reference engine per policy,
+// the JSON report's shape and figures, and one-line refusals of bad flags.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { main } from '../../src/cli/cli.js';
+import { capacityBlocks } from '../../src/sim/replay.js';
+import { writeTrace } from '../../src/workloads/write.js';
+import { agentTrace } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cachesage-engine-cli-'));
+const trace = join(dir, 'agents.jsonl');
+const calls = agentTrace(5, 4, 2);
+beforeAll(() => writeTrace(trace, { workload: 'agents' }, calls));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function run(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const capture = (append: (text: string) => void) =>
+    ((chunk: string | Uint8Array) => {
+      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    }) as typeof process.stdout.write;
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture((t) => (stdout += t)));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture((t) => (stderr += t)));
+  try {
+    return { code: await main(args), stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe('cachesage engine', () => {
+  it('serves the trace under each policy and prints one JSON object', async () => {
+    const { code, stdout, stderr } = await run(['engine', '--trace', trace, '--policies', 'lru,cachesage', '--capacity', '0.5', '--threads', '2', '--json']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.calls).toBe(calls.length);
+    // replay's unit: half the peak live footprint, raised to the largest call.
+    const largest = Math.max(...calls.map((c) => Math.ceil((c.segments.reduce((n, x) => n + x.tokens, 0) + c.outputTokens) / 16)));
+    expect(report.capacityBlocks).toBe(Math.max(capacityBlocks({ fraction: 0.5 }, report.peakLiveBlocks), largest));
+    expect(report.capacityBlocks).toBeLessThan(report.peakLiveBlocks);
+    expect(report.hostCapacityBlocks).toBe(report.peakLiveBlocks);
+    expect(report.results.map((r: { policy: string }) => r.policy)).toEqual(['lru', 'cachesage']);
+    for (const r of report.results) {
+      expect(r.tokenHitRate).toBeGreaterThan(0);
+      expect(r.tokenHitRate + r.hostHitRate).toBeLessThan(1);
+      expect(r.p50TtftMs).toBeLessThanOrEqual(r.p99TtftMs);
+      expect(r.meanTtftMs).toBeGreaterThan(0);
+      expect(r.throughputTokPerS).toBeGreaterThan(0);
+    }
+  });
+
+  it('runs open loop with --arrival-rate', async () => {
+    const { code, stdout, stderr } = await run(['engine', '--trace', trace, '--policies', 'lfu', '--arrival-rate', '50', '--seed', '3', '--capacity', '1', '--threads', '2', '--json']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    // One block cannot hold a call: raised to the largest, and said so on stderr.
+    expect(stderr).toBe(`cachesage engine: --capacity 1 is 1 device block, fewer than the ${report.capacityBlocks} the largest call needs; raised to ${report.capacityBlocks} blocks\n`);
+    expect(report.arrivalRate).toBe(50);
+    expect(report.concurrency).toBeUndefined();
+    expect(report.results[0].policy).toBe('lfu');
+    expect(report.results[0].wallSeconds).toBeGreaterThan(0);
+    const both = await run(['engine', '--trace', trace, '--arrival-rate', '50', '--concurrency', '2']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toBe('cachesage engine: --concurrency and --arrival-rate cannot be used together (closed or open loop: pick one)\n');
+  });
+
+  it('refuses offline bounds, unknown models and a missing trace in one line', async () => {
+    const bound = await run(['engine', '--trace', trace, '--policies', 'belady']);
+    expect(bound.code).toBe(2);
+    expect(bound.stderr).toBe('cachesage engine: --policies: belady is an offline bound; it exists only in replay\n');
+    const model = await run(['engine', '--trace', trace, '--model', join(dir, 'none.json')]);
+    expect(model.code).toBe(2);
+    expect(model.stderr).toMatch(/^cachesage engine: --model: model config .*none\.json: cannot read it/);
+    const missing = await run(['engine']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe('cachesage engine: --trace FILE is required\n');
+  });
+});
