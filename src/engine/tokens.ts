@@ -7,17 +7,8 @@
  * identities give equal ids, so two prompts whose block hashes agree feed
  * the model the same tokens and their cached KV is interchangeable.
  */
-import { fingerprint64 } from '../trace/hashing.js';
+import { fingerprint64, fmix32 } from '../trace/hashing.js';
 import type { TraceSegment } from '../trace/format.js';
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 export class TraceTokens {
   readonly vocab: number;
@@ -36,7 +27,7 @@ export class TraceTokens {
       fp = fingerprint64(id);
       this.#fingerprints.set(id, fp);
     }
-    const h = fmix32(fp.lo ^ fmix32(fp.hi ^ Math.imul(offset + 1, 0x9e3779b1)));
+    const h = fmix32(fp.lo ^ fmix32(fp.hi ^ Math.imul(offset + 1, 0x9e3779b1))) >>> 0;
     return h % this.vocab;
   }
 

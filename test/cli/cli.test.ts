@@ -9,23 +9,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { main } from '../../src/cli/cli.js';
 import { probeWebGpu } from '../../src/compute/webgpu/device.js';
 import { Progress } from '../../src/cli/progress.js';
 import { capacityBlocks, REPLAY_POLICIES } from '../../src/sim/replay.js';
 import { encodeCall, encodeHeader, promptTokens, type TraceCall } from '../../src/trace/format.js';
 import { generateWorkload } from '../../src/workloads/index.js';
+import { cliInProcess, type Outcome } from './in_process.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const BLOCK_SIZE = 16;
-
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function cli(args: readonly string[], cwd = ROOT): Promise<Outcome> {
   return new Promise((done) => {
@@ -39,30 +33,6 @@ function cli(args: readonly string[], cwd = ROOT): Promise<Outcome> {
       },
     );
   });
-}
-
-/**
- * The same entry point in this process, stdout and stderr captured: for the
- * many cases that fail before any work starts, where a child process each
- * would only add start-up time.
- */
-async function cliInProcess(args: readonly string[]): Promise<Outcome> {
-  let stdout = '';
-  let stderr = '';
-  const capture = (append: (text: string) => void) =>
-    ((chunk: string | Uint8Array) => {
-      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    }) as typeof process.stdout.write;
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture((t) => (stdout += t)));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture((t) => (stderr += t)));
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
 }
 
 /** Runs `jobs` at most `width` at a time (the test machine has few cores). */

@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { main } from '../../src/cli/cli.js';
 import { capacityBlocks } from '../../src/sim/replay.js';
 import { writeTrace } from '../../src/workloads/write.js';
+import { cliInProcess } from '../cli/in_process.js';
 import { agentTrace } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cachesage-engine-cli-'));
@@ -17,23 +17,7 @@ const calls = agentTrace(5, 4, 2);
 beforeAll(() => writeTrace(trace, { workload: 'agents' }, calls));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const capture = (append: (text: string) => void) =>
-    ((chunk: string | Uint8Array) => {
-      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    }) as typeof process.stdout.write;
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture((t) => (stdout += t)));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture((t) => (stderr += t)));
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = cliInProcess;
 
 describe('cachesage engine', () => {
   it('serves the trace under each policy and prints one JSON object', async () => {
