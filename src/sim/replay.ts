@@ -19,6 +19,7 @@ import { simulate, simulateAsync, type SimulationOptions, type SimulationResult 
 import { seededRandom } from '../util/random.js';
 import type { TokenCountSummary } from '../trace/rules.js';
 import { checkReplayArguments } from './replay_checks.js';
+import type { BlockIds } from './block_ids.js';
 import { prepareWorkload, type SimCall, type SimWorkload } from './workload.js';
 
 const MIN_GAP = 0.005;
@@ -151,15 +152,13 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
   const requested = capacityBlocks(options.capacity ?? { fraction: 0.5 }, first.peakLiveBlocks);
   const device = Math.max(maxRequestBlocks, requested);
   const host = capacityBlocks(options.hostCapacity ?? { fraction: 1 }, first.peakLiveBlocks);
-  const distinct = new Set<bigint>();
-  for (const s of workload.sessions) for (const h of s.blocks) distinct.add(h);
 
   const results: PolicyResult[] = [];
   for (const [i, policy] of policies.entries()) {
     const entry = policyEntry(policy);
     const spec: PolicySpec = entry.prepare ? { name: policy, options: entry.prepare({ calls, workload: name, future: first.future }) } : policy;
     const unbounded = entry.bound === 'capacity';
-    const deviceBlocks = unbounded ? distinct.size + maxRequestBlocks : device;
+    const deviceBlocks = unbounded ? workload.blockIds.size + maxRequestBlocks : device;
     const run: SimulationResult = yield {
       workload,
       policy: spec,
@@ -208,10 +207,8 @@ interface FirstPass {
 }
 
 function firstPass(workload: SimWorkload, model: CostModel, options: ReplayOptions): FirstPass {
-  const distinct = new Set<bigint>();
   let maxRequest = 1;
   for (const s of workload.sessions) {
-    for (const h of s.blocks) distinct.add(h);
     for (const c of s.calls) maxRequest = Math.max(maxRequest, Math.ceil((c.promptTokens + c.outputTokens) / workload.blockSize));
   }
   let arrivals: { sessionStarts: number[] } | { concurrency: number };
@@ -229,9 +226,9 @@ function firstPass(workload: SimWorkload, model: CostModel, options: ReplayOptio
     arrivals = { concurrency: options.concurrency ?? 32 };
   }
   // Nothing is evicted in the first pass: every policy's arrivals come from unbounded capacity.
-  const run = simulate({ workload, policy: UNBOUNDED_POLICY, deviceBlocks: distinct.size + maxRequest, hostBlocks: 0, model, arrivals });
+  const run = simulate({ workload, policy: UNBOUNDED_POLICY, deviceBlocks: workload.blockIds.size + maxRequest, hostBlocks: 0, model, arrivals });
   const sessionStarts = run.sessionSpans.map(([start]) => (Number.isFinite(start) ? start : 0));
-  return { sessionStarts, peakLiveBlocks: peakLive(workload, run.sessionSpans), future: new CallOrderFuture(run) };
+  return { sessionStarts, peakLiveBlocks: peakLive(workload, run.sessionSpans), future: new CallOrderFuture(run, workload.blockIds) };
 }
 
 /** The most distinct blocks referenced at once by sessions in flight. */
@@ -243,16 +240,16 @@ function peakLive(workload: SimWorkload, spans: [number, number][]): number {
   });
   // Ends before starts at the same instant: a session that finishes as another begins does not overlap it.
   edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  const refs = new Map<bigint, number>();
+  // Sessions in flight that reference each block id.
+  const refs = new Int32Array(workload.blockIds.size);
   let live = 0;
   let peak = 0;
   for (const [, delta, s] of edges) {
-    for (const h of workload.sessions[s]!.blocks) {
-      const n = (refs.get(h) ?? 0) + delta;
+    for (const id of workload.sessions[s]!.blocks.ids) {
+      const n = refs[id]! + delta;
       if (delta > 0 && n === 1) live++;
       if (delta < 0 && n === 0) live--;
-      if (n === 0) refs.delete(h);
-      else refs.set(h, n);
+      refs[id] = n;
     }
     peak = Math.max(peak, live);
   }
@@ -264,40 +261,88 @@ function peakLive(workload: SimWorkload, spans: [number, number][]): number {
  * arrival order, and for each block hash the positions of the calls whose
  * prompts use it. Belady asks for the next use after the call being served
  * (the simulator moves the cursor), which stays right even where a policy's
- * timing drifts from the first pass's.
+ * timing drifts from the first pass's. The index is built on first use
+ * (only the oracle reads it), over the workload's block ids.
  */
 class CallOrderFuture implements FutureUses {
+  readonly #ids: BlockIds;
+  /** The first pass's calls in arrival order, until the index is built (on first use). */
+  #calls: SimCall[] | null;
   readonly #position = new Map<string, number>();
-  readonly #uses = new Map<bigint, number[]>();
+  /** Positions of the calls whose prompts use block id i: #positions[#offsets[i] .. #offsets[i + 1]). */
+  #offsets = new Int32Array(0);
+  #positions = new Int32Array(0);
+  /** Uses of prompt blocks the workload's ids lack (none when prompts extend into replies, as hashing makes them). */
+  readonly #others = new Map<bigint, number[]>();
   cursor = -1;
 
-  constructor(run: SimulationResult) {
-    const arrivals = [...run.arrivals].sort((a, b) => a.time - b.time);
-    arrivals.forEach(({ call }, position) => {
-      this.#position.set(`${call.session}:${call.index}`, position);
-      for (const h of call.promptHashes) {
-        let list = this.#uses.get(h);
-        if (!list) this.#uses.set(h, (list = []));
-        if (list[list.length - 1] !== position) list.push(position);
-      }
-    });
+  constructor(run: SimulationResult, ids: BlockIds) {
+    this.#ids = ids;
+    this.#calls = [...run.arrivals].sort((a, b) => a.time - b.time).map(({ call }) => call);
   }
 
   moveTo(call: SimCall): void {
+    this.#build();
     this.cursor = this.#position.get(`${call.session}:${call.index}`) ?? this.cursor;
   }
 
   nextUse(hash: bigint): number {
-    const list = this.#uses.get(hash);
-    if (!list) return Infinity;
-    let lo = 0;
-    let hi = list.length;
+    this.#build();
+    const id = this.#ids.get(hash);
+    let list: ArrayLike<number>;
+    let lo: number;
+    let hi: number;
+    if (id >= 0) {
+      [list, lo, hi] = [this.#positions, this.#offsets[id]!, this.#offsets[id + 1]!];
+    } else {
+      const other = this.#others.get(hash);
+      if (!other) return Infinity;
+      [list, lo, hi] = [other, 0, other.length];
+    }
+    const end = hi;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (list[mid]! <= this.cursor) lo = mid + 1;
       else hi = mid;
     }
-    return lo < list.length ? list[lo]! : Infinity;
+    return lo < end ? list[lo]! : Infinity;
+  }
+
+  /** Indexes each block's uses by call position: counts, then fills (a call lists a block once). */
+  #build(): void {
+    const calls = this.#calls;
+    if (calls === null) return;
+    this.#calls = null;
+    const size = this.#ids.size;
+    const last = new Int32Array(size).fill(-1);
+    const offsets = new Int32Array(size + 1);
+    calls.forEach((call, position) => {
+      this.#position.set(`${call.session}:${call.index}`, position);
+      for (const h of call.promptHashes) {
+        const id = this.#ids.get(h);
+        if (id < 0) {
+          let list = this.#others.get(h);
+          if (!list) this.#others.set(h, (list = []));
+          if (list[list.length - 1] !== position) list.push(position);
+        } else if (last[id] !== position) {
+          last[id] = position;
+          offsets[id + 1]!++;
+        }
+      }
+    });
+    for (let i = 0; i < size; i++) offsets[i + 1]! += offsets[i]!;
+    const positions = new Int32Array(offsets[size]!);
+    const fill = offsets.slice(0, size);
+    last.fill(-1);
+    calls.forEach((call, position) => {
+      for (const h of call.promptHashes) {
+        const id = this.#ids.get(h);
+        if (id < 0 || last[id] === position) continue;
+        last[id] = position;
+        positions[fill[id]!++] = position;
+      }
+    });
+    [this.#offsets, this.#positions] = [offsets, positions];
   }
 }
 

@@ -9,6 +9,7 @@ import { formatCount, MAX_NAME_LENGTH } from '../trace/limits.js';
 import { TraceRules, type TokenCountSummary } from '../trace/rules.js';
 import { checkInt, describeValue } from '../util/check.js';
 import { seededRandom } from '../util/random.js';
+import { BlockIds, SessionBlocks } from './block_ids.js';
 import { prefillSeconds, type CostModel } from './cost_model.js';
 
 export interface SimCall {
@@ -29,7 +30,7 @@ export interface SimSession {
   name: string;
   calls: SimCall[];
   /** Every block the session references (prompts and replies). */
-  blocks: Set<bigint>;
+  blocks: SessionBlocks;
 }
 
 export interface SimWorkload {
@@ -37,6 +38,8 @@ export interface SimWorkload {
   blockSize: number;
   sessions: SimSession[];
   calls: number;
+  /** Dense ids of the distinct blocks of all calls (prompts and replies); blockIds.size counts them. */
+  blockIds: BlockIds;
   /** Ids the calls referenced with several token counts, as the trace rules allow (trace/rules.ts). */
   tokenCounts: TokenCountSummary;
 }
@@ -129,14 +132,29 @@ export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockS
   }
   const random = seededRandom(seed);
   const sessions: SimSession[] = [];
+  const blockIds = new BlockIds(blocks);
+  // The last session that listed each block id: a session lists a block once.
+  let listedBy = new Int32Array(1024);
   let total = 0;
   for (const [sessionName, list] of bySession) {
     list.sort((a, b) => a.seq - b.seq);
-    const session: SimSession = { name: sessionName, calls: [], blocks: new Set() };
+    const session: SimSession = { name: sessionName, calls: [], blocks: new SessionBlocks(new Int32Array(0)) };
+    const stamp = sessions.length + 1;
+    const listed: number[] = [];
     list.forEach((call, index) => {
       const prompt = hasher.hashPrompt(call.segments);
       const all = hasher.hashWithOutput(call.segments, call.outputId, call.outputTokens);
-      for (const h of all.hashes) session.blocks.add(h);
+      for (const h of all.hashes) {
+        const id = blockIds.intern(h);
+        if (id >= listedBy.length) {
+          const grown = new Int32Array(Math.max(listedBy.length * 2, id + 1));
+          grown.set(listedBy);
+          listedBy = grown;
+        }
+        if (listedBy[id] === stamp) continue;
+        listedBy[id] = stamp;
+        listed.push(id);
+      }
       const next = list[index + 1];
       let gapAfter = 0;
       if (next) {
@@ -158,10 +176,11 @@ export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockS
         gapAfter,
       });
     });
+    session.blocks = new SessionBlocks(Int32Array.from(listed));
     total += list.length;
     sessions.push(session);
   }
-  return { name, blockSize, sessions, calls: total, tokenCounts: checked.tokenCounts };
+  return { name, blockSize, sessions, calls: total, blockIds, tokenCounts: checked.tokenCounts };
 }
 
 /** A workload's name: a non-empty string the runtime accepts as a name (the replay's events carry it). */
