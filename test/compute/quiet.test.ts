@@ -45,6 +45,14 @@ describe('quiet start-up', () => {
     expect(run.stderr).toBe('');
   }, 150_000);
 
+  it("'auto' and 'webgpu' by name, with whatever adapter this machine has, print nothing on stderr", () => {
+    for (const choice of ['auto', 'webgpu']) {
+      const run = probe(choice, { CACHESAGE_DEBUG: '' });
+      expect(run.stdout).toMatch(/^(selected|refused) /m);
+      expect(run.stderr, choice).toBe('');
+    }
+  }, 150_000);
+
   it("naming 'webgpu' there is refused with a reason that says what to install, still silently", () => {
     const run = probe('webgpu', { VK_ICD_FILENAMES: '/nonexistent-icd.json', VK_DRIVER_FILES: '/nonexistent-icd.json', CACHESAGE_DEBUG: '' });
     expect(run.stdout).toMatch(/^refused .*mesa-vulkan-drivers.*CACHESAGE_DEBUG=webgpu/m);
