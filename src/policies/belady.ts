@@ -78,7 +78,7 @@ export function createBeladyPolicy(options: BeladyPolicyOptions): Policy {
       if (event.time > latestTime) latestTime = event.time;
     },
     scoreBlocks(blockIds: Int32Array, out: Float32Array): void {
-      if (context === undefined) throw new Error('belady policy: scoreBlocks() called before attach()');
+      if (context === undefined) throw new RangeError('belady policy: scoreBlocks() called before attach()');
       for (let i = 0; i < blockIds.length; i++) {
         const next = nextUseOf(blockIds[i]!);
         out[i] = next === Infinity ? NEVER_USED_SCORE : Math.min(MAX_SCORE, Math.max(NEVER_USED_SCORE, -next));

@@ -88,7 +88,7 @@ export function createKvflowPolicy(options: KvflowPolicyOptions): Policy {
   const maskNodes = new Map<string, { nodes: number[]; offGraph: boolean }>();
 
   const ctx = (op: string): PolicyContext => {
-    if (context === undefined) throw new Error(`kvflow policy: ${op}() called before attach()`);
+    if (context === undefined) throw new RangeError(`kvflow policy: ${op}() called before attach()`);
     return context;
   };
 

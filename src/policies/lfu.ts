@@ -26,7 +26,7 @@ export function createLfuPolicy(options?: LfuPolicyOptions): Policy {
       context = attached;
     },
     scoreBlocks(blockIds: Int32Array, out: Float32Array): void {
-      if (context === undefined) throw new Error('lfu policy: scoreBlocks() called before attach()');
+      if (context === undefined) throw new RangeError('lfu policy: scoreBlocks() called before attach()');
       const accessCount = context.manager.metadata.accessCount;
       for (let i = 0; i < blockIds.length; i++) out[i] = accessCount[blockIds[i]!]!;
     },

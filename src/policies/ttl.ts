@@ -101,7 +101,7 @@ export function createTtlPolicy(options?: TtlPolicyOptions): Policy {
       }
     },
     act(now: number): Action[] {
-      if (context === undefined) throw new Error('ttl policy: act() called before attach()');
+      if (context === undefined) throw new RangeError('ttl policy: act() called before attach()');
       const actions: Action[] = unpins.map((key): Action => ({ type: 'unpin', key }));
       unpins.length = 0;
       for (const [session, pin] of pins) {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
+import { createBeladyPolicy } from '../../src/policies/belady.js';
+import { createKvflowPolicy } from '../../src/policies/kvflow.js';
 import { BASELINE_POLICY, createPolicy, isBound, OPTIMUM_POLICY, POLICIES, POLICY_NAMES, policyEntry } from '../../src/policies/registry.js';
 
 describe('policy registry', () => {
@@ -50,4 +52,21 @@ describe('policy registry', () => {
     expect(() => createPolicy('kvflow', { workloads: 'w' })).toThrow(TypeError);
     expect(() => createPolicy('lru', { x: 1 })).toThrow(TypeError);
   });
+
+  it('a policy used before attach() refuses with a RangeError naming the call', () => {
+    const ids = Int32Array.of(0);
+    const out = new Float32Array(1);
+    expect(() => createPolicy('lfu').scoreBlocks!(ids, out)).toThrow(new RangeError('lfu policy: scoreBlocks() called before attach()'));
+    expect(() => createBeladyPolicy({ future: { nextUse: () => 1 } }).scoreBlocks!(ids, out)).toThrow(
+      new RangeError('belady policy: scoreBlocks() called before attach()'),
+    );
+    expect(() => createPolicy('ttl').act!(0)).toThrow(new RangeError('ttl policy: act() called before attach()'));
+    expect(() => createPolicy('lfu').scoreBlocks!(ids, out)).toThrow(RangeError);
+    expect(() => createBeladyPolicy({ future: { nextUse: () => 1 } }).scoreBlocks!(ids, out)).toThrow(RangeError);
+    expect(() => createPolicy('ttl').act!(0)).toThrow(RangeError);
+    const kvflow = createKvflowPolicy({ workloads: { w: { edges: { a: [] }, start: ['a'] } } });
+    expect(() => kvflow.act!(0)).toThrow(RangeError);
+    expect(() => kvflow.act!(0)).toThrow(/^kvflow policy: \w+\(\) called before attach\(\)$/);
+  });
 });
+

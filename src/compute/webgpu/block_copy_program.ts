@@ -305,6 +305,6 @@ export class WebGpuBlockCopyProgram {
   }
 
   #checkLive(op: string): void {
-    if (this.#destroyed) throw new Error(`${op}: this WebGpuBlockCopyProgram was destroyed`);
+    if (this.#destroyed) throw new RangeError(`${op}: this WebGpuBlockCopyProgram was destroyed`);
   }
 }
