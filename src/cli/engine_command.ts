@@ -5,6 +5,7 @@
  */
 import { loadModelConfig, type ModelConfig } from '../engine/config.js';
 import { serveTrace, type ServeResult } from '../engine/server.js';
+import { isBound } from '../policies/registry.js';
 import { replay, type Capacity, capacityBlocks } from '../sim/replay.js';
 import { TraceError, type TraceCall } from '../trace/format.js';
 import { readTraceFile } from '../trace/reader.js';
@@ -146,7 +147,7 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
   // The footprint unit of replay, from a simulation of the same calls at the same concurrency.
   const loop = arrivalRate === undefined ? { concurrency } : { arrivalRate, seed };
   const sizing = replay(trace, calls, { policies: ['lru'], blockSize, ...loop, capacity: { fraction: 1 }, hostCapacity: { blocks: 0 } });
-  const largest = Math.max(...calls.map((c) => Math.ceil((c.segments.reduce((n, s) => n + s.tokens, 0) + c.outputTokens) / blockSize)));
+  const largest = sizing.largestCallBlocks;
   const requested = capacityBlocks(capacity, sizing.peakLiveBlocks);
   const deviceBlocks = Math.max(requested, largest);
   if (deviceBlocks > requested) {
@@ -155,7 +156,7 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
   const hostBlocks = capacityBlocks(hostCapacity, sizing.peakLiveBlocks);
   const results = [];
   for (const policy of policies) {
-    if (policy === 'belady' || policy === 'infinite') throw new UsageError(`engine: --policies: ${policy} is an offline bound; it exists only in replay`);
+    if (isBound(policy)) throw new UsageError(`engine: --policies: ${policy} is an offline bound; it exists only in replay`);
     results.push(summary(serveTrace(calls, { model, weights, seed, policy, workload, blockSize, deviceBlocks, hostBlocks, ...loop, tokenBudget, threads })));
   }
   const report = { trace, blockSize, model, weights: weights ?? null, peakLiveBlocks: sizing.peakLiveBlocks, capacityBlocks: deviceBlocks, hostCapacityBlocks: hostBlocks, calls: calls.length, ...loop, results };

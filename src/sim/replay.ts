@@ -20,7 +20,7 @@ import { seededRandom } from '../util/random.js';
 import type { TokenCountSummary } from '../trace/rules.js';
 import { checkReplayArguments } from './replay_checks.js';
 import type { BlockIds } from './block_ids.js';
-import { prepareWorkload, type SimCall, type SimWorkload } from './workload.js';
+import { largestCallBlocks, prepareWorkload, type SimCall, type SimWorkload } from './workload.js';
 
 const MIN_GAP = 0.005;
 
@@ -143,11 +143,9 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
   const seed = options.seed ?? 1;
   const policies = options.policies ?? REPLAY_POLICIES;
   const workload = prepareWorkload(name, calls, blockSize, model, seed);
-  const first = firstPass(workload, model, options);
-  const maxRequestBlocks = Math.max(
-    1,
-    ...workload.sessions.flatMap((s) => s.calls.map((c) => Math.ceil((c.promptTokens + c.outputTokens) / blockSize))),
-  );
+  // Spread into Math.max, a million calls' sizes would overflow the stack.
+  const maxRequestBlocks = largestCallBlocks(workload);
+  const first = firstPass(workload, model, options, maxRequestBlocks);
   // The device tier must hold the largest single call, whatever the fraction.
   const requested = capacityBlocks(options.capacity ?? { fraction: 0.5 }, first.peakLiveBlocks);
   const device = Math.max(maxRequestBlocks, requested);
@@ -206,11 +204,7 @@ interface FirstPass {
   future: CallOrderFuture;
 }
 
-function firstPass(workload: SimWorkload, model: CostModel, options: ReplayOptions): FirstPass {
-  let maxRequest = 1;
-  for (const s of workload.sessions) {
-    for (const c of s.calls) maxRequest = Math.max(maxRequest, Math.ceil((c.promptTokens + c.outputTokens) / workload.blockSize));
-  }
+function firstPass(workload: SimWorkload, model: CostModel, options: ReplayOptions, maxRequest: number): FirstPass {
   let arrivals: { sessionStarts: number[] } | { concurrency: number };
   if (options.arrivalRate !== undefined) {
     const random = seededRandom((options.seed ?? 1) * 7919);

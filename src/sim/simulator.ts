@@ -30,7 +30,7 @@ import type { Phase } from '../runtime/profile.js';
 import { Runtime, type PolicySpec, type RefreshResult } from '../runtime/runtime.js';
 import type { CostModel } from './cost_model.js';
 import { simulation, type Checkpoint, type DataPlaneOp } from './serving_loop.js';
-import type { SimCall, SimWorkload } from './workload.js';
+import { largestCallBlocks, type SimCall, type SimWorkload } from './workload.js';
 import { checkInt, describeValue, isRecord } from '../util/check.js';
 
 export interface SimulationOptions {
@@ -228,10 +228,7 @@ function checkSimulationOptions(options: SimulationOptions, op: string): void {
   checkInt(options.hostBlocks, `${op}: options.hostBlocks`, 0, 2 ** 28);
   if (!isRecord(options.model)) throw new TypeError(`${op}: options.model must be a CostModel, got ${describeValue(options.model)}`);
   // A call the device tier cannot hold would wait forever: the engine never splits one.
-  let largest = 0;
-  for (const session of workload.sessions) {
-    for (const call of session.calls) largest = Math.max(largest, Math.ceil((call.promptTokens + call.outputTokens) / workload.blockSize));
-  }
+  const largest = largestCallBlocks(workload);
   if (deviceBlocks < largest) {
     throw new RangeError(`${op}: options.deviceBlocks ${deviceBlocks} cannot hold the largest call (${largest} blocks of prompt and reply)`);
   }

@@ -183,6 +183,15 @@ export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockS
   return { name, blockSize, sessions, calls: total, blockIds, tokenCounts: checked.tokenCounts };
 }
 
+/** Blocks of the workload's largest call, prompt and reply (at least 1): the least a device tier may hold. */
+export function largestCallBlocks(workload: SimWorkload): number {
+  let largest = 1;
+  for (const session of workload.sessions) {
+    for (const call of session.calls) largest = Math.max(largest, Math.ceil((call.promptTokens + call.outputTokens) / workload.blockSize));
+  }
+  return largest;
+}
+
 /** A workload's name: a non-empty string the runtime accepts as a name (the replay's events carry it). */
 export function checkWorkloadName(name: unknown, what: string): string {
   if (typeof name !== 'string') throw new TypeError(`${what} must be a string, got ${describeValue(name)}`);
