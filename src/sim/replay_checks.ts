@@ -16,12 +16,16 @@ const OPTION_NAMES = [
   'onProgress', 'backend', 'observers', 'profile',
 ] as const;
 
+/** A finite number above 0. */
+function checkPositive(value: unknown, what: string): void {
+  if (typeof value !== 'number') throw new TypeError(`${what} must be a number, got ${describeValue(value)}`);
+  if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`${what} must be a finite number > 0, got ${value}`);
+}
+
 function checkCapacity(value: unknown, what: string, minBlocks: number): void {
   if (!isRecord(value)) throw new TypeError(`${what} must be {fraction} or {blocks}, got ${describeValue(value)}`);
   if ('fraction' in value) {
-    const f = value['fraction'];
-    if (typeof f !== 'number') throw new TypeError(`${what}.fraction must be a number, got ${describeValue(f)}`);
-    if (!(f > 0) || !Number.isFinite(f)) throw new RangeError(`${what}.fraction must be a finite number > 0, got ${f}`);
+    checkPositive(value['fraction'], `${what}.fraction`);
   } else if ('blocks' in value) {
     checkInt(value['blocks'], `${what}.blocks`, minBlocks, 2 ** 28);
   } else {
@@ -57,11 +61,7 @@ export function checkReplayArguments(name: unknown, calls: unknown, options: unk
   if (o.hostCapacity !== undefined) checkCapacity(o.hostCapacity, 'replay: options.hostCapacity', 0);
   if (o.blockSize !== undefined) checkInt(o.blockSize, 'replay: options.blockSize', 1, MAX_HASH_BLOCK_SIZE);
   if (o.concurrency !== undefined) checkInt(o.concurrency, 'replay: options.concurrency', 1, 0x7fffffff);
-  if (o.arrivalRate !== undefined) {
-    const rate: unknown = o.arrivalRate;
-    if (typeof rate !== 'number') throw new TypeError(`replay: options.arrivalRate must be a number, got ${describeValue(rate)}`);
-    if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError(`replay: options.arrivalRate must be a finite number > 0, got ${rate}`);
-  }
+  if (o.arrivalRate !== undefined) checkPositive(o.arrivalRate, 'replay: options.arrivalRate');
   if (o.model !== undefined && !Object.hasOwn(COST_MODELS, o.model)) {
     const message = `replay: options.model must be one of ${Object.keys(COST_MODELS).join(', ')}, got ${describeValue(o.model)}`;
     throw typeof o.model === 'string' ? new RangeError(message) : new TypeError(message);
