@@ -28,6 +28,7 @@ import { classScore, reuseOf, scoreClasses } from './retention.js';
 import { restoreFrom, snapshotOf } from './snapshot.js';
 import { pendingSurvivalWork, tableOf } from './tables.js';
 import { END, END_INDEX, START, START_INDEX } from './transitions.js';
+import type { TransitionSnapshot } from './transitions.js';
 import {
   CONTINUATION_DECAY,
   estimator,
@@ -39,6 +40,26 @@ import {
 } from './workload.js';
 
 export type { CacheSageOptions } from './options.js';
+
+/**
+ * Shared learning across replicas (src/remote/transition_exchange.ts):
+ * what a replica publishes of its model, and how it takes in the others'.
+ */
+export interface TransitionSharing {
+  /** This replica's own transition counts per workload it has seen hand-offs in. */
+  exportTransitions(): Record<string, TransitionSnapshot>;
+  /**
+   * Replaces a workload's counts from other replicas (TransitionModel.setPeerCounts),
+   * creating the workload when this replica has not served it.
+   */
+  mergePeerTransitions(workload: string, peers: readonly unknown[]): void;
+}
+
+/** Whether a policy takes part in shared learning (CacheSage does). */
+export function sharesTransitions(policy: unknown): policy is Policy & TransitionSharing {
+  const p = policy as Partial<TransitionSharing> | null;
+  return typeof p?.exportTransitions === 'function' && typeof p.mergePeerTransitions === 'function';
+}
 
 export function createCacheSagePolicy(options: CacheSageOptions = {}): Policy {
   return new CacheSagePolicy(settingsOf(options));
@@ -53,7 +74,7 @@ const SHARED_RESCORE_EVERY = 8;
 /** A step's origin when the model starts the session afresh. */
 const FRESH: StepOrigin = { agent: null, inStep: false, stepEndedAt: null };
 
-class CacheSagePolicy implements Policy {
+class CacheSagePolicy implements Policy, TransitionSharing {
   readonly name = 'cachesage';
   readonly scoring = 'classes' as const;
   readonly #state: CacheSageState;
@@ -267,6 +288,26 @@ class CacheSagePolicy implements Policy {
     for (const session of ctx.sessions()) {
       if (isLive(this.#state, session) && now - session.lastEventAt > timeout) this.#sessionEnd(session, now, true);
     }
+  }
+
+  // ------------------------------------------------------------ shared learning
+
+  exportTransitions(): Record<string, TransitionSnapshot> {
+    const out: Record<string, TransitionSnapshot> = {};
+    for (const w of this.#state.workloads.values()) if (w.model.handoffs > 0) out[w.name] = w.model.toJSON();
+    return out;
+  }
+
+  mergePeerTransitions(workload: string, peers: readonly unknown[]): void {
+    if (typeof workload !== 'string' || workload.length === 0) {
+      throw new TypeError('cachesage mergePeerTransitions: workload must be a non-empty string');
+    }
+    const w = workloadOf(this.#state, workload);
+    w.model.setPeerCounts(peers);
+    // The survival table and the scores built on it no longer match the model.
+    w.table = null;
+    const ctx = this.#state.context;
+    if (ctx && w.id >= 0) ctx.invalidate(ctx.classesOfWorkload(w.id));
   }
 
   // ------------------------------------------------------------ explain, snapshot

@@ -111,6 +111,10 @@ export class TransitionModel {
   #rowRaw = new Float64Array(this.#capacity);
   #scale = 1;
   #handoffs = 0;
+  // Shared learning: counts other replicas observed, by row state then
+  // column state, added when probabilities are read (setPeerCounts).
+  #peerRows = new Map<number, Float64Array>();
+  #peerTotals = new Map<number, number>();
 
   constructor(options: TransitionModelOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -220,9 +224,9 @@ export class TransitionModel {
     const j = this.#known(to, 'probability');
     if (i === END_INDEX) return j === END_INDEX ? 1 : 0;
     if (j === START_INDEX) return 0;
-    const denominator = this.#rowRaw[i]! / this.#scale + alpha * (this.states - 1);
+    const denominator = this.#rowRaw[i]! / this.#scale + this.#peerTotal(i) + alpha * (this.states - 1);
     if (denominator === 0) return 1 / (this.states - 1);
-    return (this.#raw[i * this.#capacity + j]! / this.#scale + alpha) / denominator;
+    return (this.#raw[i * this.#capacity + j]! / this.#scale + this.#peerAt(i, j) + alpha) / denominator;
   }
 
   /** A JSON-safe snapshot; {@link TransitionModel.fromJSON} restores it. */
@@ -299,6 +303,63 @@ export class TransitionModel {
     return model;
   }
 
+  // ------------------------------------------------------------ shared learning
+
+  /**
+   * Sets the counts other replicas observed for this workload (their
+   * {@link toJSON} snapshots), replacing any set before: probabilities
+   * become `normalize(own + sum of peers + alpha)`. The peers' counts are
+   * used as published (decayed on their own clocks) and never decay or
+   * leave here: {@link count}, {@link handoffs} and {@link toJSON} stay this
+   * replica's own, so what a replica publishes is never counted twice.
+   * Agents only peers have seen are added. Every snapshot is checked before
+   * anything changes.
+   *
+   * @throws TypeError / RangeError naming the peer and field that is wrong.
+   */
+  setPeerCounts(peers: readonly unknown[]): void {
+    if (!Array.isArray(peers)) throw new TypeError('TransitionModel.setPeerCounts: peers must be an array of snapshots');
+    const parsed = peers.map((peer, k) => {
+      try {
+        return TransitionModel.fromJSON(peer).toJSON();
+      } catch (error) {
+        const E = error instanceof RangeError ? RangeError : TypeError;
+        throw new E(`TransitionModel.setPeerCounts: peers[${k}]: ${(error as Error).message}`);
+      }
+    });
+    const rows = new Map<number, Float64Array>();
+    for (const peer of parsed) {
+      const n = peer.agents.length + 2;
+      const index = [START_INDEX, END_INDEX, ...peer.agents.map((name) => this.agentIndex(name))];
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          const c = peer.counts[i * n + j]!;
+          if (c === 0) continue;
+          let row = rows.get(index[i]!);
+          if (!row) rows.set(index[i]!, (row = new Float64Array(MAX_STATES)));
+          row[index[j]!]! += c;
+        }
+      }
+    }
+    this.#peerRows = rows;
+    this.#peerTotals = new Map([...rows].map(([i, row]) => [i, row.reduce((a, b) => a + b, 0)]));
+  }
+
+  /** The `from -> to` count the peers contribute (0 for unseen agents). */
+  peerCount(from: TransitionEndpoint, to: TransitionEndpoint): number {
+    const i = this.indexOf(from);
+    const j = this.indexOf(to);
+    return i === undefined || j === undefined ? 0 : this.#peerAt(i, j);
+  }
+
+  #peerAt(i: number, j: number): number {
+    return this.#peerRows.get(i)?.[j] ?? 0;
+  }
+
+  #peerTotal(i: number): number {
+    return this.#peerTotals.get(i) ?? 0;
+  }
+
   #intern(endpoint: TransitionEndpoint): number {
     if (endpoint === START) return START_INDEX;
     if (endpoint === END) return END_INDEX;
@@ -316,13 +377,13 @@ export class TransitionModel {
 
   #fillRow(i: number, alpha: number, out: Float64Array, offset: number): void {
     const n = this.states;
-    const denominator = this.#rowRaw[i]! / this.#scale + alpha * (n - 1);
+    const denominator = this.#rowRaw[i]! / this.#scale + this.#peerTotal(i) + alpha * (n - 1);
     if (denominator === 0) {
       for (let j = 1; j < n; j++) out[offset + j] = 1 / (n - 1);
       return;
     }
     const base = i * this.#capacity;
-    for (let j = 1; j < n; j++) out[offset + j] = (this.#raw[base + j]! / this.#scale + alpha) / denominator;
+    for (let j = 1; j < n; j++) out[offset + j] = (this.#raw[base + j]! / this.#scale + this.#peerAt(i, j) + alpha) / denominator;
   }
 
   #grow(capacity: number): void {

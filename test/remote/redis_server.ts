@@ -1,0 +1,81 @@
+/**
+ * A real redis-server on loopback for the remote-tier tests: a free port,
+ * no persistence, a temp dir; kill() and start() again on the same port
+ * simulate a server that dies and returns (empty, as a cache server would).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const REDIS_SERVER = '/usr/bin/redis-server';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const finish = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(300, () => finish(false));
+    socket.once('error', () => finish(false));
+    socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => finish(data.toString().startsWith('+PONG')));
+  });
+}
+
+export class RedisServer {
+  readonly dir = mkdtempSync(join(tmpdir(), 'cachesage-redis-'));
+  port = 0;
+  #child: ChildProcess | null = null;
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the server (on the same port after a kill) and waits until it answers PING. */
+  async start(): Promise<void> {
+    const samePort = this.port !== 0;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (!samePort) this.port = await freePort();
+      const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], {
+        stdio: 'ignore',
+      });
+      this.#child = child;
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && child.exitCode === null) {
+        if (await answersPing(this.port)) return;
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      await this.kill();
+    }
+    throw new Error(`redis-server did not start (tried ${REDIS_SERVER})`);
+  }
+
+  /** SIGKILL: no shutdown, connections cut mid-command. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
