@@ -22,6 +22,8 @@ const EXPECTED: Record<string, string[]> = {
   './blocks': ['BlockManager', 'CpuDataPlane', 'hashTokenBlocks', 'checkCopyPlan', 'planStages', 'Tier', 'EventKind', 'MAX_AGENT', 'METADATA_FIELDS'],
   './sim': ['replay', 'replayAsync', 'simulate', 'simulateAsync', 'COST_MODELS', 'readTrace', 'readTraceFile', 'generateWorkload', 'WORKLOAD_NAMES', 'REPLAY_POLICIES'],
   './engine': ['Engine', 'serveTrace', 'MODEL_PRESETS', 'kvOffset', 'kvBytesPerBlock', 'loadModelConfig', 'TraceTokens'],
+  './remote': ['RemoteTier', 'RemoteBlockStore', 'RemoteKeys', 'TransitionExchange', 'openRedis'],
+  './kvevents': ['KvEventSubscriber', 'ReplicaCacheView', 'decodeEventBatch', 'blockHashKey'],
   './reference': ['ReferenceBlockManager', 'referenceHashTokenBlocks', 'hashBlock', 'referenceBlockCopy', 'referenceHitScoring', 'referenceHitScores', 'referenceSelectVictims', 'ReferenceSurvivalBackend'],
 };
 
@@ -38,8 +40,8 @@ function sourceOf(subpath: string): string {
 }
 
 describe('package entry points', () => {
-  it('lists exactly the four audiences', () => {
-    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './blocks', './engine', './package.json', './reference', './sim']);
+  it('lists exactly the audiences', () => {
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './blocks', './engine', './kvevents', './package.json', './reference', './remote', './sim']);
   });
 
   for (const [subpath, names] of Object.entries(EXPECTED)) {
