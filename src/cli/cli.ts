@@ -19,6 +19,7 @@ Commands:
   replay    replay one trace under each policy at one capacity
   bench     every workload x policy x capacity, with an HTML report
   engine    serve one trace on the reference engine under each policy
+  serve     run the runtime as a sidecar: HTTP API, batched msgpack, metrics
 
 Run \`cachesage <command> --help\` for a command's options.
 `;
@@ -30,6 +31,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   replay: async () => (await import('./replay_command.js')).replayCommand,
   bench: async () => (await import('./bench_command.js')).benchCommand,
   engine: async () => (await import('./engine_command.js')).engineCommand,
+  serve: async () => (await import('./serve_command.js')).serveCommand,
 };
 
 /** One line, whatever the message holds: scripts read the first stderr line. */
