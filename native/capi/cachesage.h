@@ -382,6 +382,181 @@ CS_API int32_t cs_dp_read_block(const cs_data_plane* dp, int32_t tier, int32_t s
  * NULL in *out when bytes_per_block is 0. */
 CS_API int32_t cs_dp_block_pointer(cs_data_plane* dp, int32_t tier, int32_t slot, uint8_t** out);
 
+/* ------------------------------------------------------- runtime client */
+
+/*
+ * The agent-aware runtime (its policies: observe, admit, prefill done,
+ * decode, release, act, predict) lives in the `cachesage serve` sidecar; a
+ * cs_runtime is a client of it over one HTTP/1.1 keep-alive TCP connection
+ * (JSON bodies; docs/serving.md has the API, docs/c-abi.md this client).
+ * Decisions are the sidecar runtime's, exactly as the in-process API makes
+ * them. POSIX only.
+ *
+ * - Every function returns a status as above; a verb answered with a 4xx is
+ *   reported with the sidecar's message, which names the field, prefixed by
+ *   the verb: "admit: sidecar answered 400: body.hashes[0] must be ...".
+ *   cs_runtime_http_status() gives the HTTP status of the last reply.
+ * - Unlike the block manager, a failed call may have taken effect: a reply
+ *   lost to a timeout or a dropped connection (CS_ERR_IO) may answer a verb
+ *   the sidecar applied. Output buffers whose size is known beforehand
+ *   (admit's block table) are checked before anything is sent.
+ * - Copy plans of all verbs queue up in the handle, in order; take them with
+ *   cs_runtime_take_copy_plan() before using the blocks they fill.
+ * - Times are seconds on any monotonic clock, as in the in-process API;
+ *   CS_TIME_NOW (any negative time) lets the sidecar use its own clock.
+ * - A handle is not thread-safe; distinct handles are independent.
+ */
+
+/* The sidecar could not be reached, or the connection failed or timed out. */
+#define CS_ERR_IO (-6)
+/* A reply that is not the sidecar's protocol (bad HTTP, JSON or fields). */
+#define CS_ERR_PROTOCOL (-7)
+/* 401 or 403: no token, an unknown one, or one without access. */
+#define CS_ERR_DENIED (-8)
+/* 429 (rate limit) or 503 (shutting down): try again later. */
+#define CS_ERR_BUSY (-9)
+
+#define CS_TIME_NOW (-1.0)
+
+/* Framework event types for cs_runtime_observe(). */
+#define CS_OBSERVE_SESSION_START 1 /* session, workload */
+#define CS_OBSERVE_STEP_START 2    /* session, workload, agent */
+#define CS_OBSERVE_STEP_END 3      /* session, workload, agent */
+#define CS_OBSERVE_TOOL_START 4    /* session, workload, agent, tool */
+#define CS_OBSERVE_TOOL_END 5      /* session, workload, agent, tool */
+#define CS_OBSERVE_SESSION_END 6   /* session */
+
+typedef struct cs_runtime cs_runtime;
+
+/* The sidecar's block layout, read at connect. */
+typedef struct cs_runtime_info {
+  int32_t block_size;
+  int32_t device_blocks;
+  int32_t host_blocks;
+} cs_runtime_info;
+
+typedef struct cs_runtime_admission {
+  int32_t cached_device_tokens; /* leading prompt tokens already on device */
+  int32_t loaded_blocks;        /* host blocks being loaded (in the copy plan) */
+  int32_t num_blocks;           /* blocks of the request: ids written */
+} cs_runtime_admission;
+
+typedef struct cs_act_result {
+  int32_t demoted;
+  int32_t evicted;
+  int32_t prefetched;
+  int32_t pinned;
+  int32_t unpinned;
+  int32_t num_actions; /* actions the policies asked for, merged */
+} cs_act_result;
+
+typedef struct cs_agent_probability {
+  const char* agent; /* "<end>" stands for the session ending */
+  double probability;
+} cs_agent_probability;
+
+/* A prediction, owned by the handle: valid until its next call or close. */
+typedef struct cs_prediction {
+  const char* session;
+  const char* workload;
+  const char* current_agent; /* NULL before the session's first step */
+  int32_t horizon;
+  double alive; /* P(the session is alive after horizon steps) */
+  int32_t has_seconds_to_next_step;
+  double seconds_to_next_step; /* when has_seconds_to_next_step is 1 */
+  int32_t num_next;
+  const cs_agent_probability* next; /* next-agent distribution */
+  int32_t num_reuse_within;
+  const cs_agent_probability* reuse_within; /* P(agent runs within horizon steps) */
+} cs_prediction;
+
+/*
+ * Connects to the sidecar at host:port (a name or an IPv4/IPv6 address)
+ * and reads its block layout (GET /v1/info, which also proves the token).
+ * token: the bearer token, NULL or "" when the sidecar has none.
+ * timeout_ms: for connecting and for each reply, > 0, or 0 for 30 s.
+ * On failure *out is NULL and the reason is in err.
+ */
+CS_API int32_t cs_runtime_connect(const char* host, int32_t port, const char* token,
+                                  int32_t timeout_ms, cs_runtime** out, char* err,
+                                  size_t err_size);
+/* Closes the connection; NULL is ignored. Pending copies are dropped. */
+CS_API void cs_runtime_close(cs_runtime* rt);
+/* Never NULL; "" after a call that succeeded; for cs_runtime_observe() that
+ * returned 0, why the runtime ignored the event. Valid until the next call. */
+CS_API const char* cs_runtime_last_error(const cs_runtime* rt);
+/* HTTP status of the last reply; 0 when the last call got none. */
+CS_API int32_t cs_runtime_http_status(const cs_runtime* rt);
+CS_API int32_t cs_runtime_get_info(const cs_runtime* rt, cs_runtime_info* out);
+
+/*
+ * A framework event (CS_OBSERVE_*): the fields the type names are required,
+ * the others must be NULL. Returns 1 when applied, 0 when the runtime
+ * ignored it (it does not fit the sessions: the reason is in
+ * cs_runtime_last_error()), or a negative status.
+ */
+CS_API int32_t cs_runtime_observe(cs_runtime* rt, int32_t type, double time, const char* session,
+                                  const char* workload, const char* agent, const char* tool);
+
+/*
+ * Admits request `request_id` (in [0, 2^52), not live) with `num_tokens`
+ * prompt tokens whose first `hash_count` full blocks have the given hashes.
+ * session, workload and agent may be NULL (untagged); workload and agent go
+ * together. block_ids and block_table (device slot of each block) may each
+ * be NULL; a non-NULL one must hold ceil(num_tokens / block_size) entries
+ * (`capacity`), checked before the request is sent.
+ * Returns 1 when admitted (result filled; result may be NULL), 0 when the
+ * device tier cannot hold it now, or a negative status.
+ */
+CS_API int32_t cs_runtime_admit(cs_runtime* rt, int64_t request_id, const uint64_t* hashes,
+                                int32_t hash_count, int32_t num_tokens, const char* session,
+                                const char* workload, const char* agent, double time,
+                                int32_t* block_ids, int32_t* block_table, int32_t capacity,
+                                cs_runtime_admission* result);
+
+/*
+ * The request's prompt is computed: its full blocks join the cache. Their
+ * ids go to block_ids (may be NULL) and their number to *num_blocks (may be
+ * NULL). The request's num_blocks is always enough capacity; with less, a
+ * longer answer fails with CS_ERR_BUFFER_TOO_SMALL and *num_blocks set to
+ * the size needed, after the sidecar applied the call.
+ */
+CS_API int32_t cs_runtime_prefill_done(cs_runtime* rt, int64_t request_id, double time,
+                                       int32_t* block_ids, int32_t capacity, int32_t* num_blocks);
+
+/*
+ * The request decoded `tokens` more tokens (>= 0); `hashes` are those of the
+ * blocks that became full. New block ids go to new_block_ids (may be NULL,
+ * else ceil(tokens / block_size) entries, checked before sending), their
+ * number to *num_new (may be NULL). Returns 1 when appended, 0 when the
+ * device tier cannot hold them now, or a negative status.
+ */
+CS_API int32_t cs_runtime_decode(cs_runtime* rt, int64_t request_id, int32_t tokens,
+                                 const uint64_t* hashes, int32_t hash_count, double time,
+                                 int32_t* new_block_ids, int32_t capacity, int32_t* num_new);
+
+/* The request finished: its blocks are unpinned and stay cached. */
+CS_API int32_t cs_runtime_release(cs_runtime* rt, int64_t request_id, double time);
+
+/* Between steps: the policies' demotions, evictions, prefetches and pins;
+ * their copies join the copy plan. result may be NULL. */
+CS_API int32_t cs_runtime_act(cs_runtime* rt, double now, cs_act_result* result);
+
+/*
+ * The runtime's prediction for `session` over `horizon` steps (1..256, or 0
+ * for the sidecar's default). Returns 1 with *out set, 0 when there is none
+ * (*out NULL), or a negative status.
+ */
+CS_API int32_t cs_runtime_predict(cs_runtime* rt, const char* session, int32_t horizon,
+                                  const cs_prediction** out);
+
+/* Sizes of the queued copy plan (either pointer may be NULL). */
+CS_API int32_t cs_runtime_pending_copy_plan(const cs_runtime* rt, int32_t* count,
+                                            int32_t* num_stages);
+/* Moves the queued copies into `plan`, all-or-nothing like
+ * cs_bm_take_copy_plan(); run them in order before using the blocks. */
+CS_API int32_t cs_runtime_take_copy_plan(cs_runtime* rt, cs_copy_plan* plan);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,10 @@ const char* cs_status_string(int32_t status) {
     case CS_ERR_OUT_OF_MEMORY: return "CS_ERR_OUT_OF_MEMORY";
     case CS_ERR_INVARIANT: return "CS_ERR_INVARIANT";
     case CS_ERR_INTERNAL: return "CS_ERR_INTERNAL";
+    case CS_ERR_IO: return "CS_ERR_IO";
+    case CS_ERR_PROTOCOL: return "CS_ERR_PROTOCOL";
+    case CS_ERR_DENIED: return "CS_ERR_DENIED";
+    case CS_ERR_BUSY: return "CS_ERR_BUSY";
     default: return status > 0 ? "CS_OK (positive result)" : "unknown status";
   }
 }
