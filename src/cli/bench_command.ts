@@ -14,12 +14,25 @@ import { packageRoot } from '../blocks/addon.js';
 import { chartsUnavailable } from '../report/charts.js';
 import { renderReportHtml } from '../report/html.js';
 import { benchResultsJson, type BenchRun, type BenchRunEntry } from '../report/results.js';
+import {
+  allResults,
+  basePolicy,
+  compareReport,
+  FLAGSHIP_POLICY,
+  NO_HOST_SUFFIX,
+  TARGET_KEYS,
+  TARGETS,
+  TARGETS_LEGEND,
+  targetMarks,
+  VANILLA,
+} from '../report/baselines.js';
+import { BASELINE_POLICY } from '../policies/registry.js';
 import { flagValue, integerFlag, parseFlags, UsageError, type FlagSpec } from './args.js';
-import { defaultJobs, runSweep, type SweepTask } from './bench_pool.js';
+import { defaultJobs, runSweep, runsPerTask, type SweepTask } from './bench_pool.js';
 import { loadWorkloads, traceFiles } from './bench_sources.js';
 import { Progress } from './progress.js';
 import { REPLAY_DEFAULTS, SIMULATION_FLAGS, simulationSettings } from './replay_command.js';
-import { duration, fixed, formatTable, percent } from './table.js';
+import { duration, change, fixed, formatTable, percent } from './table.js';
 
 /** Device capacities of the full sweep, as fractions of the peak live footprint (replay.md). */
 export const BENCH_CAPACITIES: readonly number[] = [0.1, 0.25, 0.5, 0.75, 1.0];
@@ -49,7 +62,12 @@ export const BENCH_HELP = `Usage: cachesage bench [options]
 Replays every bundled workload, and every *.jsonl trace of each --traces DIR
 (the format: docs/trace-format.md in the package), under every policy
 at device capacities ${BENCH_CAPACITIES.join(', ')} of each workload's peak live
-footprint. Prints a table and writes DIR/index.html and DIR/results.json.
+footprint. Every sweep point also replays two baselines on the same
+arrivals: lru with the same tiers, and vanilla (lru with no host tier, the
+serving stack as shipped), plus cachesage without its host tier
+(cachesage-nohost); the table gives TTFT and throughput relative to vanilla
+and marks the targets met. Prints a table and writes DIR/index.html and
+DIR/results.json (each report with deviceOnlyResults and comparison).
 
 Options:
   --out DIR            report directory (default ${DEFAULT_REPORT_DIR}/)
@@ -82,23 +100,29 @@ function packageVersion(): string {
   }
 }
 
-/** The sweep as a text table: one row per workload, capacity and policy. */
+/** The sweep as a text table: one row per workload, capacity and result (vanilla and device-only runs included). */
 export function benchTable(run: BenchRun): string {
   const rows: string[][] = [];
   for (const entry of run.runs) {
-    for (const r of entry.report.results) {
+    const comparison = compareReport(entry.report);
+    allResults(entry.report).forEach((r, i) => {
+      const c = comparison.rows[i]!;
       rows.push([
         entry.workload,
         String(entry.capacity),
         r.policy,
         percent(r.tokenHitRate),
-        fixed(r.gapClosed, 3),
+        percent(r.hostHitRate),
+        fixed(c.gapClosedShown, 3),
         fixed(r.meanTtftMs, 1),
         fixed(r.p99TtftMs, 1),
         fixed(r.throughputTokPerS, 0),
+        change(c.meanTtftVsVanilla),
+        change(c.throughputVsVanilla),
         percent(r.prefetchPrecision),
+        targetMarks(c.targets),
       ]);
-    }
+    });
   }
   return formatTable(
     [
@@ -106,14 +130,49 @@ export function benchTable(run: BenchRun): string {
       { title: 'capacity' },
       { title: 'policy', align: 'left' },
       { title: 'token hit' },
+      { title: 'host hit' },
       { title: 'gap closed' },
       { title: 'mean TTFT ms' },
       { title: 'p99 TTFT ms' },
       { title: 'tok/s' },
+      { title: 'TTFT vs vanilla' },
+      { title: 'tok/s vs vanilla' },
       { title: 'prefetch prec' },
+      { title: 'targets', align: 'left' },
     ],
     rows,
   );
+}
+
+/**
+ * What follows the table: what vanilla is, why gap closed is blank, the
+ * targets' legend, and how often the flagship (with and without host tier)
+ * met each target.
+ */
+export function benchNotes(run: BenchRun): string {
+  const tally = new Map<string, { met: number[]; applicable: number[] }>();
+  for (const entry of run.runs) {
+    for (const row of compareReport(entry.report).rows) {
+      if (row.targets === null || basePolicy(row.policy) !== FLAGSHIP_POLICY) continue;
+      let t = tally.get(row.policy);
+      if (!t) tally.set(row.policy, (t = { met: TARGET_KEYS.map(() => 0), applicable: TARGET_KEYS.map(() => 0) }));
+      TARGET_KEYS.forEach((key, k) => {
+        const v = row.targets![key];
+        if (v !== null) t!.applicable[k]!++;
+        if (v === 'pass') t!.met[k]!++;
+      });
+    }
+  }
+  const lines = [
+    `${VANILLA}: ${BASELINE_POLICY} with no host tier (the serving stack as shipped); ${FLAGSHIP_POLICY}${NO_HOST_SUFFIX}: ${FLAGSHIP_POLICY} with no host tier; the relative columns compare with vanilla's.`,
+    `gap closed: - where MIN (belady) is under ${TARGETS.gapClosedHeadroom * 100} pp above LRU: too little headroom for the ratio to mean anything.`,
+    TARGETS_LEGEND + '.',
+  ];
+  const labels = ['gap closed', 'token hit', 'p99 TTFT', 'mean TTFT', 'tok/s'];
+  for (const [policy, t] of tally) {
+    lines.push(`${policy} met: ` + labels.map((label, k) => `${label} ${t.met[k]}/${t.applicable[k]}`).join(', '));
+  }
+  return lines.join('\n') + '\n';
 }
 
 /** Runs `cachesage bench` with `argv` (the arguments after the command name). */
@@ -163,7 +222,7 @@ export async function benchCommand(argv: readonly string[]): Promise<void> {
   const tasks: SweepTask[] = workloads.flatMap((w) =>
     capacities.map((capacity) => ({ workload: w.info.name, calls: w.calls, capacity, settings, keepSamples: capacity === ttftCapacity })),
   );
-  const progress = new Progress('bench', tasks.length * settings.policies.length);
+  const progress = new Progress('bench', tasks.length * runsPerTask(settings));
   const lanes = jobs ?? defaultJobs(tasks.length);
   const reports = await runSweep(tasks, lanes, (task, policy) =>
     progress.tick(`${task.workload} capacity ${task.capacity} ${policy}`),
@@ -206,5 +265,5 @@ export async function benchCommand(argv: readonly string[]): Promise<void> {
   }
   const truncated = run.workloads.filter((w) => w.truncated);
   const notes = truncated.map((w) => `note: ${w.name} replayed on its first ${w.sessions} of ${w.totalSessions} sessions (${w.calls} of ${w.totalCalls} calls; --max-calls ${maxCalls})\n`);
-  process.stdout.write(benchTable(run) + (notes.length > 0 ? '\n' + notes.join('') : '') + `\nreport: ${join(out, 'index.html')}\n`);
+  process.stdout.write(benchTable(run) + '\n' + benchNotes(run) + (notes.length > 0 ? '\n' + notes.join('') : '') + `\nreport: ${join(out, 'index.html')}\n`);
 }

@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
+import { deviceOnlyRuns } from '../report/baselines.js';
 import { replay, type ReplayReport } from '../sim/replay.js';
 import type { TraceCall } from '../trace/format.js';
 import type { SimulationSettings } from './replay_command.js';
@@ -27,14 +28,20 @@ export type SweepMessage =
   | { type: 'done'; report: ReplayReport }
   | { type: 'error'; message: string; stack?: string };
 
-/** Runs one task on this thread; `onPolicy` after each policy's run. */
+/** Runs per task: every policy, and the device-only runs the baselines add (vanilla, the flagship without host tier). */
+export function runsPerTask(settings: SimulationSettings): number {
+  return settings.policies.length + deviceOnlyRuns(settings.policies, settings.hostCapacity).length;
+}
+
+/** Runs one task on this thread; `onPolicy` after each policy's run (device-only runs included). */
 export function runSweepTask(task: SweepTask, onPolicy: (policy: string) => void): ReplayReport {
   const report = replay(task.workload, task.calls, {
     ...task.settings,
     capacity: { fraction: task.capacity },
+    deviceOnly: deviceOnlyRuns(task.settings.policies, task.settings.hostCapacity),
     onProgress: (policy) => onPolicy(policy),
   });
-  if (!task.keepSamples) for (const r of report.results) delete r.ttftMs;
+  if (!task.keepSamples) for (const r of [...report.results, ...(report.deviceOnlyResults ?? [])]) delete r.ttftMs;
   return report;
 }
 

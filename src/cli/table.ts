@@ -35,6 +35,13 @@ export function fixed(value: number | null | undefined, digits: number): string 
   return value === null || value === undefined ? '-' : value.toFixed(digits);
 }
 
+/** A ratio to a reference as a signed change: 0.82 is `-18.0%`, 1.05 `+5.0%`; `-` when absent. */
+export function change(ratio: number | null | undefined): string {
+  if (ratio === null || ratio === undefined) return '-';
+  const delta = (ratio - 1) * 100;
+  return `${delta >= 0 ? '+' : ''}${delta.toFixed(1)}%`;
+}
+
 /** A byte count in binary units (KiB, MiB, GiB, ...). */
 export function bytes(value: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];

@@ -8,6 +8,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 
 import { POLICIES, POLICY_NAMES } from '../policies/registry.js';
+import { basePolicy } from './baselines.js';
 
 /**
  * A colour and dash for each registered policy, by registry order, fixed so
@@ -18,10 +19,15 @@ const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#b279a2', '#e45756', '#555555
 const BOUND_DASH = { future: [6, 3], capacity: [2, 2] } as const;
 const FALLBACK_COLORS = ['#72b7b2', '#eeca3b', '#ff9da6', '#9d755d'];
 
+/** A device-only run (vanilla, `cachesage-nohost`) keeps its policy's colour with this dash. */
+const DEVICE_ONLY_DASH = [8, 3, 2, 3];
+
 function policyStyle(policy: string, index: number): { color: string; dash: number[] } {
-  const registered = POLICY_NAMES.indexOf(policy);
+  const base = basePolicy(policy);
+  const registered = POLICY_NAMES.indexOf(base);
   const color = PALETTE[registered] ?? FALLBACK_COLORS[index % FALLBACK_COLORS.length]!;
-  const bound = registered >= 0 ? POLICIES[policy]!.bound : undefined;
+  const bound = registered >= 0 ? POLICIES[base]!.bound : undefined;
+  if (base !== policy && registered >= 0) return { color, dash: DEVICE_ONLY_DASH };
   return { color, dash: bound === undefined ? [1, 0] : [...BOUND_DASH[bound]] };
 }
 
@@ -129,6 +135,53 @@ export function ttftCdfSpec(title: string, subtitle: string, samples: readonly T
     encoding: {
       x: { field: 'ttftMs', type: 'quantitative', title: 'time to first token (ms, log scale)', scale: { type: 'log' } },
       y: { field: 'fraction', type: 'quantitative', title: 'fraction of calls', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+      ...scales,
+    },
+  } as TopLevelSpec;
+}
+
+/** Percentiles at which {@link ttftRatioPoints} compares with the reference. */
+const RATIO_PERCENTILES = [...Array.from({ length: 99 }, (_, i) => i + 1), 99.5, 99.9];
+
+/** The value at percentile `p` (0..100) of ascending `sorted`, nearest rank. */
+function percentileOf(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/**
+ * Each policy's TTFT at each percentile over the reference's (vanilla's) at
+ * the same percentile: below 1 is faster. Distributions whose CDFs overlap
+ * on a time axis still separate here.
+ */
+export function ttftRatioPoints(samples: readonly TtftSamples[], reference: string): { policy: string; percentile: number; ratio: number }[] {
+  const sortedOf = (s: TtftSamples) => s.ttftMs.filter((v) => v > 0 && Number.isFinite(v)).sort((a, b) => a - b);
+  const base = samples.find((s) => s.policy === reference);
+  const baseSorted = base ? sortedOf(base) : [];
+  if (baseSorted.length === 0) return [];
+  const points: { policy: string; percentile: number; ratio: number }[] = [];
+  for (const s of samples) {
+    const sorted = sortedOf(s);
+    if (sorted.length === 0) continue;
+    for (const p of RATIO_PERCENTILES) points.push({ policy: s.policy, percentile: p, ratio: percentileOf(sorted, p) / percentileOf(baseSorted, p) });
+  }
+  return points;
+}
+
+/** TTFT relative to the reference by percentile: one line per policy, log ratio axis. */
+export function ttftRatioSpec(title: string, subtitle: string, samples: readonly TtftSamples[], reference: string, policies: readonly string[]): TopLevelSpec {
+  const scales = policyScales(policies);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, subtitle },
+    width: WIDTH,
+    height: HEIGHT,
+    config: CONFIG,
+    data: { values: ttftRatioPoints(samples, reference) },
+    mark: { type: 'line', interpolate: 'step-after', strokeWidth: 2 },
+    encoding: {
+      x: { field: 'percentile', type: 'quantitative', title: 'percentile of calls', scale: { domain: [0, 100] } },
+      // Not niced: a log scale would round out to a decade and flatten ratios near 1.
+      y: { field: 'ratio', type: 'quantitative', title: `TTFT ÷ ${reference}'s (log scale)`, scale: { type: 'log', nice: false } },
       ...scales,
     },
   } as TopLevelSpec;

@@ -1,18 +1,28 @@
 /**
  * The bench report: one self-contained HTML page (inline CSS and SVG, no
- * script, no external URL) with the run's parameters, an overview, and for
- * each workload its miss-ratio curve, its TTFT distribution and its table.
+ * script, no external URL) with the run's parameters, what every figure
+ * means, an overview, CacheSage against its two baselines (lru with the
+ * same tiers, vanilla without a host tier) and the targets, and for each
+ * workload its miss-ratio curve, its TTFT distributions and its table.
  */
-import { isBound } from '../policies/registry.js';
 import type { PolicyResult } from '../sim/replay.js';
-import { chartsUnavailable, hitRateCurveSpec, renderSvg, ttftCdfSpec, type HitRatePoint, type TtftSamples } from './charts.js';
+import { allResults, VANILLA } from './baselines.js';
+import {
+  chartsUnavailable,
+  hitRateCurveSpec,
+  renderSvg,
+  ttftCdfSpec,
+  ttftRatioSpec,
+  type HitRatePoint,
+  type TtftSamples,
+} from './charts.js';
+import { DEFINITIONS } from './definitions.js';
 import type { BenchRun, BenchRunEntry, BenchWorkload } from './results.js';
-
-/** Policies that know the future or have no capacity limit: bounds, not contenders. */
+import { anchor, escapeHtml, num, overviewTable, pct, resultNames, resultsTable, targetsTable } from './tables.js';
 
 const STYLE = `
 body { font: 14px/1.45 Helvetica, Arial, sans-serif; color: #222; margin: 0; background: #fafafa; }
-main { max-width: 1280px; margin: 0 auto; padding: 24px 32px 64px; }
+main { max-width: 1440px; margin: 0 auto; padding: 24px 32px 64px; }
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 19px; margin: 40px 0 6px; padding-top: 12px; border-top: 1px solid #ddd; }
 h3 { font-size: 15px; margin: 20px 0 6px; }
@@ -31,28 +41,16 @@ td.name, th.name { text-align: left; }
 td.best { font-weight: 700; background: #eef6ee; }
 tr.group td { border-top: 2px solid #bbb; }
 td.bound { color: #777; }
+td.pass { color: #1a7f37; }
+td.miss { color: #b42318; font-weight: 600; }
+td.na { color: #999; }
 .note { color: #555; font-size: 13px; }
+.wide { overflow-x: auto; }
+ul.note { margin: 4px 0 12px; padding-left: 20px; }
+dl.defs { display: grid; grid-template-columns: 14em 1fr; gap: 4px 16px; margin: 12px 0; max-width: 1100px; }
+dl.defs dt { font-weight: 600; }
+dl.defs dd { margin: 0; color: #333; }
 `;
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
-function pct(value: number | null | undefined): string {
-  return value === null || value === undefined ? '–' : `${(value * 100).toFixed(1)}%`;
-}
-
-function num(value: number | null | undefined, digits: number): string {
-  return value === null || value === undefined ? '–' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function mib(bytes: number): string {
-  return bytes === 0 ? '0' : (bytes / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 1 });
-}
-
-function anchor(name: string): string {
-  return 'w-' + name.replace(/[^A-Za-z0-9_-]/g, '_');
-}
 
 function parameterList(run: BenchRun): string {
   const p = run.parameters;
@@ -65,6 +63,7 @@ function parameterList(run: BenchRun): string {
     ['device capacities', `${p.capacities.map((c) => pct(c)).join(', ')} of each workload's peak live footprint`],
     ['host tier', 'fraction' in p.hostCapacity ? `${pct(p.hostCapacity.fraction)} of the peak live footprint` : p.hostCapacity.blocks === 0 ? 'none' : `${p.hostCapacity.blocks} blocks`],
     ['policies', p.policies.join(', ')],
+    ['baselines', `lru with the same tiers; ${VANILLA}: lru with no host tier (the serving stack as shipped), replayed in every sweep point`],
     ['calls per workload', `at most ${p.maxCalls.toLocaleString('en-US')} (first whole sessions)`],
     ['bundled sessions', p.bundledSessions === null ? "generator's default" : String(p.bundledSessions)],
     ['seed', String(p.seed)],
@@ -85,94 +84,37 @@ function workloadTable(run: BenchRun): string {
   return `<table><thead><tr><th class="name">workload</th><th class="name">source</th><th>sessions replayed</th><th>calls replayed</th><th>peak live blocks</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
-/** Best online policy's value in a list of results, by token hit rate. */
-function bestOnline(results: readonly PolicyResult[]): number | undefined {
-  const online = results.filter((r) => !isBound(r.policy)).map((r) => r.tokenHitRate);
-  return online.length > 1 ? Math.max(...online) : undefined;
+function definitionList(): string {
+  return `<dl class="defs">${DEFINITIONS.map(([term, text]) => `<dt>${escapeHtml(term)}</dt><dd>${escapeHtml(text)}</dd>`).join('')}</dl>`;
 }
 
-function overviewTable(run: BenchRun): string {
-  const capacity = run.parameters.ttftCapacity;
-  const policies = run.parameters.policies;
-  const rows = run.workloads.map((w) => {
-    const entry = run.runs.find((e) => e.workload === w.name && e.capacity === capacity);
-    if (!entry) return '';
-    const best = bestOnline(entry.report.results);
-    const cells = policies.map((p) => {
-      const r = entry.report.results.find((x) => x.policy === p);
-      const cls = r && isBound(p) ? 'bound' : r && r.tokenHitRate === best ? 'best' : '';
-      return `<td class="${cls}">${pct(r?.tokenHitRate)}</td>`;
-    });
-    return `<tr><td class="name"><a href="#${anchor(w.name)}">${escapeHtml(w.name)}</a></td>${cells.join('')}</tr>`;
-  });
-  return `<table><thead><tr><th class="name">workload</th>${policies.map((p) => `<th>${escapeHtml(p)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
-<p class="note">Token hit rate at device capacity ${pct(capacity)} of the peak live footprint; the best online policy of each row in bold. belady (tree MIN, knows the future) and infinite (no capacity limit) are bounds.</p>`;
-}
-
-function resultsTable(entries: readonly BenchRunEntry[]): string {
-  const rows: string[] = [];
-  for (const entry of entries) {
-    const best = bestOnline(entry.report.results);
-    entry.report.results.forEach((r, i) => {
-      const first = i === 0;
-      const bound = isBound(r.policy);
-      const hitClass = bound ? 'bound' : r.tokenHitRate === best ? 'best' : '';
-      rows.push(
-        `<tr class="${first ? 'group' : ''}">` +
-          `<td>${first ? pct(entry.capacity) : ''}</td><td>${first ? num(entry.report.capacityBlocks, 0) : ''}</td>` +
-          `<td class="name">${escapeHtml(r.policy)}</td><td class="${hitClass}">${pct(r.tokenHitRate)}</td><td>${pct(r.hostHitRate)}</td>` +
-          `<td>${num(r.gapClosed, 3)}</td><td>${num(r.meanTtftMs, 1)}</td><td>${num(r.p50TtftMs, 1)}</td><td>${num(r.p99TtftMs, 1)}</td>` +
-          `<td>${num(r.throughputTokPerS, 0)}</td><td>${pct(r.prefetchPrecision)}</td><td>${mib(r.bytesMoved)}</td><td>${num(r.overheadUsPerCall, 1)}</td></tr>`,
-      );
-    });
-  }
-  const head = [
-    'capacity',
-    'blocks',
-    'policy',
-    'token hit',
-    'host hit',
-    'gap closed',
-    'mean TTFT ms',
-    'p50 TTFT ms',
-    'p99 TTFT ms',
-    'tok/s',
-    'prefetch precision',
-    'MiB moved',
-    'µs/call',
-  ];
-  return `<table><thead><tr>${head.map((h) => `<th class="${h === 'policy' ? 'name' : ''}">${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+/** TTFT samples of every result that kept them, in reading order. */
+function samplesOf(results: readonly PolicyResult[]): TtftSamples[] {
+  return results.filter((r) => r.ttftMs && r.ttftMs.length > 0).map((r) => ({ policy: r.policy, ttftMs: r.ttftMs! }));
 }
 
 /** `noCharts`: why the charts cannot be drawn (vega absent), or null. */
 async function workloadSection(run: BenchRun, workload: BenchWorkload, noCharts: string | null): Promise<string> {
   const entries = run.runs.filter((e) => e.workload === workload.name).sort((a, b) => a.capacity - b.capacity);
-  const policies = run.parameters.policies;
+  const names = resultNames(run);
   // Plotted at the capacity replay used, which is never less than the largest call.
   const used = (e: BenchRunEntry) => (e.report.peakLiveBlocks > 0 ? e.report.capacityBlocks / e.report.peakLiveBlocks : e.capacity);
   const points: HitRatePoint[] = entries.flatMap((e) =>
-    e.report.results.map((r) => ({ policy: r.policy, capacity: used(e), tokenHitRate: r.tokenHitRate })),
+    allResults(e.report).map((r) => ({ policy: r.policy, capacity: used(e), tokenHitRate: r.tokenHitRate })),
   );
   const peak = entries[0]?.report.peakLiveBlocks ?? 0;
   const size = `${workload.calls.toLocaleString('en-US')} calls, ${workload.sessions.toLocaleString('en-US')} sessions`;
   const charts: string[] = [];
-  if (noCharts === null) charts.push(await renderSvg(hitRateCurveSpec(`${workload.name}: token hit rate vs device capacity`, `${size}; peak live footprint ${peak.toLocaleString('en-US')} blocks`, points, policies)));
+  if (noCharts === null) charts.push(await renderSvg(hitRateCurveSpec(`${workload.name}: token hit rate vs device capacity`, `${size}; peak live footprint ${peak.toLocaleString('en-US')} blocks`, points, names)));
 
   const ttftEntry = entries.find((e) => e.capacity === run.parameters.ttftCapacity);
-  const samples: TtftSamples[] = (ttftEntry?.report.results ?? [])
-    .filter((r) => r.ttftMs && r.ttftMs.length > 0)
-    .map((r) => ({ policy: r.policy, ttftMs: r.ttftMs! }));
+  const samples = ttftEntry ? samplesOf(allResults(ttftEntry.report)) : [];
   if (noCharts === null && ttftEntry && samples.length > 0) {
-    charts.push(
-      await renderSvg(
-        ttftCdfSpec(
-          `${workload.name}: TTFT distribution`,
-          `device capacity ${pct(ttftEntry.capacity)} of peak (${ttftEntry.report.capacityBlocks.toLocaleString('en-US')} blocks)`,
-          samples,
-          policies,
-        ),
-      ),
-    );
+    const at = `device capacity ${pct(ttftEntry.capacity)} of peak (${ttftEntry.report.capacityBlocks.toLocaleString('en-US')} blocks)`;
+    charts.push(await renderSvg(ttftCdfSpec(`${workload.name}: TTFT distribution`, at, samples, names)));
+    if (samples.some((x) => x.policy === VANILLA)) {
+      charts.push(await renderSvg(ttftRatioSpec(`${workload.name}: TTFT relative to ${VANILLA}, by percentile`, `${at}; below 1: faster than ${VANILLA}`, samples, VANILLA, names)));
+    }
   }
   const truncation = workload.truncated
     ? `<p class="note">Replayed on its first ${workload.sessions.toLocaleString('en-US')} of ${workload.totalSessions.toLocaleString('en-US')} sessions (${workload.calls.toLocaleString('en-US')} of ${workload.totalCalls.toLocaleString('en-US')} calls), the call limit being ${run.parameters.maxCalls.toLocaleString('en-US')}.</p>`
@@ -207,14 +149,18 @@ export async function renderReportHtml(run: BenchRun): Promise<string> {
 <body>
 <main>
 <h1>cachesage bench report</h1>
-<p class="meta">KV-cache policies replayed on multi-agent workloads: hit rates, time to first token and throughput under each device capacity.</p>
+<p class="meta">KV-cache policies replayed on multi-agent workloads: hit rates, time to first token and throughput under each device capacity, against LRU with the same tiers and against ${VANILLA} (LRU with no host tier).</p>
 ${parameterList(run)}
 ${noCharts === null ? '' : `<p class="note">No charts in this report: ${escapeHtml(noCharts)}.</p>`}
 <nav>${nav}</nav>
+<h2>What the figures mean</h2>
+${definitionList()}
 <h2>Workloads</h2>
 ${workloadTable(run)}
 <h2>Overview</h2>
 ${overviewTable(run)}
+<h2>CacheSage against the baselines</h2>
+${targetsTable(run)}
 ${sections.join('\n')}
 </main>
 </body>

@@ -4,6 +4,7 @@
  * both written from it.
  */
 import type { Capacity, PolicyResult, ReplayReport } from '../sim/replay.js';
+import { withComparison, type ComparedReport } from './baselines.js';
 
 /** Where a benchmarked workload came from and how much of it was replayed. */
 export interface BenchWorkload {
@@ -70,16 +71,27 @@ export interface BenchRun {
 }
 
 /**
- * The run as written to `results.json`: per-call TTFT samples are dropped
- * (they would dominate the file; the summary statistics stay).
+ * The run as written to `results.json`: each report gains its comparison
+ * with the baselines (`comparison`, baselines.ts); per-call TTFT samples are
+ * dropped (they would dominate the file; the summary statistics stay).
  */
 export function benchResultsJson(run: BenchRun): unknown {
   return {
     ...run,
-    runs: run.runs.map((entry) => ({
-      ...entry,
-      report: { ...entry.report, results: entry.report.results.map(withoutSamples) },
-    })),
+    runs: run.runs.map((entry) => ({ ...entry, report: jsonReport(entry.report) })),
+  };
+}
+
+/** One report as `--json` and results.json print it: with its comparison, without samples. */
+export function jsonReport(report: ReplayReport): Omit<ComparedReport, 'results' | 'deviceOnlyResults'> & {
+  results: Omit<PolicyResult, 'ttftMs'>[];
+  deviceOnlyResults?: Omit<PolicyResult, 'ttftMs'>[];
+} {
+  const { deviceOnlyResults, ...rest } = withComparison(report);
+  return {
+    ...rest,
+    results: report.results.map(withoutSamples),
+    ...(deviceOnlyResults ? { deviceOnlyResults: deviceOnlyResults.map(withoutSamples) } : {}),
   };
 }
 

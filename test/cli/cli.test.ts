@@ -379,24 +379,43 @@ describe('cachesage bench', () => {
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
       parameters: { capacities: number[]; policies: string[] };
       workloads: { name: string; source: string; calls: number }[];
-      runs: { workload: string; capacity: number; report: { results: { policy: string; ttftMs?: unknown }[] } }[];
+      runs: {
+        workload: string;
+        capacity: number;
+        report: {
+          results: { policy: string; ttftMs?: unknown }[];
+          deviceOnlyResults: { policy: string; hostHitRate: number; ttftMs?: unknown }[];
+          comparison: { baselines: unknown; rows: { policy: string; meanTtftVsVanilla: number | null; throughputVsVanilla: number | null; targets: unknown }[] };
+        };
+      }[];
     };
     expect(results.parameters.capacities).toEqual([0.25, 0.5]);
     expect(results.parameters.policies).toEqual(['lru', 'belady']);
     const names = results.workloads.map((w) => w.name);
     expect(names).toContain('small');
-    expect(results.workloads.filter((w) => w.source === 'bundled').length).toBeGreaterThanOrEqual(5);
+    expect(results.workloads.filter((w) => w.source === 'bundled').map((w) => w.name)).toEqual(expect.arrayContaining(['hierarchy', 'mapreduce']));
     for (const w of results.workloads) expect(w.calls).toBeLessThanOrEqual(200);
     expect(results.runs).toHaveLength(names.length * 2);
     for (const entry of results.runs) {
+      // The policies asked for keep their place; vanilla (lru, no host tier) comes beside them.
       expect(entry.report.results.map((r) => r.policy)).toEqual(['lru', 'belady']);
-      for (const r of entry.report.results) expect(r.ttftMs).toBeUndefined();
+      expect(entry.report.deviceOnlyResults.map((r) => r.policy)).toEqual(['vanilla']);
+      expect(entry.report.deviceOnlyResults[0]!.hostHitRate).toBe(0);
+      for (const r of [...entry.report.results, ...entry.report.deviceOnlyResults]) expect(r.ttftMs).toBeUndefined();
+      expect(entry.report.comparison.baselines).toEqual({ lru: 'lru', vanilla: 'vanilla' });
+      expect(entry.report.comparison.rows.map((r) => r.policy)).toEqual(['vanilla', 'lru', 'belady']);
+      expect(entry.report.comparison.rows[0]!.meanTtftVsVanilla).toBe(1);
+      // Baselines and bounds are not scored.
+      for (const row of entry.report.comparison.rows) expect(row.targets).toBeNull();
     }
     // The table on stdout, one line per finished replay on a non-TTY stderr.
-    expect(run.stdout).toMatch(/^workload\s+capacity\s+policy\s+token hit/m);
+    expect(run.stdout).toMatch(/^workload\s+capacity\s+policy\s+token hit\s+host hit\s+gap closed\s+mean TTFT ms\s+p99 TTFT ms\s+tok\/s\s+TTFT vs vanilla\s+tok\/s vs vanilla\s+prefetch prec\s+targets$/m);
     expect(run.stdout).toMatch(/^small\s+0\.25\s+lru\s/m);
+    expect(run.stdout).toMatch(/^small\s+0\.25\s+vanilla\s+\d+\.\d%\s+0\.0%\s.*\+0\.0%\s+\+0\.0%/m);
+    expect(run.stdout).toMatch(/^targets, in order: gap closed >= 0\.85/m);
+    // Two policies and vanilla per replay.
     const progressLines = run.stderr.split('\n').filter((l) => /^bench: \[\d+\/\d+\]/.test(l));
-    expect(progressLines).toHaveLength(names.length * 2 * 2);
+    expect(progressLines).toHaveLength(names.length * 2 * 3);
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).toContain('small');

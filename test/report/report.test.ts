@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { deviceOnlyRuns } from '../../src/report/baselines.js';
 import { renderReportHtml } from '../../src/report/html.js';
 import type { BenchRun, BenchRunEntry, BenchWorkload } from '../../src/report/results.js';
 import { replay } from '../../src/sim/replay.js';
@@ -30,10 +31,13 @@ const SCREENSHOT = '/tmp/cachesage-report.png';
 const haveChromium = existsSync(CHROMIUM);
 const inCi = Boolean(process.env['CI']);
 
-const POLICIES = ['lru', 'cachesage', 'belady'];
+const POLICIES = ['lru', 'cachesage', 'belady', 'infinite'];
+const HOST = { fraction: 1 };
+/** Every result of a sweep point: vanilla, the policies, and cachesage without its host tier. */
+const RESULTS = ['vanilla', 'lru', 'cachesage', 'cachesage-nohost', 'belady', 'infinite'];
 const CAPACITIES = [0.25, 0.5, 1.0];
 
-/** A small bench run built in-process: two bundled shapes, three capacities, three policies. */
+/** A small bench run built in-process: two bundled shapes, three capacities, four policies and the baselines' runs. */
 function smallRun(): BenchRun {
   const workloads: BenchWorkload[] = [];
   const runs: BenchRunEntry[] = [];
@@ -44,7 +48,7 @@ function smallRun(): BenchRun {
     const { calls } = generateWorkload(name, { seed: 1, sessions });
     workloads.push({ name, source: 'bundled', calls: calls.length, sessions, totalCalls: calls.length, totalSessions: sessions, truncated: false });
     for (const capacity of CAPACITIES) {
-      const report = replay(name, calls, { policies: POLICIES, capacity: { fraction: capacity }, hostCapacity: { blocks: 0 } });
+      const report = replay(name, calls, { policies: POLICIES, capacity: { fraction: capacity }, hostCapacity: HOST, deviceOnly: deviceOnlyRuns(POLICIES, HOST) });
       runs.push({ workload: name, capacity, report });
     }
   }
@@ -60,7 +64,7 @@ function smallRun(): BenchRun {
       blockSize: 16,
       concurrency: 32,
       arrivalRate: null,
-      hostCapacity: { blocks: 0 },
+      hostCapacity: HOST,
       seed: 1,
       maxCalls: 10_000,
       bundledSessions: null,
@@ -95,7 +99,8 @@ describe('renderReportHtml', () => {
 
   it('gives every chart a title and both axis titles', () => {
     const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
-    expect(svgs).toHaveLength(4);
+    // Per workload: the miss-ratio curve, the TTFT CDF and TTFT relative to vanilla.
+    expect(svgs).toHaveLength(6);
     for (const svg of svgs) {
       expect(svg).toContain('role-title-text');
       expect(svg.match(/class="mark-text role-axis-title"/g)).toHaveLength(2);
@@ -103,6 +108,21 @@ describe('renderReportHtml', () => {
     expect(html).toContain('react: token hit rate vs device capacity');
     expect(html).toContain('groupchat: TTFT distribution');
     expect(html).toContain('time to first token (ms, log scale)');
+    expect(html).toContain('react: TTFT relative to vanilla, by percentile');
+    expect(html).toMatch(/TTFT ÷ vanilla(&#39;|')s \(log scale\)/);
+  });
+
+  it('defines every figure it shows', () => {
+    const terms = [...html.matchAll(/<dt>([^<]*)<\/dt>/g)].map((m) => m[1]);
+    for (const term of ['vanilla', 'lru', 'cachesage-nohost', 'token hit', 'host hit', 'gap closed', 'prefetch precision', 'moved', 'targets', 'TTFT vs vanilla, tok/s vs vanilla']) {
+      expect(terms).toContain(term);
+    }
+  });
+
+  it('writes bytes moved in binary units', () => {
+    const moved = [...html.matchAll(/<td>(\d+(?:\.\d)? (?:B|KiB|MiB|GiB))<\/td>/g)].map((m) => m[1]);
+    expect(moved.length).toBeGreaterThan(0);
+    expect(moved.some((m) => m!.endsWith('iB'))).toBe(true);
   });
 });
 
@@ -134,20 +154,25 @@ describe('the report in headless Chromium', () => {
           return { width: box.width, height: box.height, lines: lines.length, title, axes };
         }),
       );
-      expect(charts).toHaveLength(4);
+      expect(charts).toHaveLength(6);
       for (const chart of charts) {
         expect(chart.width).toBeGreaterThan(200);
         expect(chart.height).toBeGreaterThan(150);
-        // One line per policy.
-        expect(chart.lines).toBe(POLICIES.length);
+        // One line per result.
+        expect(chart.lines).toBe(RESULTS.length);
         expect(chart.title.length).toBeGreaterThan(0);
         expect(chart.axes).toHaveLength(2);
       }
       expect(charts.map((c) => c.axes[0])).toContain('device capacity (fraction of peak live footprint)');
 
       const tables = await page.$$eval('table', (ts) => ts.map((t) => t.querySelectorAll('tbody tr').length));
-      // Workloads, overview, then one results table per workload (capacities x policies rows).
-      expect(tables).toEqual([2, 2, CAPACITIES.length * POLICIES.length, CAPACITIES.length * POLICIES.length]);
+      // Workloads, overview, the targets (two cachesage runs a sweep point), then one results table per workload.
+      const points = 2 * CAPACITIES.length;
+      expect(tables).toEqual([2, 2, 2 * points, CAPACITIES.length * RESULTS.length, CAPACITIES.length * RESULTS.length]);
+      // Every results row carries its five target marks; the flagship's are scored.
+      const marks = await page.$$eval('table.results tbody tr', (rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(-5).map((td) => td.textContent)));
+      expect(marks.every((m) => m.length === 5)).toBe(true);
+      expect(marks.flat().filter((m) => m === '✓' || m === '✗').length).toBeGreaterThan(0);
 
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
       expect(existsSync(SCREENSHOT)).toBe(true);
