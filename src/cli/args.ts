@@ -6,7 +6,9 @@
  * stack trace; scripts depend on that behaviour (replay.md, "The CLI
  * contract").
  */
-import { REPLAY_POLICIES, type Capacity } from '../sim/replay.js';
+import { COMPOSE_SEPARATOR } from '../policies/compose.js';
+import { composedEntry, POLICY_NAMES } from '../policies/registry.js';
+import type { Capacity } from '../sim/replay.js';
 
 /** A mistake in how the tool was invoked: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -144,22 +146,32 @@ export function capacityFlag(command: string, flag: string, text: string, allowZ
 }
 
 /**
- * A comma-separated list of replay policies, in the order given.
+ * A comma-separated list of replay policies, in the order given. An entry
+ * may join policies with "+" ("cachesage+ttl"): one run of them composed on
+ * one runtime, reported under the joined name.
  *
- * @throws UsageError naming `--policies` on an unknown, repeated or empty name.
+ * @throws UsageError naming `--policies` on an unknown, repeated or empty
+ *   name, or a composed entry whose policies cannot run together.
  */
 export function policiesFlag(command: string, text: string): string[] {
-  const names = text.split(',').map((s) => s.trim());
+  const entries = text.split(',').map((s) => s.trim());
   const seen = new Set<string>();
-  for (const name of names) {
-    if (name === '') throw new UsageError(`${command}: --policies has an empty name in ${quote(text)}`);
-    if (!REPLAY_POLICIES.includes(name)) {
-      throw new UsageError(`${command}: --policies: unknown policy ${quote(name)} (known: ${REPLAY_POLICIES.join(', ')})`);
+  for (const entry of entries) {
+    if (entry === '') throw new UsageError(`${command}: --policies has an empty name in ${quote(text)}`);
+    for (const name of entry.split(COMPOSE_SEPARATOR).map((s) => s.trim())) {
+      if (name !== '' && !POLICY_NAMES.includes(name)) {
+        throw new UsageError(`${command}: --policies: unknown policy ${quote(name)} (known: ${POLICY_NAMES.join(', ')})`);
+      }
     }
-    if (seen.has(name)) throw new UsageError(`${command}: --policies names ${quote(name)} twice`);
-    seen.add(name);
+    try {
+      composedEntry(entry);
+    } catch (error) {
+      throw new UsageError(`${command}: --policies: ${(error as Error).message}`);
+    }
+    if (seen.has(entry)) throw new UsageError(`${command}: --policies names ${quote(entry)} twice`);
+    seen.add(entry);
   }
-  return names;
+  return entries;
 }
 
 /** The cost model profiles replay knows, by flag value. */

@@ -21,8 +21,11 @@ import {
   type ParsedFlags,
 } from './args.js';
 import { PHASES } from '../runtime/profile.js';
+import { ROUTER_KINDS, type RouterKind } from '../policies/routing.js';
 import { Progress } from './progress.js';
-import { bytes, fixed, formatTable, percent } from './table.js';
+import { bytes, change, fixed, formatTable, percent } from './table.js';
+import { allResults, compareReport, deviceOnlyRuns, targetMarks, TARGETS_LEGEND } from '../report/baselines.js';
+import { jsonReport } from '../report/results.js';
 
 /** Defaults of the replay flags, shared with `bench` and the help text. */
 export const REPLAY_DEFAULTS = {
@@ -58,6 +61,8 @@ const REPLAY_FLAGS: Readonly<Record<string, FlagSpec>> = {
   backend: { kind: 'value' },
   profile: { kind: 'switch' },
   strict: { kind: 'switch' },
+  replicas: { kind: 'value' },
+  router: { kind: 'value' },
 };
 
 /** Help text of `cachesage replay`. */
@@ -74,7 +79,9 @@ Options:
                        counts for one segment id within one session are
                        refused; the others are counted in the report)
   --policies LIST      comma-separated, in report order
-                       (default ${REPLAY_POLICIES.join(',')})
+                       (default ${REPLAY_POLICIES.join(',')});
+                       "+" composes policies into one run, reported under
+                       the joined name: lru,cachesage,cachesage+ttl
   --capacity C         device capacity: a fraction of the trace's peak live
                        footprint (below 1, or with a decimal point: 1.0 is the
                        whole footprint), or a whole number of blocks (default 0.5);
@@ -92,6 +99,11 @@ Options:
   --profile            also report where the runtime's time goes, in µs per LLM
                        call by phase (observe, admit, prefill, release, events,
                        rescoring, refresh, act); in --json as profileUsPerCall
+  --replicas N         serving replicas, 1..1024, each with the capacities above,
+                       behind one router (default 1)
+  --router R           how the router picks a replica: cache (longest cached
+                       prefix less a load penalty, the default), round-robin
+                       or sticky (a session stays on one replica)
   --json               print one JSON object on stdout instead of the table
   -h, --help           show this help
 
@@ -137,13 +149,14 @@ export function contractResult(result: PolicyResult): Omit<PolicyResult, 'ttftMs
   return rest;
 }
 
-/** A replay report as the JSON contract states it. */
-export function contractReport(report: ReplayReport): Omit<ReplayReport, 'results'> & { results: Omit<PolicyResult, 'ttftMs'>[] } {
-  return { ...report, results: report.results.map(contractResult) };
+/** A replay report as the JSON contract states it, with the baselines' runs and the comparison added (report/results.ts). */
+export function contractReport(report: ReplayReport): ReturnType<typeof jsonReport> {
+  return jsonReport(report);
 }
 
-/** The results of one replay as a text table, one row per policy. */
+/** The results of one replay as a text table, one row per policy, vanilla and device-only runs included. */
 export function replayTable(report: ReplayReport): string {
+  const comparison = compareReport(report).rows;
   return formatTable(
     [
       { title: 'policy', align: 'left' },
@@ -157,8 +170,11 @@ export function replayTable(report: ReplayReport): string {
       { title: 'prefetch prec' },
       { title: 'moved' },
       { title: 'us/call' },
+      { title: 'TTFT vs vanilla' },
+      { title: 'tok/s vs vanilla' },
+      { title: 'targets', align: 'left' },
     ],
-    report.results.map((r) => [
+    allResults(report).map((r, i) => [
       r.policy,
       percent(r.tokenHitRate),
       percent(r.hostHitRate),
@@ -170,8 +186,11 @@ export function replayTable(report: ReplayReport): string {
       percent(r.prefetchPrecision),
       bytes(r.bytesMoved),
       fixed(r.overheadUsPerCall, 1),
+      change(comparison[i]!.meanTtftVsVanilla),
+      change(comparison[i]!.throughputVsVanilla),
+      targetMarks(comparison[i]!.targets),
     ]),
-  );
+  ) + TARGETS_LEGEND + '\n';
 }
 
 /** Runs `cachesage replay` with `argv` (the arguments after the command name). */
@@ -191,6 +210,15 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
   const settings = simulationSettings('replay', flags);
   const json = flags.switches.has('json');
   const profile = flags.switches.has('profile');
+  const replicasText = flagValue(flags, 'replicas');
+  const routerText = flagValue(flags, 'router');
+  if (routerText !== undefined && !(ROUTER_KINDS as readonly string[]).includes(routerText)) {
+    throw new UsageError(`replay: --router must be one of ${ROUTER_KINDS.join(', ')}; got ${JSON.stringify(routerText)}`);
+  }
+  const cluster = {
+    ...(replicasText !== undefined ? { replicas: integerFlag('replay', 'replicas', replicasText, 1, 1024) } : {}),
+    ...(routerText !== undefined ? { router: routerText as RouterKind } : {}),
+  };
   const backendText = flagValue(flags, 'backend') ?? 'cpu';
   if (!(BACKEND_CHOICES as readonly string[]).includes(backendText)) {
     throw new UsageError(`replay: --backend must be one of ${BACKEND_CHOICES.join(', ')}; got ${JSON.stringify(backendText)}`);
@@ -202,7 +230,7 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
     throw new UsageError(`replay: --backend ${backendText}: ${error instanceof Error ? error.message : String(error)}`);
   }
 
-  const { calls } = await readTraceFile(trace, { strict: flags.switches.has('strict') });
+  const { header, calls } = await readTraceFile(trace, { strict: flags.switches.has('strict') });
   if (calls.length === 0) throw new TraceError(trace, null, 'the trace has no calls');
   const blocks = replayBlocks(calls, settings.blockSize);
   if (blocks > MAX_REPLAY_BLOCKS) {
@@ -214,9 +242,18 @@ export async function replayCommand(argv: readonly string[]): Promise<void> {
   }
 
   // Scripts read stdout; a bar on a terminal's stderr does not disturb them.
-  const progress = process.stderr.isTTY ? new Progress('replay', settings.policies.length) : undefined;
-  const replayOptions = { ...settings, capacity, backend, profile, onProgress: (policy: string) => progress?.tick(policy) };
+  // Vanilla (LRU with no host tier) and the flagship without host tier run beside the policies asked for.
+  const deviceOnly = deviceOnlyRuns(settings.policies, settings.hostCapacity);
+  const progress = process.stderr.isTTY ? new Progress('replay', settings.policies.length + deviceOnly.length) : undefined;
+  const replayOptions = {
+    ...settings, ...cluster, capacity, backend, profile, deviceOnly, onProgress: (policy: string) => progress?.tick(policy),
+    // The header's tool declarations reach the policies that memoise tool results.
+    ...(header?.tools !== undefined ? { tools: header.tools } : {}),
+  };
   const synchronous = backend.backend.survivalSync !== null;
+  if (!synchronous && (cluster.replicas ?? 1) > 1) {
+    throw new UsageError(`replay: --replicas ${cluster.replicas} needs a synchronous backend (cpu, cuda); --backend ${backendText} is not`);
+  }
   const report = synchronous ? replay(trace, calls, replayOptions) : await replayAsync(trace, calls, replayOptions);
   progress?.finish();
   backend.backend.destroy();

@@ -23,9 +23,47 @@ export type FrameworkEvent =
   | { type: 'session.start'; time: number; session: string; workload: string }
   | { type: 'step.start'; time: number; session: string; agent: AgentRef }
   | { type: 'step.end'; time: number; session: string; agent: AgentRef }
-  | { type: 'tool.start'; time: number; session: string; agent: AgentRef; tool: string }
-  | { type: 'tool.end'; time: number; session: string; agent: AgentRef; tool: string }
+  | { type: 'tool.start'; time: number; session: string; agent: AgentRef; tool: string; argsHash?: string }
+  | {
+      type: 'tool.end';
+      time: number;
+      session: string;
+      agent: AgentRef;
+      tool: string;
+      /** The call's arguments, as its tool.start gave them (optional: memoization pairs by session otherwise). */
+      argsHash?: string;
+      /** Content hash of the result; a memo answers with it (and with `result`, when given). */
+      resultHash?: string;
+      result?: unknown;
+    }
+  | HintEvent
   | { type: 'session.end'; time: number; session: string };
+
+/**
+ * The advisory verbs frameworks send about KV they know will (or will not)
+ * be reused: `share` keeps a prefix for every session of the workload,
+ * `pin` keeps it for this session, `retain` keeps it for `ttlSeconds`,
+ * `prefetch` loads it to the device, `demote` moves it to host, `unpin`
+ * ends a share, pin or retain early. Every hold is bounded (hints policy:
+ * a TTL and a per-workload cap).
+ */
+export const HINT_VERBS = ['share', 'pin', 'retain', 'prefetch', 'demote', 'unpin'] as const;
+export type HintVerb = (typeof HINT_VERBS)[number];
+
+/**
+ * A framework's hint. The prefix it names is `hashes` (block hashes of a
+ * prompt's leading blocks) or, when absent, the last prompt of `agent` in
+ * the session.
+ */
+export interface HintEvent {
+  type: 'hint';
+  time: number;
+  session: string;
+  agent: AgentRef;
+  verb: HintVerb;
+  hashes?: BigUint64Array;
+  ttlSeconds?: number;
+}
 
 /**
  * Events from the engine side, emitted by the runtime itself as it serves
@@ -146,6 +184,39 @@ export interface Prediction {
   secondsToNextStep: number | null;
 }
 
+// ---------------------------------------------------------------- engine scheduling
+
+/** A request in the engine's waiting queue, as a policy sees it when the engine asks for an order. */
+export interface WaitingRequest {
+  session?: string;
+  agent?: AgentRef;
+  /** Full blocks of the prompt. */
+  hashes: BigUint64Array;
+  promptTokens: number;
+  /** When it arrived, seconds. */
+  arrival: number;
+  /** Its place in arrival (FCFS) order, 0 first. */
+  position: number;
+  /** Engine iterations in which a request that arrived after it was admitted while it waited. */
+  bypassed: number;
+}
+
+/** A prompt prefix the engine may compute ahead of its call, with compute it would otherwise leave idle. */
+export interface SpeculativePrefill {
+  session: string;
+  agent: AgentRef;
+  /** The leading blocks to have on device, parents first. */
+  hashes: BigUint64Array;
+}
+
+/** What the engine offers a policy that prefills speculatively, once per iteration. */
+export interface IdleCompute {
+  /** Prompt tokens the iteration could still prefill within its token budget. */
+  spareTokens: number;
+  /** The runtime's predict (the first policy that answers), for the next agent of a session. */
+  predict(query: PredictQuery): Prediction | null;
+}
+
 // ---------------------------------------------------------------- policies
 
 /** Interned ids the runtime hands to the block manager. */
@@ -219,6 +290,56 @@ export interface SurvivalWork {
   compute?: (input: SurvivalInput) => SurvivalOutput;
 }
 
+// ---------------------------------------------------------------- answers
+
+/**
+ * A policy's answer to a framework event, returned by Runtime.observe. A
+ * denial refuses the event: the runtime neither applies it nor hands it to
+ * any policy. A memo answers a tool.start with a result recorded earlier;
+ * the event is applied, and the framework reports the tool.end at once.
+ */
+export type PolicyAnswer =
+  | { type: 'deny'; policy: string; rule: string; reason: string }
+  | {
+      type: 'memo';
+      policy: string;
+      tool: string;
+      argsHash: string;
+      resultHash: string;
+      result?: unknown;
+      /** When the memoised call ended; the answer is this many seconds old. */
+      recordedAt: number;
+      ageSeconds: number;
+    };
+
+// ---------------------------------------------------------------- composition
+
+/** The primitives a policy can implement; `answer` returns a {@link PolicyAnswer}, `salt` isolates a workload's blocks. */
+export type Primitive = 'observe' | 'score' | 'predict' | 'act' | 'answer' | 'salt' | 'schedule' | 'speculate';
+
+/**
+ * How a policy composes with others on one runtime (src/policies/compose.ts
+ * checks a list before a runtime starts):
+ *
+ * - `scores`: 'order' when its scores are an eviction order of their own
+ *   (a time, a count, a survival value): it must be the only such scorer,
+ *   since a sum of two orders means nothing; 'adjust' when it adds a
+ *   penalty or bonus on the order's scale (it combines by sum with any
+ *   scorer of the same unit). Absent: it scores nothing.
+ * - `exclusive`: actions only one policy of a runtime may take, e.g.
+ *   'answer:tool.start' (who answers a tool call from a memo), 'salt'
+ *   (who salts block hashes), 'route' (who picks a replica).
+ *
+ * Actions of several policies merge (runtime/actions.ts): unpins, pins,
+ * demotions, evictions, prefetches; a pin beats an evict. Answers merge
+ * too: any denial wins, else the first other answer.
+ */
+export interface PolicyComposition {
+  readonly primitives: readonly Primitive[];
+  readonly scores?: 'order' | 'adjust';
+  readonly exclusive?: readonly string[];
+}
+
 /**
  * A policy plugs into any subset of the four primitives. One file per
  * policy under src/policies, registered by name in src/policies/registry.ts.
@@ -230,6 +351,8 @@ export interface Policy {
    * per class, the cheap path), per block (for touched blocks), or not at all.
    */
   readonly scoring?: 'classes' | 'blocks';
+  /** How it composes with other policies; registered policies may state it in their registry entry instead. */
+  readonly composition?: PolicyComposition;
   attach?(context: PolicyContext): void;
   /** observe: every framework and engine event, in order. */
   observe?(event: RuntimeEvent): void;
@@ -241,10 +364,33 @@ export interface Policy {
   predict?(query: PredictQuery): Prediction | null;
   /** act: between steps, the actions the policy wants now. */
   act?(now: number): Action[];
+  /**
+   * schedule (engine side): out[i] = priority of queue[i] (higher is
+   * admitted first; the engine sums the policies' priorities and keeps
+   * arrival order among equals). -Infinity holds a request out of this
+   * iteration; +Infinity (which wins over -Infinity) puts it first. Engines
+   * without the hook serve FCFS.
+   */
+  scoreWaiting?(queue: readonly WaitingRequest[], out: Float64Array, now: number): void;
+  /** speculate (engine side): prompt prefixes to compute now with idle compute; cached blocks are skipped. */
+  speculate?(now: number, idle: IdleCompute): SpeculativePrefill[];
   /** Work batched for the compute backend, collected by runtime.refresh(); null when there is none. */
   pendingWork?(): SurvivalWork | null;
   /** Why a block has its score, from this policy's point of view. */
   explain?(blockId: number): Record<string, unknown> | null;
+  /**
+   * answer: asked about a framework event before it is applied; a denial
+   * refuses it, a memo answers a tool call. Null: no answer.
+   */
+  answer?(event: FrameworkEvent): PolicyAnswer | null;
+  /**
+   * salt: a secret mixed into every block hash of a workload whose blocks
+   * must never be shared with another's (null: the workload shares). The
+   * runtime salts at admit and decode.
+   */
+  saltOf?(workload: string): bigint | null;
+  /** What the policy counted, for Runtime.info() (JSON-compatible). */
+  info?(): Record<string, unknown>;
   /** What the policy learned, as JSON-compatible data, and its inverse. */
   snapshot?(): unknown;
   restore?(state: unknown): void;

@@ -12,8 +12,10 @@
 import { describeValue, isRecord } from '../util/check.js';
 import { checkName } from './names.js';
 import type { AgentRef, FrameworkEvent } from '../policies/types.js';
+import { checkHintFields } from '../policies/hints/event.js';
+import { checkToolFields } from '../policies/tool_memo/event.js';
 
-const FRAMEWORK_TYPES = new Set(['session.start', 'step.start', 'step.end', 'tool.start', 'tool.end', 'session.end']);
+const FRAMEWORK_TYPES = new Set(['session.start', 'step.start', 'step.end', 'tool.start', 'tool.end', 'hint', 'session.end']);
 
 export function checkTime(value: unknown, what: string): number {
   if (typeof value !== 'number') throw new TypeError(`${what} must be a number of seconds, got ${describeValue(value)}`);
@@ -51,6 +53,11 @@ export function checkFrameworkEvent(value: unknown): FrameworkEvent {
     case 'tool.end':
       checkAgentRef(e.agent, `${where}: agent`);
       checkName(e.tool, `${where}: tool`);
+      checkToolFields(e, where);
+      break;
+    case 'hint':
+      checkAgentRef(e.agent, `${where}: agent`);
+      checkHintFields(e, where);
       break;
     case 'session.end':
       break;

@@ -12,7 +12,7 @@ import type { PhaseClock } from './profile.js';
 import type { NameRegistry } from './names.js';
 import type { Scoring } from './scoring.js';
 import type { SessionBook } from './sessions.js';
-import type { RuntimeStats } from './types.js';
+import type { RuntimeRemote, RuntimeStats } from './types.js';
 
 export interface RuntimeParts {
   readonly manager: BlockManagerLike;
@@ -29,6 +29,8 @@ export interface RuntimeParts {
   readonly now: () => number;
   /** Where the runtime's time goes, by phase (NO_CLOCK unless the runtime profiles). */
   readonly clock: Pick<PhaseClock, 'enter' | 'switchTo'>;
+  /** The tier below the runtime's own (RuntimeOptions.remote), or null. */
+  readonly remote: RuntimeRemote | null;
 }
 
 /** observe: hands an event to every policy, in priority order. */
@@ -57,6 +59,8 @@ export function drainBlockEvents(parts: RuntimeParts, time: number): void {
     parts.clock.switchTo(previous);
     return;
   }
+  // First: the tier below must see a dropped block before its slot's next copy runs.
+  if (parts.remote !== null) parts.remote.blockEvents(events);
   // Only classes and unused prefetches care what left; otherwise skip the walk.
   const walk = parts.scoring.mode === 'classes' || parts.prefetched.size > 0;
   for (let i = 0; walk && i < events.kind.length; i++) {

@@ -67,6 +67,7 @@ export class RequestBook {
       return null;
     }
     stats.admitted++;
+    const decision = parts.remote === null ? admitted : { ...admitted, remoteBlocks: parts.remote.admitted(requestId, request.hashes, admitted) };
     const fullBlocks = Math.floor(request.numTokens / manager.blockSize);
     this.#requests.set(requestId, {
       requestId,
@@ -108,7 +109,7 @@ export class RequestBook {
       previousBlocks: previous?.length,
     });
     rescore(parts, admitted.blockIds);
-    return admitted;
+    return decision;
   }
 
   prefillDone(requestId: number, time: number | undefined): Int32Array {

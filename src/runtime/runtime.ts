@@ -25,7 +25,10 @@ import {
   type DataPlane,
   type SelectOptions,
 } from '../compute/backend.js';
-import type { Action, FrameworkEvent, PredictQuery, Prediction } from '../policies/types.js';
+import { checkComposition } from '../policies/compose.js';
+import { compositionOf } from '../policies/registry.js';
+import { HashSalter } from '../policies/safety/salt.js';
+import type { Action, FrameworkEvent, Policy, PolicyAnswer, PredictQuery, Prediction } from '../policies/types.js';
 import { checkBoolean, checkInt } from '../util/check.js';
 import { ActionRunner, mergeActions } from './actions.js';
 import { CopyQueue } from './copy_queue.js';
@@ -47,6 +50,7 @@ import type {
   PrefetchCompletion,
   RefreshResult,
   RuntimeOptions,
+  RuntimeRemote,
   RuntimeStats,
 } from './types.js';
 
@@ -63,6 +67,10 @@ export class Runtime {
   readonly #executeActions: boolean;
   readonly #autoRefresh: boolean;
   readonly #clock: PhaseClock | null;
+  /** Policies that answer framework events (safety, tool-memo), in priority order. */
+  readonly #answerers: readonly Policy[];
+  /** Salts isolated workloads' block hashes at admit and decode; null when no policy isolates. */
+  readonly #salter: HashSalter | null;
 
   /**
    * A runtime on the backend `options.backend` names: 'auto' (the default
@@ -106,6 +114,12 @@ export class Runtime {
       if (names.has(p.name)) throw new RangeError(`policy "${p.name}" is listed twice`);
       names.add(p.name);
     }
+    checkComposition(
+      policies.map((p) => ({ name: p.name, ...(p.scoring !== undefined ? { scoring: p.scoring } : {}), composition: compositionOf(p) })),
+      Array.isArray(options.combine),
+    );
+    this.#answerers = policies.filter((p) => p.answer !== undefined);
+    this.#salter = HashSalter.of(policies);
     this.registry = new NameRegistry();
     const timeWentBack = { count: 0, largestSeconds: 0, last: null };
     this.#parts = {
@@ -127,6 +141,7 @@ export class Runtime {
       prefetched: new Set(),
       now,
       clock: this.#clock ?? NO_CLOCK,
+      remote: checkRemote(options.remote),
     };
     this.#requests = new RequestBook(this.#parts);
     this.#actions = new ActionRunner(this.#parts);
@@ -142,20 +157,28 @@ export class Runtime {
    * fit the state (see RuntimeStats.ignored) are counted and ignored; an
    * event earlier than its session's latest is applied and counted
    * (RuntimeStats.timeWentBack).
+   *
+   * Returns the policies' answer, or null: a denial (the event is refused,
+   * neither applied nor observed by any policy) beats any other answer; a
+   * memo hit answers a tool.start from an earlier call's result.
    */
-  observe(event: FrameworkEvent): void {
+  observe(event: FrameworkEvent): PolicyAnswer | null {
     const parts = this.#parts;
     const previous = parts.clock.enter('observe');
     try {
-      const e = checkFrameworkEvent(event);
+      let e = checkFrameworkEvent(event);
+      if (this.#salter !== null && e.type === 'hint' && e.hashes !== undefined) e = { ...e, hashes: this.#salter.chainOf(e.agent.workload, e.hashes) };
       const misfit = parts.sessions.misfit(e);
       if (misfit !== null) {
         parts.stats.ignored[misfit] = (parts.stats.ignored[misfit] ?? 0) + 1;
-        return;
+        return null;
       }
+      const answer = this.#answerers.length === 0 ? null : answerOf(this.#answerers, e);
+      if (answer?.type === 'deny') return answer;
       parts.sessions.noteTime(e.session, e.time, e.type);
       emit(parts, parts.sessions.apply(e));
       rescore(parts);
+      return answer;
     } finally {
       parts.clock.switchTo(previous);
     }
@@ -172,6 +195,7 @@ export class Runtime {
   admit(request: AdmitRequest): AdmitDecision | null {
     const previous = this.#parts.clock.enter('admit');
     try {
+      if (this.#salter !== null) return this.#salter.admit(request, (salted) => this.#requests.admit(salted));
       return this.#requests.admit(request);
     } finally {
       this.#parts.clock.switchTo(previous);
@@ -197,7 +221,8 @@ export class Runtime {
   decode(requestId: number, tokens: number, hashes?: BigUint64Array, time?: number): Int32Array | null {
     const previous = this.#parts.clock.enter('prefill');
     try {
-      return this.#requests.decode(requestId, tokens, hashes, time);
+      const chain = this.#salter === null || hashes === undefined ? hashes : this.#salter.decode(requestId, hashes);
+      return this.#requests.decode(requestId, tokens, chain, time);
     } finally {
       this.#parts.clock.switchTo(previous);
     }
@@ -208,6 +233,7 @@ export class Runtime {
     const previous = this.#parts.clock.enter('release');
     try {
       this.#requests.release(requestId, time);
+      this.#salter?.released(requestId);
     } finally {
       this.#parts.clock.switchTo(previous);
     }
@@ -222,7 +248,9 @@ export class Runtime {
     if (this.#parts.copies.attached) {
       throw new RangeError('takeCopyPlan: a data plane is attached, so the runtime runs the copy plans; await runtime.sync() instead');
     }
-    return this.manager.takeCopyPlan();
+    const plan = this.manager.takeCopyPlan();
+    if (this.#parts.remote !== null) this.#parts.remote.copyPlan(plan);
+    return plan;
   }
 
   // ------------------------------------------------------------ data plane
@@ -237,6 +265,9 @@ export class Runtime {
    * manager's tiers.
    */
   attachDataPlane(plane: DataPlane): void {
+    if (this.#parts.remote !== null) {
+      throw new RangeError('attachDataPlane: a remote tier (options.remote) follows the copy plans takeCopyPlan hands out; the engine runs them');
+    }
     this.#parts.copies.attach(plane);
   }
 
@@ -343,8 +374,11 @@ export class Runtime {
     return explainBlock(this.#parts, blockId);
   }
 
+  /** What the runtime holds now, and what each policy that reports counts (under `policyInfo`, by name). */
   info(): Record<string, unknown> {
-    return runtimeInfo(this.#parts, this.#requests.size, this.#actions.holds);
+    const policyInfo: Record<string, unknown> = {};
+    for (const p of this.#parts.policies) if (p.info) policyInfo[p.name] = p.info();
+    return { ...runtimeInfo(this.#parts, this.#requests.size, this.#actions.holds), policyInfo };
   }
 
   get stats(): RuntimeStats {
@@ -377,4 +411,25 @@ export class Runtime {
     this.#parts.scoring.invalidateAll();
     rescore(this.#parts);
   }
+}
+
+/** @throws TypeError when `remote` is neither absent nor an object with the three RuntimeRemote hooks. */
+function checkRemote(remote: RuntimeRemote | null | undefined): RuntimeRemote | null {
+  if (remote === undefined || remote === null) return null;
+  for (const hook of ['blockEvents', 'copyPlan', 'admitted'] as const) {
+    if (typeof (remote as Partial<RuntimeRemote>)[hook] !== 'function') throw new TypeError(`remote must be a RuntimeRemote: remote.${hook} must be a function`);
+  }
+  return remote;
+}
+
+/** The policies' answer to an event: the first denial, else the first other answer. */
+function answerOf(answerers: readonly Policy[], event: FrameworkEvent): PolicyAnswer | null {
+  let found: PolicyAnswer | null = null;
+  for (const p of answerers) {
+    const answer = p.answer!(event);
+    if (answer === null) continue;
+    if (answer.type === 'deny') return answer;
+    found ??= answer;
+  }
+  return found;
 }

@@ -62,5 +62,5 @@ export function resolvePolicy(spec: PolicySpec): Policy {
 function isPolicyObject(value: unknown): value is Policy {
   if (typeof value !== 'object' || value === null) return false;
   const p = value as Record<string, unknown>;
-  return typeof p.name === 'string' && ['observe', 'scoreClasses', 'scoreBlocks', 'predict', 'act', 'attach'].some((k) => typeof p[k] === 'function');
+  return typeof p.name === 'string' && ['observe', 'scoreClasses', 'scoreBlocks', 'predict', 'act', 'attach', 'answer', 'saltOf'].some((k) => typeof p[k] === 'function');
 }

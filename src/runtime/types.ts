@@ -4,7 +4,7 @@
  * predictions, the policy contract) lives in policies/types.ts.
  */
 import type { BlockManager } from '../blocks/block_manager.js';
-import type { BlockManagerLike, BlockManagerOptions } from '../blocks/types.js';
+import type { BlockEvents, BlockManagerLike, BlockManagerOptions, CopyPlan } from '../blocks/types.js';
 import type { BackendSelection, ComputeBackend } from '../compute/backend.js';
 import type { Action, AgentRef, Policy } from '../policies/types.js';
 import type { TimeWentBack } from './sessions.js';
@@ -56,6 +56,31 @@ export interface RuntimeOptions {
    * nothing.
    */
   profile?: boolean;
+  /**
+   * A tier below the runtime's own, e.g. a remote store shared by replicas
+   * (src/remote, RuntimeRemoteTier). The runtime stays the only one that
+   * drains the block manager and hands the tier what it needs; default
+   * none, when each hook costs one null check. Needs the engine to take
+   * the copy plans (takeCopyPlan): attachDataPlane refuses.
+   */
+  remote?: RuntimeRemote | null;
+}
+
+/**
+ * What the runtime tells a tier below its own. Calls are synchronous and
+ * come in the block manager's order; a hook must not call the runtime.
+ */
+export interface RuntimeRemote {
+  /** Each batch of block events the runtime drains, before policies observe it and before the copies of those calls run. */
+  blockEvents(events: BlockEvents): void;
+  /** Each copy plan takeCopyPlan hands out, before the engine runs it. */
+  copyPlan(plan: CopyPlan): void;
+  /**
+   * After the manager admitted a request and before its events are drained:
+   * the tier may fill and commit blocks after the cached prefix (through
+   * the manager's commit). Returns how many it filled.
+   */
+  admitted(requestId: number, hashes: BigUint64Array, decision: AdmitDecision): number;
 }
 
 /** A prefetch the data plane finished: its blocks are on the device. */
@@ -93,6 +118,11 @@ export interface AdmitDecision {
   blockIds: Int32Array;
   /** Device slot of each block: the engine's block table. */
   blockTable: Int32Array;
+  /**
+   * Blocks after the device and host hits that a remote tier filled and
+   * committed (RuntimeOptions.remote); absent without one.
+   */
+  remoteBlocks?: number;
 }
 
 export interface ActResult {

@@ -8,14 +8,19 @@
  * by the sessions in flight. Capacities below 1 are fractions of it.
  */
 import type { FutureUses } from '../policies/belady.js';
-import { BASELINE_POLICY, OPTIMUM_POLICY, POLICY_NAMES, policyEntry } from '../policies/registry.js';
+import { BASELINE_POLICY, composedEntry, DEFAULT_REPLAY_POLICIES, OPTIMUM_POLICY, POLICY_NAMES, policyEntry } from '../policies/registry.js';
 import type { PolicySpec } from '../runtime/runtime.js';
 import type { Policy } from '../policies/types.js';
 import { PHASES, type Phase } from '../runtime/profile.js';
-import type { TraceCall } from '../trace/format.js';
+import type { ToolDeclaration, TraceCall } from '../trace/format.js';
 import { COST_MODELS, type CostModel } from './cost_model.js';
 import type { BackendSelection } from '../compute/backend.js';
 import { simulate, simulateAsync, type SimulationOptions, type SimulationResult } from './simulator.js';
+import type { ToolCallTally } from './tool_calls.js';
+import { simulateCluster, type ClusterOptions } from './cluster.js';
+import type { SpeculativeTally } from './engine_hooks.js';
+import { ROUTER_KINDS, type RouterKind } from '../policies/routing.js';
+import { checkInt } from '../util/check.js';
 import { seededRandom } from '../util/random.js';
 import type { TokenCountSummary } from '../trace/rules.js';
 import { checkReplayArguments } from './replay_checks.js';
@@ -27,8 +32,8 @@ const MIN_GAP = 0.005;
 /** The first pass runs a policy that never evicts: the registry's capacity bound. */
 const UNBOUNDED_POLICY = POLICY_NAMES.find((name) => policyEntry(name).bound === 'capacity')!;
 
-/** Every registered policy, in registry order: what a replay runs by default. */
-export const REPLAY_POLICIES: readonly string[] = POLICY_NAMES;
+/** The registered policies, in registry order, but those meant to be composed ("lru+safety"): what a replay runs by default. */
+export const REPLAY_POLICIES: readonly string[] = DEFAULT_REPLAY_POLICIES;
 
 /**
  * A tier's capacity: a fraction of the peak live footprint, or a block
@@ -59,6 +64,24 @@ export interface ReplayOptions {
   observers?: readonly Policy[];
   /** Report where the runtime's time went, by phase (PolicyResult.profileUsPerCall). */
   profile?: boolean;
+  /** Serving replicas, each with the capacities above, behind one router (default 1: the plain engine). */
+  replicas?: number;
+  /** How the router picks a replica when replicas > 1 (default 'cache'). */
+  router?: RouterKind;
+  /**
+   * Registered policies replayed once more with no host tier, on the same
+   * arrivals, reported under `name` in `deviceOnlyResults` (LRU so is the
+   * serving stack as shipped, the baseline a host tier is measured against).
+   */
+  deviceOnly?: readonly DeviceOnlyRun[];
+  /** Tool declarations (a trace header's `tools`), told to policies that memoise tool results. */
+  tools?: Readonly<Record<string, ToolDeclaration>>;
+}
+
+/** A policy replayed again with no host tier, and the name its result goes by. */
+export interface DeviceOnlyRun {
+  policy: string;
+  name: string;
 }
 
 /**
@@ -91,6 +114,12 @@ export interface PolicyResult {
   overheadUsPerCall: number;
   /** With `profile`: overheadUsPerCall by the runtime's phases (Runtime.phaseSeconds), µs per LLM call. */
   profileUsPerCall?: Record<Phase, number>;
+  /** Present when the trace records tool calls: calls, memo answers, stale answers, denials and tool seconds saved. */
+  toolCalls?: ToolCallTally;
+  /** When a policy prefilled speculatively: tokens computed and loaded ahead, found by a later call, and wasted. */
+  speculativePrefill?: SpeculativeTally;
+  /** With several replicas: the calls each served. */
+  callsPerReplica?: number[];
   /** TTFT samples (ms), for distributions; left out of the CLI's JSON. */
   ttftMs?: number[];
 }
@@ -112,6 +141,11 @@ export interface ReplayReport {
   /** Ids the trace referenced with several token counts, as allowed (docs/trace-format.md). */
   tokenCounts: TokenCountSummary;
   results: PolicyResult[];
+  /** With `deviceOnly`: those runs' results, named as asked, in that order. */
+  deviceOnlyResults?: PolicyResult[];
+  /** With several replicas: how many, and the router in front (capacities are per replica). */
+  replicas?: number;
+  router?: RouterKind;
 }
 
 /** Resolves a capacity against the peak live footprint. */
@@ -122,13 +156,14 @@ export function capacityBlocks(capacity: Capacity, peak: number): number {
 /** Replays synchronously: the backend, if given, must compute synchronously (cpu, cuda, tfjs). */
 export function replay(name: string, calls: readonly TraceCall[], options: ReplayOptions = {}): ReplayReport {
   const runs = replayRuns(name, calls, options);
-  for (let step = runs.next(); ; step = runs.next(simulate(step.value))) {
+  for (let step = runs.next(); ; step = runs.next(step.value.replicas !== undefined ? simulateCluster(step.value as ClusterOptions) : simulate(step.value))) {
     if (step.done) return step.value;
   }
 }
 
 /** Replays on any backend (WebGPU included), awaiting its work between engine iterations. */
 export async function replayAsync(name: string, calls: readonly TraceCall[], options: ReplayOptions = {}): Promise<ReplayReport> {
+  if (options.replicas !== undefined && options.replicas > 1) throw new RangeError('replayAsync: options.replicas > 1 runs on a synchronous backend only: use replay()');
   const runs = replayRuns(name, calls, options);
   for (let step = runs.next(); ; step = runs.next(await simulateAsync(step.value))) {
     if (step.done) return step.value;
@@ -136,8 +171,13 @@ export async function replayAsync(name: string, calls: readonly TraceCall[], opt
 }
 
 /** The replay, handing each policy's simulation to the driver and taking back its result. */
-function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayOptions): Generator<SimulationOptions, ReplayReport, SimulationResult> {
+function* replayRuns(
+  name: string,
+  calls: readonly TraceCall[],
+  options: ReplayOptions,
+): Generator<SimulationOptions & Partial<Pick<ClusterOptions, 'replicas' | 'router'>>, ReplayReport, SimulationResult> {
   checkReplayArguments(name, calls, options);
+  const cluster = clusterOf(options);
   const blockSize = options.blockSize ?? 16;
   const model: CostModel = COST_MODELS[options.model ?? '8b']!;
   const seed = options.seed ?? 1;
@@ -151,33 +191,40 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
   const device = Math.max(maxRequestBlocks, requested);
   const host = capacityBlocks(options.hostCapacity ?? { fraction: 1 }, first.peakLiveBlocks);
 
+  const runs = [
+    ...policies.map((policy) => ({ policy, name: policy, hostBlocks: host })),
+    ...(options.deviceOnly ?? []).map(({ policy, name }) => ({ policy, name, hostBlocks: 0 })),
+  ];
   const results: PolicyResult[] = [];
-  for (const [i, policy] of policies.entries()) {
-    const entry = policyEntry(policy);
-    const spec: PolicySpec = entry.prepare ? { name: policy, options: entry.prepare({ calls, workload: name, future: first.future }) } : policy;
+  for (const [i, { policy, name: resultName, hostBlocks }] of runs.entries()) {
+    // "cachesage+ttl" is one run of both policies on one runtime, reported under the joined name.
+    const entry = composedEntry(policy);
+    const specs: PolicySpec[] = entry.specs({ calls, workload: name, future: first.future, ...(options.tools ? { tools: options.tools } : {}) });
     const unbounded = entry.bound === 'capacity';
     const deviceBlocks = unbounded ? workload.blockIds.size + maxRequestBlocks : device;
     const run: SimulationResult = yield {
       workload,
-      policy: spec,
+      policy: specs.length === 1 ? specs[0]! : specs,
       deviceBlocks,
-      hostBlocks: unbounded ? 0 : host,
+      hostBlocks: unbounded ? 0 : hostBlocks,
       model,
       arrivals: { sessionStarts: first.sessionStarts },
       ...(entry.bound === 'future' ? { onCall: (call: SimCall) => first.future.moveTo(call) } : {}),
       ...(options.backend ? { backend: options.backend } : {}),
       ...(options.observers ? { observers: options.observers } : {}),
       ...(options.profile ? { profile: true } : {}),
+      ...cluster,
     };
     const capacity: CapacityUsed = { requested, effective: deviceBlocks, raisedToFit: !unbounded && device > requested };
-    results.push(summarize(policy, capacity, run, workload));
-    options.onProgress?.(policy, i + 1, policies.length);
+    results.push(summarize(resultName, capacity, run, workload));
+    options.onProgress?.(resultName, i + 1, runs.length);
   }
+  const deviceOnlyResults = results.splice(policies.length);
   const lru = results.find((r) => r.policy === BASELINE_POLICY);
   const min = results.find((r) => r.policy === OPTIMUM_POLICY);
   // Below half a point of headroom between LRU and MIN the ratio measures
   // noise, not the policy: it is reported as null then.
-  for (const r of results) {
+  for (const r of [...results, ...deviceOnlyResults]) {
     r.gapClosed = lru && min && min.tokenHitRate - lru.tokenHitRate >= MIN_GAP
       ? round((r.tokenHitRate - lru.tokenHitRate) / (min.tokenHitRate - lru.tokenHitRate), 4)
       : null;
@@ -195,7 +242,19 @@ function* replayRuns(name: string, calls: readonly TraceCall[], options: ReplayO
     sessions: workload.sessions.length,
     tokenCounts: workload.tokenCounts,
     results,
+    ...(options.deviceOnly ? { deviceOnlyResults } : {}),
+    ...cluster,
   };
+}
+
+/** The replicas and router of a replay with several replicas; empty for the plain engine. */
+function clusterOf(options: ReplayOptions): { replicas: number; router: RouterKind } | Record<string, never> {
+  const replicas = checkInt(options.replicas ?? 1, 'replay: options.replicas', 1, 1024);
+  const router = options.router ?? 'cache';
+  if (!(ROUTER_KINDS as readonly string[]).includes(router)) {
+    throw new RangeError(`replay: options.router must be one of ${ROUTER_KINDS.join(', ')}, got ${JSON.stringify(router)}`);
+  }
+  return replicas > 1 ? { replicas, router } : {};
 }
 
 interface FirstPass {
@@ -358,6 +417,9 @@ function summarize(policy: string, capacity: CapacityUsed, run: SimulationResult
     bytesMoved: run.bytesMoved,
     overheadUsPerCall: round((run.runtimeSeconds * 1e6) / Math.max(1, workload.calls), 2),
     ...(run.phaseSeconds ? { profileUsPerCall: perCall(run.phaseSeconds, workload.calls) } : {}),
+    ...(run.toolCalls ? { toolCalls: { ...run.toolCalls, secondsSaved: round(run.toolCalls.secondsSaved, 3) } } : {}),
+    ...(run.speculative ? { speculativePrefill: run.speculative } : {}),
+    ...('callsPerReplica' in run ? { callsPerReplica: run.callsPerReplica as number[] } : {}),
     ttftMs: ttft,
   };
 }

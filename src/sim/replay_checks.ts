@@ -4,7 +4,8 @@
  * (The calls themselves are checked by prepareWorkload, with the trace
  * rules.)
  */
-import { policyEntry } from '../policies/registry.js';
+import { composedEntry, policyEntry } from '../policies/registry.js';
+import { checkToolDeclarations } from '../trace/format.js';
 import { MAX_HASH_BLOCK_SIZE } from '../trace/hashing.js';
 import { checkBoolean, checkInt, describeValue, isRecord } from '../util/check.js';
 import { COST_MODELS } from './cost_model.js';
@@ -13,7 +14,7 @@ import { checkWorkloadName } from './workload.js';
 
 const OPTION_NAMES = [
   'policies', 'capacity', 'hostCapacity', 'blockSize', 'concurrency', 'arrivalRate', 'model', 'seed',
-  'onProgress', 'backend', 'observers', 'profile',
+  'onProgress', 'backend', 'observers', 'profile', 'deviceOnly', 'replicas', 'router', 'tools',
 ] as const;
 
 /** A finite number above 0. */
@@ -50,7 +51,7 @@ export function checkReplayArguments(name: unknown, calls: unknown, options: unk
     if (!Array.isArray(o.policies)) throw new TypeError(`replay: options.policies must be an array of policy names, got ${describeValue(o.policies)}`);
     o.policies.forEach((policy, i) => {
       try {
-        policyEntry(policy);
+        composedEntry(policy);
       } catch (error) {
         const message = `replay: options.policies[${i}]: ${(error as Error).message}`;
         throw error instanceof TypeError ? new TypeError(message) : new RangeError(message);
@@ -74,4 +75,17 @@ export function checkReplayArguments(name: unknown, calls: unknown, options: unk
     throw new TypeError(`replay: options.observers must be an array of policies, got ${describeValue(o.observers)}`);
   }
   if (o.profile !== undefined) checkBoolean(o.profile, 'replay: options.profile');
+  if (o.tools !== undefined) checkToolDeclarations(o.tools, 'replay: options.tools', (problem, kind) => { throw kind === 'type' ? new TypeError(problem) : new RangeError(problem); });
+  if (o.deviceOnly !== undefined) {
+    if (!Array.isArray(o.deviceOnly)) throw new TypeError(`replay: options.deviceOnly must be an array of {policy, name}, got ${describeValue(o.deviceOnly)}`);
+    o.deviceOnly.forEach((run: unknown, i) => {
+      if (!isRecord(run) || typeof run['name'] !== 'string' || run['name'] === '') throw new TypeError(`replay: options.deviceOnly[${i}] must be {policy, name} with a non-empty name, got ${describeValue(run)}`);
+      try {
+        composedEntry(run['policy'] as string);
+      } catch (error) {
+        const message = `replay: options.deviceOnly[${i}].policy: ${(error as Error).message}`;
+        throw error instanceof TypeError ? new TypeError(message) : new RangeError(message);
+      }
+    });
+  }
 }

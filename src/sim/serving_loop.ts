@@ -9,9 +9,12 @@
 import { performance } from 'node:perf_hooks';
 
 import { Tier, type CopyPlan } from '../blocks/types.js';
+import type { Policy } from '../policies/types.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { decodeSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
+import { ToolCalls } from './tool_calls.js';
 import type { SimulationOptions, SimulationResult } from './simulator.js';
+import { EngineHooks, type Waiting } from './engine_hooks.js';
 import type { SimCall } from './workload.js';
 
 /** Where the replay hands control to its driver: between engine iterations. */
@@ -29,10 +32,12 @@ interface Running {
   requestId: number;
   arrival: number;
   remaining: number;
+  /** Its record in SimulationResult.served. */
+  served: number;
 }
 
 /** Events in time order; ties by insertion, so runs are deterministic. */
-class EventQueue {
+export class EventQueue {
   readonly #items: { time: number; seq: number; session: number; call: number }[] = [];
   #seq = 0;
   push(time: number, session: number, call: number): void {
@@ -83,8 +88,15 @@ function before(a: { time: number; seq: number }, b: { time: number; seq: number
   return a.time < b.time || (a.time === b.time && a.seq < b.seq);
 }
 
-export function* simulation(options: SimulationOptions, runtime: Runtime, withDataPlane: boolean): Generator<Checkpoint, SimulationResult, void> {
+export function* simulation(
+  options: SimulationOptions,
+  runtime: Runtime,
+  withDataPlane: boolean,
+  policies: readonly Policy[] = [],
+): Generator<Checkpoint, SimulationResult, void> {
   const { workload, model } = options;
+  // Queue ordering and speculative prefill, when a policy asks for them.
+  const hooks = new EngineHooks(policies, runtime, workload.blockSize);
   const blockSize = workload.blockSize;
   const bytesPerBlock = model.kvBytesPerToken * blockSize;
   const checkpoint: Checkpoint = { time: 0, copies: [] };
@@ -116,6 +128,7 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     survivalBatches: 0,
     reclaimed: 0,
     timeWentBack: 0,
+    served: [],
   };
   let ttftCount = 0;
   const events = new EventQueue();
@@ -128,12 +141,15 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     nextClosedLoopSession = Math.min(options.arrivals.concurrency, workload.sessions.length);
     for (let s = 0; s < nextClosedLoopSession; s++) events.push(0, s, -1);
   }
-  const waiting: { call: SimCall; arrival: number }[] = [];
+  const waiting: Waiting[] = [];
+  let arrived = 0;
   let running: Running[] = [];
   let now = 0;
   let nextRequest = 1;
   let stalledSeconds = 0;
-  const ref = (call: SimCall) => ({ workload: workload.name, agent: call.agent });
+  // A mix of workloads files each session under its own.
+  const workloadOf = (s: number) => workload.sessions[s]!.workload ?? workload.name;
+  const ref = (call: SimCall) => ({ workload: workloadOf(call.session), agent: call.agent });
   const sessionName = (s: number) => workload.sessions[s]!.name;
 
   const takePlan = () => {
@@ -151,11 +167,12 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     }
   };
   const firstComputed = new Map<number, number>();
+  const toolCalls = new ToolCalls(runtime);
 
   const arrive = (session: number, callIndex: number, time: number) => {
     if (callIndex === -1) {
       runtimeCalls++;
-      timed(() => runtime.observe({ type: 'session.start', time, session: sessionName(session), workload: workload.name }));
+      timed(() => runtime.observe({ type: 'session.start', time, session: sessionName(session), workload: workloadOf(session) }));
       events.push(time, session, 0);
       return;
     }
@@ -164,7 +181,10 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     span[0] = Math.min(span[0], time);
     if (callIndex > 0) {
       const previous = workload.sessions[session]!.calls[callIndex - 1]!;
-      if (previous.gapAfter > 0) {
+      if (previous.tools !== undefined) {
+        runtimeCalls++;
+        timed(() => toolCalls.end(sessionName(session), ref(previous), time));
+      } else if (previous.gapAfter > 0) {
         runtimeCalls++;
         timed(() => runtime.observe({ type: 'tool.end', time, session: sessionName(session), agent: ref(previous), tool: 'tool' }));
       }
@@ -177,7 +197,7 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
       runtime.act(time);
     });
     takePlan();
-    waiting.push({ call, arrival: time });
+    waiting.push({ call, arrival: time, position: arrived++, bypassed: 0 });
     result.arrivals.push({ time, call });
   };
 
@@ -186,6 +206,8 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     const session = sessionName(call.session);
     runtimeCalls += 4;
     options.onCall?.(call);
+    // Tool time before the session's next call: less what a memo answered.
+    let gap = call.gapAfter;
     timed(() => {
       const replyBlocks = call.allHashes.subarray(Math.min(call.allHashes.length, call.promptHashes.length));
       if (replyBlocks.length > 0) {
@@ -202,6 +224,8 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
         if ('concurrency' in options.arrivals && nextClosedLoopSession < workload.sessions.length) {
           events.push(time, nextClosedLoopSession++, -1);
         }
+      } else if (call.tools !== undefined) {
+        gap = toolCalls.start({ ...call, tools: call.tools }, session, ref(call), time);
       } else if (call.gapAfter > 0) {
         runtime.observe({ type: 'tool.start', time, session, agent: ref(call), tool: 'tool' });
       }
@@ -213,7 +237,7 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     span[1] = Math.max(span[1], time);
     result.makespanSeconds = Math.max(result.makespanSeconds, time);
     const calls = workload.sessions[call.session]!.calls;
-    if (call.index + 1 < calls.length) events.push(time + call.gapAfter, call.session, call.index + 1);
+    if (call.index + 1 < calls.length) events.push(time + gap, call.session, call.index + 1);
   };
 
   for (;;) {
@@ -230,6 +254,14 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     }
     if (waiting.length === 0 && running.length === 0) {
       if (events.size === 0) break;
+      // An idle engine may compute predicted prefixes before the next arrival.
+      const idle = hooks.speculates ? timed(() => hooks.speculate(now, model.iterationTokenBudget, model, bytesPerBlock)) : 0;
+      if (idle > 0) {
+        now += idle;
+        timed(() => hooks.finishSpeculation(now, computed));
+        takePlan();
+        continue;
+      }
       now = events.peekTime();
       continue;
     }
@@ -237,8 +269,11 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     let seconds = 0;
     let budget = model.iterationTokenBudget;
     const prefilled: Running[] = [];
-    while (waiting.length > 0) {
-      const { call, arrival } = waiting[0]!;
+    const admitted: number[] = [];
+    // Calls a policy holds out of this iteration stay behind the admissible ones.
+    const admissible = hooks.orders ? timed(() => hooks.order(waiting, sessionName, ref, now)) : Infinity;
+    while (waiting.length > 0 && admitted.length < admissible) {
+      const { call, arrival, position } = waiting[0]!;
       if (prefilled.length > 0) {
         // Over this iteration's token budget: the call waits for the next one.
         const match = runtime.manager.lookup(call.promptHashes);
@@ -263,15 +298,19 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
       const fresh = call.promptTokens - cached - fromHost;
       nextRequest++;
       waiting.shift();
+      admitted.push(position);
       budget -= fresh;
       result.promptTokens += call.promptTokens;
       result.deviceHitTokens += cached;
+      hooks.noteHits(call.promptHashes, Math.floor(decision.cachedDeviceTokens / blockSize) + decision.loadedBlocks);
+      result.served.push({ session: call.session, index: call.index, ttftSeconds: 0, promptTokens: call.promptTokens, deviceHitTokens: cached });
       result.hostHitTokens += fromHost;
       seconds += prefillSeconds(model, fresh, cached + fromHost) + transferSeconds(model, decision.loadedBlocks, bytesPerBlock);
       takePlan();
       firstComputed.set(requestId, Math.floor(decision.cachedDeviceTokens / blockSize) + decision.loadedBlocks);
-      prefilled.push({ call, requestId, arrival, remaining: call.outputTokens - 1 });
+      prefilled.push({ call, requestId, arrival, remaining: call.outputTokens - 1, served: result.served.length - 1 });
     }
+    if (hooks.orders) hooks.noteBypassed(waiting, admitted);
     if (prefilled.length === 0 && running.length === 0) {
       // Nothing fits and nothing runs: only a later arrival, or a policy
       // letting go of pinned blocks as time passes (a TTL), can help.
@@ -296,6 +335,11 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
       continue;
     }
     stalledSeconds = 0;
+    // Budget this iteration leaves unused may go to predicted prefixes.
+    if (hooks.speculates) {
+      seconds += timed(() => hooks.speculate(now, budget, model, bytesPerBlock));
+      takePlan();
+    }
     // Decode iterations with no admission in between can be taken together,
     // up to the next completion or the next arrival.
     let steps = 1;
@@ -311,12 +355,14 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
     // batched beside them could not reuse them.
     for (const r of prefilled) {
       result.ttftSeconds[ttftCount++] = now - r.arrival;
+      result.served[r.served]!.ttftSeconds = now - r.arrival;
       runtimeCalls++;
       options.onCall?.(r.call);
       const ids = timed(() => runtime.prefillDone(r.requestId, now));
       computed(ids, firstComputed.get(r.requestId) ?? 0);
       firstComputed.delete(r.requestId);
     }
+    if (hooks.speculates) timed(() => hooks.finishSpeculation(now, computed));
     const still: Running[] = [];
     for (const r of running) {
       r.remaining -= steps;
@@ -332,10 +378,12 @@ export function* simulation(options: SimulationOptions, runtime: Runtime, withDa
   const stats = runtime.stats;
   result.prefetch = stats.prefetch;
   result.timeWentBack = stats.timeWentBack.count;
+  if (hooks.speculates) result.speculative = hooks.speculativeTally();
   result.ttftSeconds = result.ttftSeconds.subarray(0, ttftCount);
   result.runtimeSeconds = runtimeSeconds;
   result.runtimeCalls = runtimeCalls + refreshes;
   result.phaseSeconds = runtime.phaseSeconds();
+  if (toolCalls.tally.calls > 0) result.toolCalls = { ...toolCalls.tally };
   result.refreshes = refreshes;
   return result;
 }

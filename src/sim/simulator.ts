@@ -28,14 +28,18 @@ import type { BackendSelection, ComputeBackend, DataPlane } from '../compute/bac
 import type { Policy } from '../policies/types.js';
 import type { Phase } from '../runtime/profile.js';
 import { Runtime, type PolicySpec, type RefreshResult } from '../runtime/runtime.js';
+import { resolvePolicy } from '../runtime/setup.js';
+import type { SpeculativeTally } from './engine_hooks.js';
 import type { CostModel } from './cost_model.js';
+import type { ToolCallTally } from './tool_calls.js';
 import { simulation, type Checkpoint, type DataPlaneOp } from './serving_loop.js';
 import { largestCallBlocks, type SimCall, type SimWorkload } from './workload.js';
 import { checkInt, describeValue, isRecord } from '../util/check.js';
 
 export interface SimulationOptions {
   workload: SimWorkload;
-  policy: PolicySpec | Policy;
+  /** The policy, or several composed on one runtime (in priority order). */
+  policy: PolicySpec | Policy | readonly PolicySpec[];
   deviceBlocks: number;
   hostBlocks: number;
   model: CostModel;
@@ -97,6 +101,8 @@ export interface SimulationResult {
   runtimeCalls: number;
   /** With `profile`: the runtime's own account of runtimeSeconds, by phase (Runtime.phaseSeconds); else null. */
   phaseSeconds: Record<Phase, number> | null;
+  /** Present when the trace records tool calls: what they came to (tool_calls.ts). */
+  toolCalls?: ToolCallTally;
   /** Per session: [first call arrival, last reply], seconds. */
   sessionSpans: [number, number][];
   /** Per call, in completion order: arrival time and the call. */
@@ -109,6 +115,19 @@ export interface SimulationResult {
   dataPlane?: DataPlaneCheck;
   /** Events and engine calls whose time went back within their session (RuntimeStats.timeWentBack): 0 in every replay. */
   timeWentBack: number;
+  /** Per call, in admission order: its session (index), call index, TTFT and device hits. */
+  served: ServedCall[];
+  /** Present when a policy prefilled speculatively (engine_hooks.ts). */
+  speculative?: SpeculativeTally;
+}
+
+/** One call as the engine served it. */
+export interface ServedCall {
+  session: number;
+  index: number;
+  ttftSeconds: number;
+  promptTokens: number;
+  deviceHitTokens: number;
 }
 
 /**
@@ -117,8 +136,9 @@ export interface SimulationResult {
  */
 export function simulate(options: SimulationOptions): SimulationResult {
   checkSimulationOptions(options, 'simulate');
-  const runtime = createRuntime(options);
-  const replay = simulation(options, runtime, false);
+  const policies = resolvePolicies(options);
+  const runtime = createRuntime(options, policies);
+  const replay = simulation(options, runtime, false, policies);
   const driver = new RefreshTally();
   for (let step = replay.next(); ; step = replay.next()) {
     if (step.done) return driver.into(step.value);
@@ -131,10 +151,11 @@ export function simulate(options: SimulationOptions): SimulationResult {
 /** Replays on any backend, awaiting its work at each iteration boundary. */
 export async function simulateAsync(options: AsyncSimulationOptions): Promise<SimulationResult> {
   checkSimulationOptions(options, 'simulateAsync');
-  const runtime = createRuntime(options);
+  const policies = resolvePolicies(options);
+  const runtime = createRuntime(options, policies);
   const plane = options.dataPlane;
   const check: DataPlaneCheck = { copies: 0, plans: 0, writes: 0, checked: 0, corrupt: 0 };
-  const replay = simulation(options, runtime, plane !== undefined);
+  const replay = simulation(options, runtime, plane !== undefined, policies);
   const driver = new RefreshTally();
   // The generator yields one checkpoint object throughout; its copies at the
   // end are those queued after the last yield.
@@ -218,7 +239,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  *
  * @throws TypeError / RangeError naming the option.
  */
-function checkSimulationOptions(options: SimulationOptions, op: string): void {
+export function checkSimulationOptions(options: SimulationOptions, op: string): void {
   if (!isRecord(options)) throw new TypeError(`${op}: options must be an object, got ${describeValue(options)}`);
   const { workload, arrivals } = options;
   if (!isRecord(workload) || !Array.isArray(workload.sessions)) {
@@ -247,7 +268,13 @@ function checkSimulationOptions(options: SimulationOptions, op: string): void {
   }
 }
 
-function createRuntime(options: SimulationOptions): Runtime {
+/** The runtime's policies, resolved here so the engine can reach their scheduling hooks. */
+export function resolvePolicies(options: SimulationOptions): Policy[] {
+  const listed = Array.isArray(options.policy) ? (options.policy as readonly PolicySpec[]) : [options.policy as PolicySpec];
+  return [...listed.map(resolvePolicy), ...(options.observers ?? [])];
+}
+
+export function createRuntime(options: SimulationOptions, policies: readonly Policy[]): Runtime {
   const { workload, model } = options;
   const blockSize = workload.blockSize;
   const runtime = new Runtime({
@@ -260,7 +287,7 @@ function createRuntime(options: SimulationOptions): Runtime {
       bytesPerBlock: model.kvBytesPerToken * blockSize,
       maxClasses: Math.min(1 << 20, options.deviceBlocks + options.hostBlocks),
     },
-    policies: [options.policy as PolicySpec, ...(options.observers ?? [])],
+    policies,
     hostToDeviceBytesPerSecond: model.hostToDeviceBytesPerSecond,
     ...(options.backend ? { backend: options.backend } : {}),
     ...(options.reclaim ? { reclaim: options.reclaim } : {}),

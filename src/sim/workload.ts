@@ -3,7 +3,7 @@
  * block hashes (prompt, and prompt plus reply), token counts, and the tool
  * gap before the session's next call.
  */
-import { CALL_SPELLING, decodeCall, TraceRecordError, type TraceCall } from '../trace/format.js';
+import { CALL_SPELLING, decodeCall, TraceRecordError, type TraceCall, type TraceToolCall } from '../trace/format.js';
 import { MAX_HASH_BLOCK_SIZE, PromptHasher } from '../trace/hashing.js';
 import { formatCount, MAX_NAME_LENGTH } from '../trace/limits.js';
 import { TraceRules, type TokenCountSummary } from '../trace/rules.js';
@@ -24,6 +24,8 @@ export interface SimCall {
   allHashes: BigUint64Array;
   /** Seconds between this call's reply and the session's next call (tool time). */
   gapAfter: number;
+  /** The tool calls the trace records in that gap, when it records them. */
+  tools?: TraceToolCall[];
 }
 
 export interface SimSession {
@@ -31,6 +33,8 @@ export interface SimSession {
   calls: SimCall[];
   /** Every block the session references (prompts and replies). */
   blocks: SessionBlocks;
+  /** The workload its events name, in a mix of several (absent: SimWorkload.name). */
+  workload?: string;
 }
 
 export interface SimWorkload {
@@ -174,6 +178,7 @@ export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockS
         promptHashes: prompt.hashes,
         allHashes: all.hashes,
         gapAfter,
+        ...(call.tools !== undefined ? { tools: call.tools } : {}),
       });
     });
     session.blocks = new SessionBlocks(Int32Array.from(listed));

@@ -22,6 +22,7 @@ import {
   MAX_SEGMENTS_PER_CALL,
   MAX_TIME_SECONDS,
 } from './limits.js';
+import { describeValue } from '../util/check.js';
 
 export { MAX_ID_LENGTH } from './limits.js';
 
@@ -31,6 +32,20 @@ export interface TraceSegment {
   id: string;
   /** Tokens the piece occupies in the prompt; a non-negative integer. */
   tokens: number;
+}
+
+/**
+ * A tool call the agent made after an LLM call, before its session's next
+ * call: what tool-result memoization needs to know of it.
+ */
+export interface TraceToolCall {
+  tool: string;
+  /** Hash of the call's arguments: equal hashes, equal arguments. */
+  argsHash: string;
+  /** Hash of its result: a memo answer with another hash is stale. */
+  resultHash: string;
+  /** Seconds it ran, when known; else the gap before the next call is shared evenly. */
+  seconds?: number;
 }
 
 /** One LLM call of a multi-agent session. */
@@ -53,6 +68,23 @@ export interface TraceCall {
   tEnd?: number;
   /** Prompt size the serving API reported for this call, kept for validation only. */
   reportedPromptTokens?: number;
+  /** The tool calls made after this call, in order (optional tool records). */
+  tools?: TraceToolCall[];
+}
+
+/**
+ * What a trace says about one of its tools, for tool-result memoization: a
+ * pure tool's result depends on its arguments only; one with `ttlSeconds`
+ * holds for that long; a `never` tool is never answered from a memo; a tool
+ * that `reads` a resource is forgotten when one that `writes` it runs. A
+ * tool no declaration names is never memoised.
+ */
+export interface ToolDeclaration {
+  pure?: boolean;
+  ttlSeconds?: number;
+  never?: boolean;
+  reads?: string[];
+  writes?: string[];
 }
 
 /**
@@ -64,6 +96,8 @@ export interface TraceHeader {
   workload: string;
   /** Where the calls came from: a generator, or a converted public log. */
   source?: string;
+  /** Declarations of the tools its tool records name, by tool name. */
+  tools?: Record<string, ToolDeclaration>;
   [field: string]: unknown;
 }
 
@@ -172,7 +206,64 @@ export function decodeHeader(record: unknown): TraceHeader {
   const workload = record['workload'];
   if (typeof workload !== 'string' || workload.length === 0) fail('header: workload must be a non-empty string', typeof workload === 'string' ? 'range' : 'type');
   if ('source' in record && typeof record['source'] !== 'string') fail('header: source must be a string', 'type');
-  return { ...record, workload };
+  if (record['tools'] === undefined) return { ...record, workload };
+  return { ...record, workload, tools: checkToolDeclarations(record['tools'], 'header: tools', fail) };
+}
+
+/** Tools a header may declare at most. */
+export const MAX_TOOL_DECLARATIONS = 1024;
+
+const DECLARATION_FIELDS = ['pure', 'ttlSeconds', 'never', 'reads', 'writes'];
+
+/**
+ * Checks tool declarations (a header's `tools`, or a policy's option of the
+ * same shape) and returns a copy. `where` names the field in messages;
+ * `refuse` throws the caller's error.
+ */
+export function checkToolDeclarations(
+  value: unknown,
+  where: string,
+  refuse: (problem: string, kind: 'type' | 'range') => never,
+): Record<string, ToolDeclaration> {
+  if (!isObject(value)) refuse(`${where} must be an object of tool declarations, got ${describeValue(value)}`, 'type');
+  const tools = Object.keys(value);
+  if (tools.length > MAX_TOOL_DECLARATIONS) refuse(`${where} declares ${formatCount(tools.length)} tools, more than the ${formatCount(MAX_TOOL_DECLARATIONS)} allowed (${LIMITS_DOC})`, 'range');
+  // A null prototype: a tool named "__proto__" or "toString" is just a name.
+  const out: Record<string, ToolDeclaration> = Object.create(null) as Record<string, ToolDeclaration>;
+  for (const tool of tools) {
+    const raw = value[tool];
+    const at = `${where}.${tool}`;
+    if (tool.length === 0 || tool.length > MAX_NAME_LENGTH) refuse(`${where}: a tool name must have 1 to ${MAX_NAME_LENGTH} characters, got ${tool.length}`, 'range');
+    if (!isObject(raw)) refuse(`${at} must be an object, got ${describeValue(raw)}`, 'type');
+    for (const key of Object.keys(raw)) {
+      if (!DECLARATION_FIELDS.includes(key)) refuse(`${at}: unknown field "${key}" (known: ${DECLARATION_FIELDS.join(', ')})`, 'type');
+    }
+    const declaration: ToolDeclaration = {};
+    for (const flag of ['pure', 'never'] as const) {
+      const v = raw[flag];
+      if (v === undefined) continue;
+      if (typeof v !== 'boolean') refuse(`${at}.${flag} must be a boolean, got ${describeValue(v)}`, 'type');
+      declaration[flag] = v;
+    }
+    const ttl = raw['ttlSeconds'];
+    if (ttl !== undefined) {
+      if (typeof ttl !== 'number' || !(ttl > 0)) refuse(`${at}.ttlSeconds must be a number > 0 (Infinity: no limit), got ${describeValue(ttl)}`, typeof ttl === 'number' ? 'range' : 'type');
+      declaration.ttlSeconds = ttl;
+    }
+    for (const list of ['reads', 'writes'] as const) {
+      const v = raw[list];
+      if (v === undefined) continue;
+      if (!Array.isArray(v) || !v.every((r) => typeof r === 'string' && r.length > 0 && r.length <= MAX_NAME_LENGTH)) {
+        refuse(`${at}.${list} must be an array of resource names (1 to ${MAX_NAME_LENGTH} characters), got ${describeValue(v)}`, 'type');
+      }
+      declaration[list] = [...(v as string[])];
+    }
+    if (declaration.never === true && (declaration.pure === true || declaration.ttlSeconds !== undefined)) {
+      refuse(`${at}: a tool declared never memoised cannot also be pure or have ttlSeconds`, 'range');
+    }
+    out[tool] = declaration;
+  }
+  return out;
 }
 
 /** How a call's fields are spelled: on a trace line (snake_case) or in a {@link TraceCall}. */
@@ -181,6 +272,9 @@ export interface CallSpelling {
   outputId: string;
   tEnd: string;
   reportedPromptTokens: string;
+  /** A tool record's fields. */
+  argsHash: string;
+  resultHash: string;
 }
 
 /** A trace line's spelling. */
@@ -189,6 +283,8 @@ export const LINE_SPELLING: CallSpelling = Object.freeze({
   outputId: 'output_id',
   tEnd: 't_end',
   reportedPromptTokens: 'reported_prompt_tokens',
+  argsHash: 'args_hash',
+  resultHash: 'result_hash',
 });
 
 /** A {@link TraceCall}'s spelling: checking calls built in memory with the same rules. */
@@ -197,6 +293,8 @@ export const CALL_SPELLING: CallSpelling = Object.freeze({
   outputId: 'outputId',
   tEnd: 'tEnd',
   reportedPromptTokens: 'reportedPromptTokens',
+  argsHash: 'argsHash',
+  resultHash: 'resultHash',
 });
 
 /**
@@ -260,7 +358,35 @@ export function decodeCall(record: unknown, spelling: CallSpelling = LINE_SPELLI
     }
     call.reportedPromptTokens = reported;
   }
+  const tools = record['tools'];
+  if (tools !== undefined && tools !== null) call.tools = decodeTools(tools, spelling);
   return call;
+}
+
+/** Tool records a call may list at most: more than any agent step makes. */
+export const MAX_TOOLS_PER_CALL = 1024;
+
+function decodeTools(value: unknown, spelling: CallSpelling): TraceToolCall[] {
+  if (!Array.isArray(value)) fail('tools must be an array of tool records', 'type');
+  if (value.length > MAX_TOOLS_PER_CALL) fail(`tools has ${formatCount(value.length)} entries, more than the ${formatCount(MAX_TOOLS_PER_CALL)} a call may list (${LIMITS_DOC})`);
+  return value.map((raw: unknown, i): TraceToolCall => {
+    if (!isObject(raw)) fail(`tools[${i}] must be an object`, 'type');
+    const tool = raw['tool'];
+    if (typeof tool !== 'string' || tool.length === 0 || tool.length > MAX_NAME_LENGTH) {
+      fail(`tools[${i}].tool must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`, typeof tool === 'string' ? 'range' : 'type');
+    }
+    const out: TraceToolCall = {
+      tool,
+      argsHash: id(raw[spelling.argsHash], `tools[${i}].${spelling.argsHash}`),
+      resultHash: id(raw[spelling.resultHash], `tools[${i}].${spelling.resultHash}`),
+    };
+    const seconds = raw['seconds'];
+    if (seconds !== undefined && seconds !== null) {
+      if (!isTime(seconds)) fail(`tools[${i}].seconds must be a finite number >= 0`, typeof seconds === 'number' ? 'range' : 'type');
+      out.seconds = time(seconds, `tools[${i}].seconds`);
+    }
+    return out;
+  });
 }
 
 /** The on-disk JSON object of a call, fields in the order the converted traces use. */
@@ -276,6 +402,9 @@ export function callToRecord(call: TraceCall): JsonObject {
   };
   if (call.tEnd !== undefined) record['t_end'] = call.tEnd;
   if (call.reportedPromptTokens !== undefined) record['reported_prompt_tokens'] = call.reportedPromptTokens;
+  if (call.tools !== undefined) {
+    record['tools'] = call.tools.map((t) => ({ tool: t.tool, args_hash: t.argsHash, result_hash: t.resultHash, ...(t.seconds !== undefined ? { seconds: t.seconds } : {}) }));
+  }
   return record;
 }
 

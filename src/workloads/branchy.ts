@@ -38,6 +38,7 @@
 import type { Rng, GapDist, TokenDist } from './random.js';
 import { RolePlay } from './roleplay.js';
 import type { CommonParams, FitTargets, Reply, SessionBuilder, WorkloadShape } from './session.js';
+import { CODING_TOOLS } from './tool_profiles.js';
 
 const CPO = 'Chief Product Officer';
 const CEO = 'Chief Executive Officer';
@@ -250,6 +251,7 @@ export const branchy: WorkloadShape<BranchyParams> = {
   description: 'Workflow whose path depends on the task type: specified, discussed or debated (ChatDev Agile chain)',
   targets: TARGETS,
   defaults: DEFAULTS,
+  tools: CODING_TOOLS,
   sessionKind,
   generateSession,
 };

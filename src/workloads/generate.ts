@@ -5,6 +5,7 @@
 import type { TraceCall, TraceHeader } from '../trace/format.js';
 import { Rng } from './random.js';
 import { SessionBuilder, type CommonParams, type WorkloadShape } from './session.js';
+import { addToolRecords, toolDeclarations } from './tools.js';
 
 /** Default number of sessions of a generated workload. */
 export const DEFAULT_SESSIONS = 200;
@@ -37,11 +38,13 @@ function sessionName(shape: string, index: number, kind: string | null): string 
  * from a stream keyed by (shape, seed, i), so the first sessions of a
  * workload do not change when more are asked for.
  *
- * The header names the workload, the real trace it was fitted to, the seed
- * and session count, and the open-loop arrival process: `arrivalRatePerS`
+ * The header names the workload, the real trace it was fitted to (or the
+ * public work it follows), the seed and session count, and the open-loop
+ * arrival process: `arrivalRatePerS`
  * and `sessionStarts`, each session's arrival in seconds after the first
  * one's (exponential inter-arrival times), for a replayer that wants the
- * generator's own arrivals rather than its own.
+ * generator's own arrivals rather than its own; and, for a shape with
+ * tools, their declarations (`tools`).
  *
  * @throws RangeError when `seed` is not a safe integer or `sessions` is not a positive integer.
  */
@@ -68,6 +71,8 @@ export function generateShape<P extends CommonParams>(
     const name = sessionName(shape.name, index, kind);
     const builder = new SessionBuilder(shape.name, name, seed, rng, params.service);
     shape.generateSession(builder, index, params, kind);
+    // Tool records draw from a stream of their own: the calls above are what they were without them.
+    if (shape.tools !== undefined) addToolRecords(builder.calls, shape.tools, new Rng(`${shape.name}/${seed}/tools/session/${index}`), shape.name, name);
     for (const call of builder.calls) calls.push(call);
     sessionStarts[name] = Math.round(clock * 1000) / 1000;
     clock += arrivals.exponential(1 / params.arrivalRatePerS);
@@ -77,11 +82,13 @@ export function generateShape<P extends CommonParams>(
     workload: shape.name,
     source: 'cachesage synthetic workload generator',
     description: shape.description,
-    fittedTo: shape.targets.trace,
+    ...(shape.targets !== null ? { fittedTo: shape.targets.trace } : {}),
+    ...(shape.modelledOn !== undefined ? { modelledOn: shape.modelledOn } : {}),
     seed,
     sessions,
     arrivalRatePerS: params.arrivalRatePerS,
     sessionStarts,
+    ...(shape.tools !== undefined ? { tools: toolDeclarations(shape.tools) } : {}),
   };
   return { header, calls };
 }

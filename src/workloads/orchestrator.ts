@@ -43,6 +43,7 @@ import {
   type WorkloadShape,
 } from './session.js';
 import type { TraceSegment } from '../trace/format.js';
+import { RESEARCH_TOOLS } from './tool_profiles.js';
 
 /** The state a transition row starts from before the first delegation. */
 export const FIRST_DELEGATION = '<start>';
@@ -200,5 +201,6 @@ export const orchestrator: WorkloadShape<OrchestratorParams> = {
   description: 'Planner delegating to workers that keep private scratchpads (Magentic-One / HyperAgent style)',
   targets: TARGETS,
   defaults: DEFAULTS,
+  tools: RESEARCH_TOOLS,
   generateSession,
 };

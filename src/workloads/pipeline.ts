@@ -46,6 +46,7 @@ import {
   type WorkloadShape,
 } from './session.js';
 import { RolePlay } from './roleplay.js';
+import { CODING_TOOLS } from './tool_profiles.js';
 
 const PE = 'Prompt Engineer';
 const CEO = 'Chief Executive Officer';
@@ -282,5 +283,6 @@ export const pipeline: WorkloadShape<PipelineParams> = {
   description: 'Fixed role pipeline of phases with code-review and test loops (ChatDev / MetaGPT style)',
   targets: TARGETS,
   defaults: DEFAULTS,
+  tools: CODING_TOOLS,
   generateSession,
 };

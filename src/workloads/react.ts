@@ -39,6 +39,7 @@ import {
   type WorkloadShape,
 } from './session.js';
 import type { TraceSegment } from '../trace/format.js';
+import { AIRLINE_TOOLS } from './tool_profiles.js';
 
 /** Parameters of the {@link react} shape. */
 export interface ReactParams extends CommonParams {
@@ -160,5 +161,6 @@ export const react: WorkloadShape<ReactParams> = {
   description: 'ReAct tool loop with a simulated user and long tool gaps (tau-bench style)',
   targets: TARGETS,
   defaults: DEFAULTS,
+  tools: AIRLINE_TOOLS,
   generateSession,
 };

@@ -12,6 +12,7 @@
 import { fingerprint64 } from '../trace/hashing.js';
 import type { TraceCall, TraceSegment } from '../trace/format.js';
 import { Rng } from './random.js';
+import type { ToolProfile } from './tools.js';
 
 /** Tokens a chat message costs beyond its text (3 framing + 1 role). */
 export const FRAMING_TOKENS = 4;
@@ -202,10 +203,21 @@ export interface WorkloadShape<P extends CommonParams> {
   readonly name: string;
   /** One line: what real system the shape models. */
   readonly description: string;
-  /** The statistics the defaults were fitted to. */
-  readonly targets: FitTargets;
+  /**
+   * The statistics the defaults were fitted to; null for a shape with no
+   * public trace to fit, whose parameters follow the published description
+   * named in {@link modelledOn}.
+   */
+  readonly targets: FitTargets | null;
+  /** The public work (paper, framework) the shape follows, when it is fitted to no trace. */
+  readonly modelledOn?: string;
   /** The fitted parameters. */
   readonly defaults: P;
+  /**
+   * The tools its agents call in the gaps between calls (tools.ts); absent
+   * for a shape with no gaps. The header declares them.
+   */
+  readonly tools?: ToolProfile;
   /**
    * Optional: a kind for session number `index` (say, its task type), drawn
    * before the session is built and appended to its name, so that a reader

@@ -6,7 +6,7 @@ import { BASELINE_POLICY, createPolicy, isBound, OPTIMUM_POLICY, POLICIES, POLIC
 
 describe('policy registry', () => {
   it('registers every policy by name', () => {
-    expect(POLICY_NAMES).toEqual(['lru', 'lfu', 'kvflow', 'ttl', 'cachesage', 'belady', 'infinite']);
+    expect(POLICY_NAMES).toEqual(['lru', 'lfu', 'kvflow', 'ttl', 'cachesage', 'belady', 'infinite', 'safety', 'hints', 'tool-memo', 'batch-shaping', 'speculative-prefill', 'fairness']);
     expect(Object.isFrozen(POLICIES)).toBe(true);
   });
 
@@ -39,7 +39,7 @@ describe('policy registry', () => {
 
   it('refuses an unknown name, naming the known ones', () => {
     expect(() => createPolicy('fifo')).toThrow(
-      new RangeError('unknown policy "fifo" (known: lru, lfu, kvflow, ttl, cachesage, belady, infinite)'),
+      new RangeError('unknown policy "fifo" (known: lru, lfu, kvflow, ttl, cachesage, belady, infinite, safety, hints, tool-memo, batch-shaping, speculative-prefill, fairness)'),
     );
     expect(() => createPolicy('toString')).toThrow(RangeError);
     expect(() => createPolicy('__proto__')).toThrow(RangeError);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { checkAgentRef, checkFrameworkEvent, checkTime } from '../../src/runtime/events.js';
 
 const agent = { workload: 'chat', agent: 'planner' };
-const ALLOWED = 'session.start, step.start, step.end, tool.start, tool.end, session.end';
+const ALLOWED = 'session.start, step.start, step.end, tool.start, tool.end, hint, session.end';
 
 describe('checkFrameworkEvent', () => {
   it('accepts each event type and returns the event itself', () => {

@@ -91,9 +91,17 @@ function expectWithin(value: number, target: number, relative: number): void {
 }
 
 describe('registry', () => {
-  it('holds the five shapes, each fitted to a named real trace', () => {
-    expect(WORKLOAD_NAMES).toEqual(['pipeline', 'groupchat', 'react', 'orchestrator', 'branchy']);
-    for (const generator of WORKLOADS.values()) expect(generator.targets.trace).toMatch(/\.jsonl$/);
+  it('holds seven shapes, each fitted to a named real trace or naming the public work it follows', () => {
+    expect(WORKLOAD_NAMES).toEqual(['pipeline', 'groupchat', 'react', 'orchestrator', 'branchy', 'hierarchy', 'mapreduce']);
+    for (const generator of WORKLOADS.values()) {
+      if (['hierarchy', 'mapreduce'].includes(generator.name)) {
+        expect(generator.targets).toBeNull();
+        expect(generator.modelledOn).toMatch(/\(.*\d{4}\)/);
+      } else {
+        expect(generator.targets?.trace).toMatch(/\.jsonl$/);
+        expect(generator.modelledOn).toBeUndefined();
+      }
+    }
   });
 
   it('refuses unknown names and bad options', () => {
@@ -190,7 +198,7 @@ describe('trace validity', () => {
 describe('pipeline (fitted to chatdev.jsonl)', () => {
   it('matches the trace statistics', () => {
     const stats = traceStats(bundled('pipeline').calls);
-    expectFit(stats, WORKLOADS.get('pipeline')!.targets);
+    expectFit(stats, WORKLOADS.get('pipeline')!.targets!);
     expect(Math.abs(stats.sharedPrefixInSession - 0.272)).toBeLessThan(0.05);
     expectWithin(stats.callsPerSession, 24.55, 0.15);
   });
@@ -229,7 +237,7 @@ describe('pipeline (fitted to chatdev.jsonl)', () => {
 describe('groupchat (fitted to mad_debate.jsonl)', () => {
   it('matches the trace statistics', () => {
     const stats = traceStats(bundled('groupchat').calls);
-    expectFit(stats, WORKLOADS.get('groupchat')!.targets);
+    expectFit(stats, WORKLOADS.get('groupchat')!.targets!);
     expectWithin(stats.callsPerSession, 13.8, 0.1);
   });
 
@@ -270,7 +278,7 @@ describe('groupchat (fitted to mad_debate.jsonl)', () => {
 describe('react (fitted to tau_airline.jsonl)', () => {
   it('matches the trace statistics', () => {
     const stats = traceStats(bundled('react').calls);
-    expectFit(stats, WORKLOADS.get('react')!.targets);
+    expectFit(stats, WORKLOADS.get('react')!.targets!);
     expect(Math.abs(stats.sharedPrefixInSession - 0.898)).toBeLessThan(0.03);
     expectWithin(stats.callsPerSession, 19.7, 0.12);
   });
@@ -308,7 +316,7 @@ describe('react (fitted to tau_airline.jsonl)', () => {
 });
 
 describe('orchestrator (workers fitted to hyperagent_subagents.jsonl)', () => {
-  const targets = WORKLOADS.get('orchestrator')!.targets;
+  const targets = WORKLOADS.get('orchestrator')!.targets!;
   const workers = new Set(targets.agents);
 
   it('matches the trace statistics on worker calls', () => {
@@ -353,7 +361,7 @@ describe('orchestrator (workers fitted to hyperagent_subagents.jsonl)', () => {
 });
 
 describe('branchy (fitted to chatdev_agile.jsonl)', () => {
-  const targets = WORKLOADS.get('branchy')!.targets;
+  const targets = WORKLOADS.get('branchy')!.targets!;
 
   it('matches the per-agent statistics with its shortened sprint loop', () => {
     const stats = traceStats(bundled('branchy').calls);
