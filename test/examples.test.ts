@@ -56,6 +56,11 @@ const EXPECTED: Record<string, RegExp[]> = {
     /P\(researcher runs within 2 steps\): 0\.\d\d/,
     /reuseProbability/,
   ],
+  'two_sidecars.mjs': [
+    /^A: 0 tokens cached; the engine computed and wrote 4 blocks$/m,
+    /^B: 4 blocks loaded from the remote tier, bytes equal: true$/m,
+    /^P\(triage runs first\): A (0\.\d\d), B \1 \(B never served "support"\)$/m,
+  ],
   'replay_trace.mjs': [
     /^\d+ calls in 8 sessions, device tier \d+ blocks$/m,
     /^lru {8}token hit rate [\d.]+ %/m,

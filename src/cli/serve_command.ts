@@ -5,6 +5,7 @@
  * SIGTERM or SIGINT.
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from '../compute/backend.js';
@@ -14,6 +15,7 @@ import { Runtime } from '../runtime/runtime.js';
 import { SnapshotError } from '../runtime/snapshot.js';
 import { readTokenFile, TokenFileError, type TokenTable } from '../serve/access.js';
 import { checkExposure, Sidecar, SIDECAR_DEFAULTS } from '../serve/server.js';
+import { closeSidecarRemote, openSidecarRemote, startExchange, type SidecarRemoteParts } from '../serve/remote_setup.js';
 import { flagValue, integerFlag, parseFlags, policiesFlag, positiveFlag, UsageError, type FlagSpec } from './args.js';
 
 const DEFAULTS = {
@@ -43,6 +45,11 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   'rate-limit': { kind: 'value' },
   burst: { kind: 'value' },
   'no-process-metrics': { kind: 'switch' },
+  redis: { kind: 'value' },
+  'replica-id': { kind: 'value' },
+  'model-key': { kind: 'value' },
+  'redis-namespace': { kind: 'value' },
+  'exchange-interval': { kind: 'value' },
 };
 
 export const SERVE_HELP = `Usage: cachesage serve [options]
@@ -71,6 +78,20 @@ State:
                          (when it exists; a corrupt FILE is refused) and write
                          it back atomically on SIGTERM or SIGINT
   --snapshot-interval S  also write the snapshot every S seconds
+
+Many replicas (docs/serving.md, "Many sidecars, one Redis"):
+  --redis URL            redis://[:password@]host:port[/db]: a remote KV tier
+                         below host shared with the other sidecars on it, and
+                         CacheSage's learned hand-offs shared with them; needs
+                         --bytes-per-block. Redis down at start or later: the
+                         sidecar serves from its local tiers and rejoins
+  --replica-id NAME      this sidecar's id among them (default HOSTNAME:PORT)
+  --model-key STRING     the model and KV layout the engine computes; sidecars
+                         share blocks only with an equal key, block size and
+                         bytes per block (default "default")
+  --redis-namespace NS   key prefix in Redis (default cachesage)
+  --exchange-interval S  seconds between publishing and pulling the hand-off
+                         counts (default 5)
 
 Security and limits:
   --tokens FILE          bearer tokens: a JSON array of {"token": "...",
@@ -107,6 +128,17 @@ export interface ServeSettings {
   rate: number;
   burst: number | undefined;
   processMetrics: boolean;
+  /** The remote tier and shared learning (--redis), or null. */
+  redis: RedisSettings | null;
+}
+
+export interface RedisSettings {
+  url: string;
+  /** null: HOSTNAME:PORT once listening. */
+  replica: string | null;
+  modelKey: string;
+  namespace: string;
+  exchangeIntervalSeconds: number;
 }
 
 /** @throws UsageError naming the first bad flag. */
@@ -153,13 +185,15 @@ export function serveSettings(argv: readonly string[]): ServeSettings | null {
   const rate = rateText === undefined ? 0 : rateText === '0' ? 0 : positiveFlag('serve', 'rate-limit', rateText);
   const burstText = text('burst');
   if (burstText !== undefined && rate === 0) throw new UsageError('serve: --burst needs --rate-limit R');
+  const bytesPerBlock = int('bytes-per-block', DEFAULTS.bytesPerBlock, 0);
+  const redis = redisSettings(text, bytesPerBlock);
   return {
     host,
     port: int('port', DEFAULTS.port, 0, 65535),
     deviceBlocks,
     hostBlocks,
     blockSize: int('block-size', DEFAULTS.blockSize, 1, 1024),
-    bytesPerBlock: int('bytes-per-block', DEFAULTS.bytesPerBlock, 0),
+    bytesPerBlock,
     policies,
     backend: backend as BackendChoice,
     tokens,
@@ -170,6 +204,38 @@ export function serveSettings(argv: readonly string[]): ServeSettings | null {
     rate,
     burst: burstText === undefined ? undefined : integerFlag('serve', 'burst', burstText, 1),
     processMetrics: !flags.switches.has('no-process-metrics'),
+    redis,
+  };
+}
+
+const REDIS_ONLY = ['replica-id', 'model-key', 'redis-namespace', 'exchange-interval'];
+const NAME_PATTERN = /^[\x21-\x7e]{1,200}$/;
+
+/** @throws UsageError naming the first bad --redis flag. */
+function redisSettings(text: (name: string) => string | undefined, bytesPerBlock: number): RedisSettings | null {
+  const url = text('redis');
+  if (url === undefined) {
+    const stray = REDIS_ONLY.find((name) => text(name) !== undefined);
+    if (stray !== undefined) throw new UsageError(`serve: --${stray} needs --redis URL`);
+    return null;
+  }
+  if (!/^rediss?:\/\/[^\s/]+(\/\d+)?$/.test(url)) throw new UsageError(`serve: --redis must look like redis://host:port, got ${JSON.stringify(url)}`);
+  if (bytesPerBlock === 0) throw new UsageError('serve: --redis needs --bytes-per-block N: the remote tier stores the bytes of each block');
+  const name = (flag: string, fallback: string | null) => {
+    const value = text(flag);
+    if (value === undefined) return fallback;
+    if (!NAME_PATTERN.test(value)) throw new UsageError(`serve: --${flag} must be 1..200 printable characters without spaces, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const interval = text('exchange-interval');
+  const seconds = interval === undefined ? 5 : positiveFlag('serve', 'exchange-interval', interval);
+  if (seconds < 0.01 || seconds > 86_400) throw new UsageError(`serve: --exchange-interval must be between 0.01 and 86400 seconds, got ${interval}`);
+  return {
+    url,
+    replica: name('replica-id', null),
+    modelKey: name('model-key', 'default')!,
+    namespace: name('redis-namespace', 'cachesage')!,
+    exchangeIntervalSeconds: seconds,
   };
 }
 
@@ -184,7 +250,7 @@ function checkSnapshotPath(path: string): void {
 }
 
 /** Builds the runtime, restoring the snapshot when there is one. */
-export async function serveRuntime(settings: ServeSettings): Promise<Runtime> {
+export async function serveRuntime(settings: ServeSettings, remote: SidecarRemoteParts | null = null): Promise<Runtime> {
   let backend;
   try {
     backend = await selectBackend(settings.backend);
@@ -192,9 +258,10 @@ export async function serveRuntime(settings: ServeSettings): Promise<Runtime> {
     throw new UsageError(`serve: --backend ${settings.backend}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const runtime = new Runtime({
-    blocks: { deviceBlocks: settings.deviceBlocks, hostBlocks: settings.hostBlocks, blockSize: settings.blockSize, bytesPerBlock: settings.bytesPerBlock },
-    policies: settings.policies,
+    blocks: remote?.manager ?? { deviceBlocks: settings.deviceBlocks, hostBlocks: settings.hostBlocks, blockSize: settings.blockSize, bytesPerBlock: settings.bytesPerBlock },
+    policies: remote?.policies ?? settings.policies,
     backend,
+    remote: remote?.tier ?? null,
   });
   if (settings.snapshot !== null && existsSync(settings.snapshot)) {
     try {
@@ -207,26 +274,30 @@ export async function serveRuntime(settings: ServeSettings): Promise<Runtime> {
   return runtime;
 }
 
-/** Runs `cachesage serve` until SIGTERM or SIGINT. */
-export async function serveCommand(argv: readonly string[]): Promise<void> {
-  const settings = serveSettings(argv);
-  if (settings === null) {
-    process.stdout.write(SERVE_HELP);
-    return;
-  }
-  const runtime = await serveRuntime(settings);
-  const restored = settings.snapshot !== null && existsSync(settings.snapshot);
-  const sidecar = new Sidecar({
-    runtime,
-    tokens: settings.tokens,
-    bodyLimit: settings.bodyLimit,
-    maxBatchItems: settings.maxBatchItems,
-    rateLimit: { rate: settings.rate, burst: settings.burst },
-    processMetrics: settings.processMetrics,
-  });
-  let address;
+/** The remote tier of --redis, or null. @throws UsageError for sizes the machine cannot hold, or ioredis missing. */
+async function openRemote(settings: ServeSettings): Promise<SidecarRemoteParts | null> {
+  const redis = settings.redis;
+  if (redis === null) return null;
   try {
-    address = await sidecar.listen(settings.host, settings.port);
+    return await openSidecarRemote({
+      url: redis.url,
+      namespace: redis.namespace,
+      modelKey: redis.modelKey,
+      blocks: { blockSize: settings.blockSize, deviceBlocks: settings.deviceBlocks, hostBlocks: settings.hostBlocks, bytesPerBlock: settings.bytesPerBlock },
+      policies: settings.policies,
+    });
+  } catch (error) {
+    if (error instanceof RangeError || error instanceof TypeError || /ioredis/.test(String(error))) {
+      throw new UsageError(`serve: --redis: ${(error as Error).message}`);
+    }
+    throw error;
+  }
+}
+
+/** Listens; the usual socket errors become UsageErrors naming --host or --port. */
+async function listen(sidecar: Sidecar, settings: ServeSettings): Promise<{ url: string; port: number }> {
+  try {
+    return await sidecar.listen(settings.host, settings.port);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new UsageError(`serve: --port ${settings.port}: the address is already in use`);
@@ -234,10 +305,44 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     if (code === 'EACCES') throw new UsageError(`serve: --port ${settings.port}: permission denied`);
     throw error;
   }
+}
+
+/** Runs `cachesage serve` until SIGTERM or SIGINT. */
+export async function serveCommand(argv: readonly string[]): Promise<void> {
+  const settings = serveSettings(argv);
+  if (settings === null) {
+    process.stdout.write(SERVE_HELP);
+    return;
+  }
+  const redis = settings.redis;
+  const remoteParts = await openRemote(settings);
+  const restored = settings.snapshot !== null && existsSync(settings.snapshot);
+  let runtime: Runtime;
+  let sidecar: Sidecar;
+  let address: { url: string; port: number };
+  try {
+    runtime = await serveRuntime(settings, remoteParts);
+    sidecar = new Sidecar({
+      runtime,
+      tokens: settings.tokens,
+      bodyLimit: settings.bodyLimit,
+      maxBatchItems: settings.maxBatchItems,
+      rateLimit: { rate: settings.rate, burst: settings.burst },
+      processMetrics: settings.processMetrics,
+      remote: remoteParts?.remote ?? null,
+    });
+    address = await listen(sidecar, settings);
+  } catch (error) {
+    // An open Redis connection would keep the process alive past its exit status.
+    await remoteParts?.connection.close();
+    throw error;
+  }
+  if (remoteParts !== null) startExchange(remoteParts, redis!.replica ?? `${hostname()}:${address.port}`, redis!.exchangeIntervalSeconds);
   const snapshotNote = settings.snapshot === null ? '' : restored ? `, restored ${settings.snapshot}` : `, snapshot to ${settings.snapshot}`;
   process.stdout.write(
     `cachesage serve: listening on ${address.url} (${settings.deviceBlocks} device blocks, ${settings.hostBlocks} host blocks of ` +
-      `${settings.blockSize} tokens; policies ${settings.policies.join(',')}${settings.tokens === null ? '' : `; ${settings.tokens.size} tokens`}${snapshotNote})\n`,
+      `${settings.blockSize} tokens; policies ${settings.policies.join(',')}${settings.tokens === null ? '' : `; ${settings.tokens.size} tokens`}${snapshotNote}` +
+      `${remoteParts === null ? '' : `; remote tier ${remoteParts.remote.url} as ${remoteParts.remote.replica}, ${remoteParts.connection.client.status === 'ready' ? 'connected' : 'not reachable yet'}`})\n`,
   );
 
   const timer = settings.snapshotIntervalSeconds === null ? null : setInterval(() => {
@@ -263,6 +368,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   if (timer !== null) clearInterval(timer);
   process.stderr.write(`cachesage serve: ${signal}: stopping after the requests in flight\n`);
   await sidecar.close();
+  if (remoteParts !== null) await closeSidecarRemote(remoteParts.remote);
   if (settings.snapshot !== null) {
     try {
       runtime.snapshot(settings.snapshot);

@@ -12,3 +12,4 @@ export {
   type TransitionExchangeOptions,
   type TransitionExchangeStats,
 } from './transition_exchange.js';
+export { RuntimeRemoteTier, type RuntimeRemoteTierOptions, type RuntimeRemoteTierStats } from './runtime_remote_tier.js';

@@ -124,6 +124,24 @@ function frameworkEvent(op: number, item: Item): FrameworkEvent {
   }
 }
 
+/**
+ * The request ids and hashes of the well-formed admit items, for the remote
+ * tier to read ahead of the (synchronous) run; malformed items are left to
+ * the run, which refuses them.
+ */
+export function admitsOf(items: readonly unknown[]): Array<{ requestId: number; hashes: BigUint64Array }> {
+  const admits: Array<{ requestId: number; hashes: BigUint64Array }> = [];
+  for (const raw of items) {
+    if (!Array.isArray(raw) || raw[0] !== BATCH_OPS.admit || !Number.isSafeInteger(raw[1]) || raw[1] < 0) continue;
+    try {
+      admits.push({ requestId: raw[1] as number, hashes: hashesFromMsgpack(raw[3], 'hashes') });
+    } catch {
+      // The run names the bad field.
+    }
+  }
+  return admits;
+}
+
 /** Runs one item; returns its result. Throws HttpError for a refused item. */
 function runItem(verbs: Verbs, access: Access, raw: unknown, i: number): BatchResult {
   if (!Array.isArray(raw) || raw.length === 0) throw badRequest(`items[${i}] must be a non-empty array led by an op code`);
@@ -152,7 +170,10 @@ function runItem(verbs: Verbs, access: Access, raw: unknown, i: number): BatchRe
         time,
       });
       if (decision === null) return [BATCH_RESULT.noRoom];
-      return [BATCH_RESULT.ok, decision.cachedDeviceTokens, decision.loadedBlocks, decision.blockIds, decision.blockTable];
+      const result: BatchResult = [BATCH_RESULT.ok, decision.cachedDeviceTokens, decision.loadedBlocks, decision.blockIds, decision.blockTable];
+      // With a remote tier (serve --redis): the blocks it filled after the device and host hits.
+      if (decision.remoteBlocks !== undefined) result.push(decision.remoteBlocks);
+      return result;
     }
     case BATCH_OPS.prefillDone:
       item.atMost(3);

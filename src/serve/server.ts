@@ -12,11 +12,12 @@ import type { CopyPlan } from '../blocks/types.js';
 import type { FrameworkEvent } from '../policies/types.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { OPEN_ACCESS, type Access, type TokenTable } from './access.js';
-import { BatchCodec } from './batch.js';
+import { admitsOf, BatchCodec } from './batch.js';
 import { describeError, forbidden, HttpError } from './errors.js';
 import { hashesFromStrings } from './hashes.js';
 import { SidecarMetrics } from './metrics.js';
 import { RateLimiter } from './rate_limit.js';
+import { registerBlockRoutes, registerRemoteMetrics, remoteInfo, type SidecarRemote } from './remote.js';
 import { actSchema, admitSchema, decodeSchema, explainParamsSchema, frameworkEventSchema, predictSchema, requestTimeSchema } from './schemas.js';
 import { Verbs } from './verbs.js';
 
@@ -39,6 +40,8 @@ export interface SidecarOptions {
   rateLimit?: { rate: number; burst?: number };
   /** Export the process's CPU, memory and event-loop metrics too (default true). */
   processMetrics?: boolean;
+  /** The Redis remote tier the runtime was built with (RuntimeOptions.remote), for its endpoints, info and metrics. */
+  remote?: SidecarRemote | null;
 }
 
 declare module 'fastify' {
@@ -84,6 +87,7 @@ export class Sidecar {
   readonly metrics: SidecarMetrics;
   readonly verbs: Verbs;
   readonly #tokens: TokenTable | null;
+  readonly #remote: SidecarRemote | null;
 
   constructor(options: SidecarOptions) {
     const runtime = options.runtime;
@@ -93,8 +97,10 @@ export class Sidecar {
     if (!Number.isInteger(maxItems) || maxItems < 1) throw new RangeError(`maxBatchItems must be an integer >= 1, got ${maxItems}`);
     this.runtime = runtime;
     this.#tokens = options.tokens ?? null;
+    this.#remote = options.remote ?? null;
     this.metrics = new SidecarMetrics(runtime, { processMetrics: options.processMetrics ?? true });
     this.verbs = new Verbs(runtime, this.metrics);
+    if (this.#remote !== null) registerRemoteMetrics(this.metrics.registry, this.#remote);
     const limiter = new RateLimiter(options.rateLimit ?? { rate: 0 });
     const codec = new BatchCodec({ maxItems, bodyLimit });
     const app = Fastify({
@@ -159,6 +165,8 @@ export class Sidecar {
     const runtime = this.runtime;
     const metrics = this.metrics;
     const take = () => copiesJson(verbs.takeCopies());
+    const remote = this.#remote;
+    if (remote !== null) registerBlockRoutes(app, remote, runtime.manager.bytesPerBlock);
 
     app.get('/healthz', async () => ({ ok: true }));
 
@@ -170,19 +178,21 @@ export class Sidecar {
     interface AdmitBody { requestId: number; hashes: string[]; numTokens: number; session?: string; agent?: { workload: string; agent: string }; time?: number }
     app.post<{ Body: AdmitBody }>('/v1/admit', { schema: { body: admitSchema } }, async (request) => {
       const b = request.body;
-      const decision = verbs.admit(request.access, {
-        requestId: b.requestId,
-        hashes: hashesFromStrings(b.hashes, 'body.hashes'),
-        numTokens: b.numTokens,
-        session: b.session,
-        agent: b.agent,
-        time: b.time,
-      });
+      const hashes = hashesFromStrings(b.hashes, 'body.hashes');
+      // The remote tier reads what it holds of the prompt first; the admit below uses it.
+      if (remote !== null) await remote.tier.prepare(b.requestId, hashes);
+      let decision;
+      try {
+        decision = verbs.admit(request.access, { requestId: b.requestId, hashes, numTokens: b.numTokens, session: b.session, agent: b.agent, time: b.time });
+      } finally {
+        remote?.tier.discard(b.requestId);
+      }
       if (decision === null) return { admitted: false, copies: take() };
       return {
         admitted: true,
         cachedDeviceTokens: decision.cachedDeviceTokens,
         loadedBlocks: decision.loadedBlocks,
+        ...(decision.remoteBlocks === undefined ? {} : { remoteBlocks: decision.remoteBlocks }),
         blockIds: Array.from(decision.blockIds),
         blockTable: Array.from(decision.blockTable),
         copies: take(),
@@ -239,14 +249,24 @@ export class Sidecar {
 
     app.get('/v1/info', async () => {
       const m = runtime.manager;
-      return { ...runtime.info(), blockSize: m.blockSize, deviceBlocks: m.deviceBlocks, hostBlocks: m.hostBlocks, stats: runtime.stats, auth: this.#tokens !== null };
+      const info = { ...runtime.info(), blockSize: m.blockSize, deviceBlocks: m.deviceBlocks, hostBlocks: m.hostBlocks, stats: runtime.stats, auth: this.#tokens !== null };
+      return remote === null ? info : { ...info, remote: remoteInfo(remote) };
     });
 
     app.post('/v1/batch', async (request, reply) => {
       if (!Buffer.isBuffer(request.body)) throw new HttpError(415, 'body: /v1/batch takes application/msgpack (docs/serving.md, "The batch schema")');
       const items = codec.decode(request.body);
       metrics.batchItems(items.length);
-      const { results, copies } = codec.run(verbs, request.access, items);
+      const admits = remote === null ? [] : admitsOf(items);
+      // The remote tier reads what it holds of each prompt first; the admits in the run use it.
+      await Promise.all(admits.map((a) => remote!.tier.prepare(a.requestId, a.hashes)));
+      let ran;
+      try {
+        ran = codec.run(verbs, request.access, items);
+      } finally {
+        for (const a of admits) remote!.tier.discard(a.requestId);
+      }
+      const { results, copies } = ran;
       return reply.type('application/msgpack').send(Buffer.from(codec.encode(results, copies).buffer));
     });
 

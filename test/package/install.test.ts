@@ -155,6 +155,9 @@ describe('cachesage as an installed dependency', () => {
     const examples = readdirSync(join(root, 'examples')).filter((name) => name.endsWith('.mjs'));
     expect(examples.length, 'examples/ has no .mjs example').toBeGreaterThan(0);
     mkdirSync(join(consumer, 'examples'), { recursive: true });
+    // The two-sidecar example uses the remote tier, which needs the optional peer ioredis.
+    const redis = run('npm', ['install', '--no-audit', '--no-fund', 'ioredis'], consumer, env);
+    expect(redis.status, redis.output).toBe(0);
     for (const name of examples) {
       copyFileSync(join(root, 'examples', name), join(consumer, 'examples', name));
       const example = run('node', [join('examples', name)], consumer, env);
