@@ -238,7 +238,7 @@ export async function benchCommand(argv: readonly string[]): Promise<void> {
       quick,
       capacities,
       policies: settings.policies,
-      model: settings.model,
+      model: typeof settings.model === 'object' ? settings.model.name : settings.model,
       blockSize: settings.blockSize,
       concurrency: settings.concurrency ?? null,
       arrivalRate: settings.arrivalRate ?? null,

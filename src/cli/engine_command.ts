@@ -3,6 +3,7 @@
  * (src/engine), once per policy, with the flags and units of `replay`:
  * measured token hit rate, TTFT and throughput instead of modelled ones.
  */
+import { calibrate, UNMEASURABLY_FAST } from '../engine/calibrate.js';
 import { loadModelConfig, type ModelConfig } from '../engine/config.js';
 import { serveTrace, type ServeResult } from '../engine/server.js';
 import { isBound } from '../policies/registry.js';
@@ -37,7 +38,12 @@ Serves one trace on the reference engine (a Llama-architecture decoder on
 the CPU whose attention runs on cachesage's paged KV blocks) under each
 policy, closed loop, and reports what was measured: token hit rate, TTFT
 and throughput on the wall clock. Prompt tokens are derived from the
-trace's segment ids, replies are decoded teacher-forced.
+trace's segment ids, replies are decoded teacher-forced. Beside each
+measured TTFT it prints what the simulator (cachesage replay) predicts for
+the same calls, capacities and loop when its cost model is calibrated from
+this engine's own measured prefill, decode and copy speeds (the constants
+are printed too). A session's next call arrives when its previous reply is
+complete: the engine and the prediction both skip the trace's tool gaps.
 
 Options:
   --trace FILE         trace to serve (JSON lines, one LLM call a line)
@@ -57,7 +63,8 @@ Options:
   --concurrency N      closed loop: N sessions in flight (default ${DEFAULTS.concurrency})
   --arrival-rate R     open loop: R new sessions per second, seeded by --seed
                        (instead of --concurrency)
-  --token-budget N     tokens per engine iteration (default ${DEFAULTS.tokenBudget})
+  --token-budget N     prompt tokens an engine iteration prefills beside its decodes
+                       (the first admitted prompt whatever its size) (default ${DEFAULTS.tokenBudget})
   --threads N          compute threads (default: up to 8, the machine's)
   --seed N             seed of the random weights (default ${DEFAULTS.seed})
   --json               print one JSON object on stdout instead of the table
@@ -98,6 +105,7 @@ function summary(r: ServeResult) {
     prefilledTokens: r.prefilledTokens,
     wallSeconds: r.wallSeconds,
     engineSeconds: r.engineSeconds,
+    runtimeMsPerCall: r.calls === 0 ? 0 : (r.runtimeSeconds * 1000) / r.calls,
     iterations: r.iterations,
   };
 }
@@ -154,12 +162,32 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
     process.stderr.write(`cachesage engine: --capacity ${capacityText ?? '0.5'} is ${requested} device block${requested === 1 ? '' : 's'}, fewer than the ${largest} the largest call needs; raised to ${deviceBlocks} blocks\n`);
   }
   const hostBlocks = capacityBlocks(hostCapacity, sizing.peakLiveBlocks);
-  const results = [];
   for (const policy of policies) {
     if (isBound(policy)) throw new UsageError(`engine: --policies: ${policy} is an offline bound; it exists only in replay`);
-    results.push(summary(serveTrace(calls, { model, weights, seed, policy, workload, blockSize, deviceBlocks, hostBlocks, ...loop, tokenBudget, threads })));
   }
-  const report = { trace, blockSize, model, weights: weights ?? null, peakLiveBlocks: sizing.peakLiveBlocks, capacityBlocks: deviceBlocks, hostCapacityBlocks: hostBlocks, calls: calls.length, ...loop, results };
+  const progress = (line: string) => process.stderr.isTTY && process.stderr.write(`\r\x1b[2K${line}`);
+  progress('calibrating the cost model on the engine ...');
+  const longest = Math.max(...calls.map((c) => c.segments.reduce((n, x) => n + x.tokens, 0)));
+  const { costModel, samples } = calibrate({ model, blockSize, tokenBudget, threads, weights, seed, maxContext: Math.max(256, Math.min(2048, longest)) });
+  // The simulator serves the same calls the engine's way: no tool time, each policy its own closed loop.
+  const predicted = replay(trace, calls, {
+    policies, blockSize, ...loop, model: costModel, toolGaps: false, ownArrivals: true,
+    capacity: { blocks: deviceBlocks }, hostCapacity: { blocks: hostBlocks },
+  });
+  const results = [];
+  for (const [i, policy] of policies.entries()) {
+    progress(`serving ${calls.length} calls under ${policy} (${i + 1}/${policies.length}) ...`);
+    const measured = summary(serveTrace(calls, {
+      model, weights, seed, policy, workload, blockSize, deviceBlocks, hostBlocks, ...loop, tokenBudget, threads,
+      hostToDeviceBytesPerSecond: costModel.hostToDeviceBytesPerSecond,
+    }));
+    const prediction = predicted.results.find((r) => r.policy === policy)!;
+    results.push({ ...measured, predictedTokenHitRate: prediction.tokenHitRate, predictedMeanTtftMs: prediction.meanTtftMs, predictedP99TtftMs: prediction.p99TtftMs });
+  }
+  progress('');
+  const { name: _name, ...constants } = costModel;
+  const calibration = { ...constants, samples };
+  const report = { trace, blockSize, model, weights: weights ?? null, peakLiveBlocks: sizing.peakLiveBlocks, capacityBlocks: deviceBlocks, hostCapacityBlocks: hostBlocks, calls: calls.length, ...loop, calibration, results };
   if (flags.switches.has('json')) {
     process.stdout.write(JSON.stringify(report) + '\n');
     return;
@@ -169,10 +197,13 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
       `trace     ${trace}: ${calls.length} calls (of ${file.calls.length}), ${arrivalRate === undefined ? `closed loop, ${concurrency} sessions in flight` : `open loop, ${arrivalRate} sessions/s`}`,
       `model     ${model.layers} layers, dim ${model.modelDim}, ${model.heads}/${model.kvHeads} heads, vocab ${model.vocab}, ${weights ?? `random weights (seed ${seed})`}`,
       `device    ${deviceBlocks} blocks of ${blockSize} tokens (peak live footprint ${sizing.peakLiveBlocks}); host ${hostBlocks === 0 ? 'none' : `${hostBlocks} blocks`}`,
+      `calibrated prefill ${costModel.prefillTokensPerSecond >= UNMEASURABLY_FAST ? 'attention only' : `${fixed(costModel.prefillTokensPerSecond, 0)} tok/s`} + ${costModel.attentionSecondsPerTokenPair.toExponential(2)} s per token pair; ` +
+        `decode ${fixed(costModel.decodeIterationSeconds * 1000, 2)} ms + ${fixed(costModel.decodeSecondsPerSequence * 1000, 3)} ms per sequence; ` +
+        `host->device ${fixed(costModel.hostToDeviceBytesPerSecond / 1e9, 2)} GB/s + ${fixed(costModel.transferLatencySeconds * 1e6, 1)} us`,
       '',
       formatTable(
-        [{ title: 'policy', align: 'left' }, { title: 'token hit' }, { title: 'host hit' }, { title: 'mean TTFT ms' }, { title: 'p50 TTFT ms' }, { title: 'p99 TTFT ms' }, { title: 'tok/s' }, { title: 'wall s' }],
-        results.map((r) => [r.policy, percent(r.tokenHitRate), percent(r.hostHitRate), fixed(r.meanTtftMs, 1), fixed(r.p50TtftMs, 1), fixed(r.p99TtftMs, 1), fixed(r.throughputTokPerS, 0), fixed(r.wallSeconds, 2)]),
+        [{ title: 'policy', align: 'left' }, { title: 'token hit' }, { title: 'predicted hit' }, { title: 'host hit' }, { title: 'mean TTFT ms' }, { title: 'predicted ms' }, { title: 'p50 TTFT ms' }, { title: 'p99 TTFT ms' }, { title: 'tok/s' }, { title: 'wall s' }, { title: 'runtime ms/call' }],
+        results.map((r) => [r.policy, percent(r.tokenHitRate), percent(r.predictedTokenHitRate), percent(r.hostHitRate), fixed(r.meanTtftMs, 1), fixed(r.predictedMeanTtftMs, 1), fixed(r.p50TtftMs, 1), fixed(r.p99TtftMs, 1), fixed(r.throughputTokPerS, 0), fixed(r.wallSeconds, 2), fixed(r.runtimeMsPerCall, 2)]),
       ),
     ].join('\n'),
   );

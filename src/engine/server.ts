@@ -10,14 +10,20 @@
  *   -> decode, teacher-forced with the trace's reply tokens
  *   -> decode(0, reply hashes) and release; act between steps.
  *
- * Continuous batching as in the simulator (sim/serving_loop.ts): each
- * iteration decodes one token of every running call and spends the rest of
- * a token budget on prefill chunks, continuing admitted prompts first, then
- * admitting waiting calls in FIFO order; running calls pin their blocks.
- * Time is the wall clock. A session's next call arrives when its previous
- * reply is complete; sessions start closed loop (`concurrency` in flight,
- * the default) or open loop (`arrivalRate` new sessions per second, seeded
- * exponential gaps; the loop sleeps when it has nothing to do).
+ * Continuous batching step for step as the simulator's (sim/serving_loop.ts),
+ * so the policies see the same calls in the same order and an engine run
+ * can be predicted by a replay: between iterations the runtime refreshes
+ * and arrivals are delivered; each iteration admits waiting calls in FIFO
+ * order while their uncached prompt fits a token budget (the first one
+ * whatever its size), prefills those prompts whole and decodes one token
+ * of every running call (a call's last step also writes its last reply
+ * token's KV, so its blocks are whole when they join the cache); running
+ * calls pin their blocks. Time is the wall clock. A session's next call
+ * arrives as soon as its previous reply is complete (the trace's tool time
+ * is not waited out, so no tool events are sent); sessions start closed
+ * loop (`concurrency` in flight, the default) or open loop (`arrivalRate`
+ * new sessions per second at the simulator's seeded start times; the loop
+ * sleeps when it has nothing to do).
  */
 import { performance } from 'node:perf_hooks';
 
@@ -54,6 +60,8 @@ export interface ServeOptions {
   /** Tokens per engine iteration: one per running decode, the rest for prefill chunks (default 512). */
   tokenBudget?: number;
   threads?: number;
+  /** Host -> device bandwidth the runtime budgets prefetches with (the data plane's measured copy speed). */
+  hostToDeviceBytesPerSecond?: number;
   /** Called once per call with the logits of its last prompt token, as computed from the cache. */
   onPrefill?: (call: TraceCall, logits: Float32Array, cachedTokens: number) => void;
 }
@@ -78,6 +86,8 @@ export interface ServeResult {
   wallSeconds: number;
   /** Seconds spent in the engine's forward passes. */
   engineSeconds: number;
+  /** Seconds spent in the runtime's calls (observe, act, admit, prefillDone, decode, release, copy plans), all on the serving thread. */
+  runtimeSeconds: number;
   iterations: number;
   deviceBlocks: number;
   hostBlocks: number;
@@ -91,6 +101,8 @@ interface Pending {
   arrival: number;
   tokens: Int32Array;
   promptTokens: number;
+  /** Reply tokens, at least one (as the simulator counts them). */
+  outputTokens: number;
   promptHashes: BigUint64Array;
   replyHashes: BigUint64Array;
 }
@@ -104,7 +116,12 @@ interface Active extends Pending {
   cached: number;
   /** Reply tokens fed so far. */
   fed: number;
+  /** Decode iterations still to run, as the simulator counts them (the first reply token comes with the prefill). */
+  remaining: number;
 }
+
+// Longer than any policy may reasonably hold blocks with nothing running.
+const MAX_STALL_SECONDS = 60;
 
 /** The sessions of a trace in file order, each call list in seq order. */
 function sessionsOf(calls: readonly TraceCall[]): TraceCall[][] {
@@ -134,12 +151,19 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
   const hostBlocks = checkInt(options.hostBlocks ?? 0, 'serveTrace: hostBlocks', 0, 0x7fffffff);
   const bytesPerBlock = kvBytesPerBlock(options.model, blockSize);
 
-  const manager = new BlockManager({ blockSize, bytesPerBlock, deviceBlocks, hostBlocks });
+  // As the simulator builds its runtime: a score class exists only while it holds a block.
+  const manager = new BlockManager({ blockSize, bytesPerBlock, deviceBlocks, hostBlocks, maxClasses: Math.min(1 << 20, deviceBlocks + hostBlocks) });
   const plane = new CpuDataPlane({ bytesPerBlock, deviceBlocks, hostBlocks });
   const engine = new Engine({ model: options.model, blockSize, pool: plane, threads: options.threads, seed: options.seed, weights: options.weights });
   // KVFlow is told the trace's step graph in advance; no registry entry used here reads the future.
   const prepared = entry.prepare?.({ calls, workload, future: undefined as unknown as FutureUses });
-  const runtime = new Runtime({ blocks: manager, policies: [prepared === undefined ? policyName : { name: policyName, options: prepared }] });
+  // Deferred work (survival tables) runs between iterations, where the simulator runs it.
+  const runtime = new Runtime({
+    blocks: manager,
+    policies: [prepared === undefined ? policyName : { name: policyName, options: prepared }],
+    autoRefresh: false,
+    ...(options.hostToDeviceBytesPerSecond === undefined ? {} : { hostToDeviceBytesPerSecond: options.hostToDeviceBytesPerSecond }),
+  });
   const hasher = new PromptHasher(blockSize);
   const tokenIds = new TraceTokens(options.model.vocab);
   const sessions = sessionsOf(calls);
@@ -155,157 +179,196 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
 
   const start = performance.now();
   const clock = () => (performance.now() - start) / 1000;
+  const sleepUntil = (seconds: number) => {
+    const ms = (seconds - clock()) * 1000;
+    if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  };
+  let nextRequest = 1;
   const result: ServeResult = {
     policy: policyName, calls: 0, promptTokens: 0, deviceHitTokens: 0, hostHitTokens: 0, prefilledTokens: 0, outputTokens: 0,
-    ttftSeconds: new Float64Array(calls.length), wallSeconds: 0, engineSeconds: 0, iterations: 0, deviceBlocks, hostBlocks, bytesPerBlock,
+    ttftSeconds: new Float64Array(calls.length), wallSeconds: 0, engineSeconds: 0, runtimeSeconds: 0, iterations: 0, deviceBlocks, hostBlocks, bytesPerBlock,
   };
   let ttftCount = 0;
-  const runCopies = () => plane.execute(runtime.takeCopyPlan());
-  const waiting: Pending[] = [];
-  let prefilling: Active[] = [];
-  let decoding: Active[] = [];
-  let nextSession = 0;
-  let nextRequest = 1;
-  let stalled = false;
+  // The runtime's share of the serving thread's time, as the simulator counts its overhead.
+  const inRuntime = <T>(f: () => T): T => {
+    const t0 = performance.now();
+    try {
+      return f();
+    } finally {
+      result.runtimeSeconds += (performance.now() - t0) / 1000;
+    }
+  };
+  const runCopies = () => plane.execute(inRuntime(() => runtime.takeCopyPlan()));
+  const compute = (chunks: EngineChunk[]): Float32Array => {
+    const t0 = performance.now();
+    const logits = engine.forward(chunks);
+    result.engineSeconds += (performance.now() - t0) / 1000;
+    result.iterations++;
+    return logits;
+  };
 
-  const arrive = (session: number, index: number, time: number, arrival = time) => {
+  // Arrivals, in (time, order) order: a session's start (call -1) or its next call.
+  const arrivals: { time: number; order: number; session: number; call: number }[] = [];
+  let arrivalOrder = 0;
+  const schedule = (time: number, session: number, call: number) => {
+    const item = { time, order: arrivalOrder++, session, call };
+    let at = arrivals.length;
+    while (at > 0 && (arrivals[at - 1]!.time > time || (arrivals[at - 1]!.time === time && arrivals[at - 1]!.order > item.order))) at--;
+    arrivals.splice(at, 0, item);
+  };
+  let nextClosedLoopSession = 0;
+  if (arrivalRate === null) {
+    nextClosedLoopSession = Math.min(concurrency, sessions.length);
+    for (let s = 0; s < nextClosedLoopSession; s++) schedule(0, s, -1);
+  } else {
+    // The simulator's open-loop session starts, from the same seed.
+    const random = seededRandom((options.seed ?? 1) * 7919);
+    let t = 0;
+    for (let s = 0; s < sessions.length; s++) {
+      schedule(t, s, -1);
+      t += -Math.log(1 - random()) / arrivalRate;
+    }
+  }
+
+  const waiting: Pending[] = [];
+  let running: Active[] = [];
+  const arrive = (session: number, index: number, time: number) => {
+    if (index === -1) {
+      inRuntime(() => runtime.observe({ type: 'session.start', time, session: sessionName(session), workload }));
+      schedule(time, session, 0);
+      return;
+    }
     const call = sessions[session]![index]!;
-    if (index === 0) runtime.observe({ type: 'session.start', time, session: call.session, workload });
-    else runtime.observe({ type: 'tool.end', time, session: call.session, agent: agent(sessions[session]![index - 1]!), tool: 'tool' });
-    runtime.observe({ type: 'step.start', time, session: call.session, agent: agent(call) });
-    runtime.act(time);
+    inRuntime(() => {
+      runtime.observe({ type: 'step.start', time, session: call.session, agent: agent(call) });
+      runtime.act(time);
+    });
     runCopies();
     const prompt = hasher.hashPrompt(call.segments);
     if (prompt.numTokens < 1) throw new RangeError(`serveTrace: call ${call.seq} of session ${JSON.stringify(call.session)} has an empty prompt`);
     const all = hasher.hashWithOutput(call.segments, call.outputId, call.outputTokens);
     waiting.push({
-      call, session, index, arrival,
-      tokens: tokenIds.tokens(call.segments, call.outputId, call.outputTokens),
+      call, session, index, arrival: time,
+      tokens: tokenIds.tokens(call.segments, call.outputId, Math.max(1, call.outputTokens)),
       promptTokens: prompt.numTokens,
+      outputTokens: Math.max(1, call.outputTokens),
       promptHashes: prompt.hashes,
       replyHashes: all.hashes.subarray(prompt.hashes.length),
     });
   };
-  const startSession = (time: number, arrival = time) => {
-    if (nextSession < sessions.length) arrive(nextSession++, 0, time, arrival);
-  };
-  // Open loop: every session's start time, in seconds from the start.
-  const starts: number[] = [];
-  if (arrivalRate !== null) {
-    const random = seededRandom(options.seed ?? 1);
-    let t = 0;
-    for (let s = 0; s < sessions.length; s++) {
-      starts.push(t);
-      t += -Math.log(1 - random()) / arrivalRate;
-    }
-  }
-  const sleepUntil = (seconds: number) => {
-    const ms = (seconds - clock()) * 1000;
-    if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-  };
   const finish = (r: Active, time: number) => {
-    if (r.replyHashes.length > 0) runtime.decode(r.requestId, 0, r.replyHashes, time);
-    runtime.release(r.requestId, time);
     const session = sessionName(r.session);
-    runtime.observe({ type: 'step.end', time, session, agent: agent(r.call) });
     const last = r.index === sessions[r.session]!.length - 1;
-    if (last) runtime.observe({ type: 'session.end', time, session });
-    else runtime.observe({ type: 'tool.start', time, session, agent: agent(r.call), tool: 'tool' });
-    runtime.act(time);
+    inRuntime(() => {
+      if (r.replyHashes.length > 0) runtime.decode(r.requestId, 0, r.replyHashes, time);
+      runtime.release(r.requestId, time);
+      runtime.observe({ type: 'step.end', time, session, agent: agent(r.call) });
+      if (last) runtime.observe({ type: 'session.end', time, session });
+      runtime.act(time);
+    });
+    if (last && arrivalRate === null && nextClosedLoopSession < sessions.length) schedule(time, nextClosedLoopSession++, -1);
     runCopies();
     result.calls++;
-    result.outputTokens += r.call.outputTokens;
-    if (!last) arrive(r.session, r.index + 1, time);
-    else if (arrivalRate === null) startSession(time);
+    result.outputTokens += r.outputTokens;
+    // The next call arrives as soon as this reply is complete: no tool time.
+    if (!last) schedule(time, r.session, r.index + 1);
   };
 
-  if (arrivalRate === null) for (let s = 0; s < concurrency; s++) startSession(0);
-  const idle = () => waiting.length === 0 && prefilling.length === 0 && decoding.length === 0;
-  while (!idle() || (arrivalRate !== null && nextSession < sessions.length)) {
-    if (arrivalRate !== null) {
-      if (idle()) sleepUntil(starts[nextSession]!);
-      // Sessions whose start time has come arrive at that time (queueing counts in their TTFT).
-      while (nextSession < sessions.length && starts[nextSession]! <= clock()) startSession(clock(), starts[nextSession]!);
+  let stalledSince: number | null = null;
+  for (;;) {
+    // Between iterations: the runtime's deferred work, then reclaim's copies.
+    let now = clock();
+    inRuntime(() => runtime.refreshSync(now));
+    runCopies();
+    while (arrivals.length > 0 && arrivals[0]!.time <= now) {
+      const a = arrivals.shift()!;
+      arrive(a.session, a.call, a.time);
     }
-    const now = clock();
-    let budget = Math.max(0, tokenBudget - decoding.length);
-    const chunks: EngineChunk[] = [];
-    const prefillChunks: { r: Active; end: number }[] = [];
-    const addPrefill = (r: Active) => {
-      const take = Math.min(r.promptTokens - r.done, budget);
-      if (take <= 0) return;
-      budget -= take;
-      chunks.push({ tokens: r.tokens.subarray(r.done, r.done + take), start: r.done, writeFrom: Math.max(r.done, r.cached), blockTable: r.table });
-      prefillChunks.push({ r, end: r.done + take });
-    };
-    prefilling.forEach(addPrefill);
-    while (waiting.length > 0 && budget > 0) {
-      const p = waiting[0]!;
-      const decision = runtime.admit({
-        requestId: nextRequest, hashes: p.promptHashes, numTokens: p.promptTokens + p.call.outputTokens,
-        session: p.call.session, agent: agent(p.call), time: now,
-      });
-      if (decision === null) {
-        // The head waits for room, and everyone behind it; with nothing
-        // running, only the policies letting go of blocks can make room.
-        if (prefilling.length > 0 || decoding.length > 0 || stalled) break;
-        stalled = true;
-        runtime.act(now);
-        runCopies();
-        continue;
-      }
-      stalled = false;
-      waiting.shift();
-      runCopies(); // host blocks load into the device pool before the engine reads them
-      const cached = decision.cachedDeviceTokens + decision.loadedBlocks * blockSize;
-      result.promptTokens += p.promptTokens;
-      // Counted as the simulator counts them: the last prompt token is always computed.
-      const deviceHits = Math.min(decision.cachedDeviceTokens, p.promptTokens - 1);
-      result.deviceHitTokens += deviceHits;
-      result.hostHitTokens += Math.min(decision.loadedBlocks * blockSize, p.promptTokens - 1 - deviceHits);
-      // A fully cached prompt still computes its last token, for the first reply token's logits.
-      const r: Active = { ...p, requestId: nextRequest++, table: decision.blockTable, done: Math.min(cached, p.promptTokens - 1), cached, fed: 0 };
-      prefilling.push(r);
-      addPrefill(r);
-    }
-    for (const r of decoding) {
-      const position = r.promptTokens + r.fed;
-      chunks.push({ tokens: r.tokens.subarray(position, position + 1), start: position, blockTable: r.table });
-    }
-    if (chunks.length === 0) {
-      if (waiting.length > 0 && prefilling.length === 0 && decoding.length === 0) {
-        throw new RangeError(`serveTrace: a call of ${waiting[0]!.promptTokens + waiting[0]!.call.outputTokens} tokens does not fit in ${deviceBlocks} device blocks of ${blockSize} tokens`);
-      }
+    if (waiting.length === 0 && running.length === 0) {
+      if (arrivals.length === 0) break;
+      sleepUntil(arrivals[0]!.time);
       continue;
     }
-    const computeStart = performance.now();
-    const logits = engine.forward(chunks);
-    result.engineSeconds += (performance.now() - computeStart) / 1000;
-    result.iterations++;
+    // One iteration: admit and prefill whole prompts within the token
+    // budget (the first admitted prompt whatever its size), decode one
+    // token of every running call.
+    let budget = tokenBudget;
+    const prefilled: Active[] = [];
+    while (waiting.length > 0) {
+      const p = waiting[0]!;
+      if (prefilled.length > 0) {
+        const match = manager.lookup(p.promptHashes);
+        if (p.promptTokens - (match.deviceBlocks + match.hostBlocks) * blockSize > budget) break;
+      }
+      const decision = inRuntime(() => runtime.admit({
+        requestId: nextRequest, hashes: p.promptHashes, numTokens: p.promptTokens + p.outputTokens,
+        session: p.call.session, agent: agent(p.call), time: now,
+      }));
+      if (decision === null) break; // the head waits for room, and everyone behind it
+      waiting.shift();
+      runCopies(); // host blocks load into the device pool before the engine reads them
+      const cachedTokens = Math.min(decision.cachedDeviceTokens, p.promptTokens - 1);
+      const fromHost = Math.min(decision.loadedBlocks * blockSize, p.promptTokens - 1 - cachedTokens);
+      budget -= p.promptTokens - cachedTokens - fromHost;
+      result.promptTokens += p.promptTokens;
+      result.deviceHitTokens += cachedTokens;
+      result.hostHitTokens += fromHost;
+      const cached = decision.cachedDeviceTokens + decision.loadedBlocks * blockSize;
+      // A fully cached prompt still computes its last token, for the first reply token's logits.
+      prefilled.push({ ...p, requestId: nextRequest++, table: decision.blockTable, cached, done: Math.min(cached, p.promptTokens - 1), remaining: p.outputTokens - 1, fed: 0 });
+    }
+    if (prefilled.length === 0 && running.length === 0) {
+      // Nothing fits and nothing runs: only a later arrival, or a policy
+      // letting go of pinned blocks as time passes (a TTL), can help.
+      stalledSince ??= now;
+      if (arrivals.length === 0 && now - stalledSince > MAX_STALL_SECONDS) {
+        const head = waiting[0]!;
+        throw new RangeError(`serveTrace: a call of ${head.promptTokens + head.outputTokens} tokens found no room in ${deviceBlocks} device blocks of ${blockSize} tokens for ${MAX_STALL_SECONDS} s with nothing running`);
+      }
+      if (arrivals.length > 0) sleepUntil(arrivals[0]!.time);
+      else sleepUntil(now + 0.001);
+      now = clock();
+      inRuntime(() => runtime.act(now));
+      runCopies();
+      continue;
+    }
+    stalledSince = null;
+    const chunks: EngineChunk[] = [];
+    for (const r of prefilled) {
+      chunks.push({ tokens: r.tokens.subarray(r.done, r.promptTokens), start: r.done, writeFrom: Math.max(r.done, r.cached), blockTable: r.table });
+    }
+    for (const r of running) {
+      // A call's last decode step also writes its last reply token's KV:
+      // its blocks join the cache when it finishes.
+      const from = r.promptTokens + r.fed;
+      const to = r.remaining === 1 ? r.promptTokens + r.outputTokens : from + 1;
+      chunks.push({ tokens: r.tokens.subarray(from, to), start: from, blockTable: r.table });
+    }
+    const logits = compute(chunks);
     const time = clock();
-    prefillChunks.forEach(({ r, end }, i) => {
-      result.prefilledTokens += end - r.done - Math.max(0, Math.min(end, r.cached) - r.done);
-      r.done = end;
-      if (end < r.promptTokens) return;
+    prefilled.forEach((r, i) => {
+      result.prefilledTokens += r.promptTokens - r.done - Math.max(0, Math.min(r.promptTokens, r.cached) - r.done);
+      r.done = r.promptTokens;
       result.ttftSeconds[ttftCount++] = time - r.arrival;
       options.onPrefill?.(r.call, logits.slice(i * options.model.vocab, (i + 1) * options.model.vocab), r.cached);
       // Committing may swap a block for an equal one cached meanwhile: refresh the table.
-      r.table = slots(runtime.prefillDone(r.requestId, time));
+      r.table = slots(inRuntime(() => runtime.prefillDone(r.requestId, time)));
     });
-    const stillDecoding: Active[] = [];
-    for (const r of decoding) {
-      r.fed++;
-      if (r.fed >= r.call.outputTokens) finish(r, time);
-      else stillDecoding.push(r);
+    const still: Active[] = [];
+    for (const r of running) {
+      r.fed = r.remaining === 1 ? r.outputTokens : r.fed + 1;
+      r.remaining--;
+      if (r.remaining <= 0) finish(r, time);
+      else still.push(r);
     }
-    const stillPrefilling: Active[] = [];
-    for (const r of prefilling) {
-      if (r.done < r.promptTokens) stillPrefilling.push(r);
-      else if (r.call.outputTokens === 0) finish(r, time);
-      else stillDecoding.push(r);
+    // A one-token reply is complete at its prefill: write that token's KV, then finish.
+    const done = prefilled.filter((r) => r.remaining <= 0);
+    if (done.length > 0) {
+      compute(done.map((r) => ({ tokens: r.tokens.subarray(r.promptTokens, r.promptTokens + 1), start: r.promptTokens, blockTable: r.table })));
+      for (const r of done) finish(r, time);
     }
-    prefilling = stillPrefilling;
-    decoding = stillDecoding;
+    for (const r of prefilled) if (r.remaining > 0) still.push(r);
+    running = still;
   }
   result.ttftSeconds = result.ttftSeconds.subarray(0, ttftCount);
   result.wallSeconds = clock();

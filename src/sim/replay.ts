@@ -29,6 +29,9 @@ import { largestCallBlocks, prepareWorkload, type SimCall, type SimWorkload } fr
 
 const MIN_GAP = 0.005;
 
+/** Sessions in flight in a closed loop when the options name neither concurrency nor an arrival rate. */
+const DEFAULT_CONCURRENCY = 32;
+
 /** The first pass runs a policy that never evicts: the registry's capacity bound. */
 const UNBOUNDED_POLICY = POLICY_NAMES.find((name) => policyEntry(name).bound === 'capacity')!;
 
@@ -51,8 +54,23 @@ export interface ReplayOptions {
   blockSize?: number;
   concurrency?: number;
   arrivalRate?: number;
-  model?: '8b' | '70b';
+  /** A cost model by name, or one given whole (e.g. calibrated from an engine's measured speeds). */
+  model?: '8b' | '70b' | CostModel;
   seed?: number;
+  /**
+   * Whether a session's next call waits out the tool time between its
+   * calls (the trace's timestamps, or sampled: the default), or arrives as
+   * soon as the previous reply is complete, as the reference engine serves
+   * a trace (false).
+   */
+  toolGaps?: boolean;
+  /**
+   * Closed loop only: each policy's run keeps its own loop (the next
+   * session starts when one of its sessions ends in that run), as a real
+   * engine serves, instead of the session start times of the first pass,
+   * which every policy shares by default.
+   */
+  ownArrivals?: boolean;
   /** Called after each policy's run: (policy, index, total). */
   onProgress?: (policy: string, done: number, total: number) => void;
   /**
@@ -179,10 +197,10 @@ function* replayRuns(
   checkReplayArguments(name, calls, options);
   const cluster = clusterOf(options);
   const blockSize = options.blockSize ?? 16;
-  const model: CostModel = COST_MODELS[options.model ?? '8b']!;
+  const model: CostModel = typeof options.model === 'object' ? options.model : COST_MODELS[options.model ?? '8b']!;
   const seed = options.seed ?? 1;
   const policies = options.policies ?? REPLAY_POLICIES;
-  const workload = prepareWorkload(name, calls, blockSize, model, seed);
+  const workload = prepareWorkload(name, calls, blockSize, model, seed, options.toolGaps ?? true);
   // Spread into Math.max, a million calls' sizes would overflow the stack.
   const maxRequestBlocks = largestCallBlocks(workload);
   const first = firstPass(workload, model, options, maxRequestBlocks);
@@ -208,7 +226,7 @@ function* replayRuns(
       deviceBlocks,
       hostBlocks: unbounded ? 0 : hostBlocks,
       model,
-      arrivals: { sessionStarts: first.sessionStarts },
+      arrivals: options.ownArrivals && options.arrivalRate === undefined ? { concurrency: options.concurrency ?? DEFAULT_CONCURRENCY } : { sessionStarts: first.sessionStarts },
       ...(entry.bound === 'future' ? { onCall: (call: SimCall) => first.future.moveTo(call) } : {}),
       ...(options.backend ? { backend: options.backend } : {}),
       ...(options.observers ? { observers: options.observers } : {}),
@@ -276,7 +294,7 @@ function firstPass(workload: SimWorkload, model: CostModel, options: ReplayOptio
       }),
     };
   } else {
-    arrivals = { concurrency: options.concurrency ?? 32 };
+    arrivals = { concurrency: options.concurrency ?? DEFAULT_CONCURRENCY };
   }
   // Nothing is evicted in the first pass: every policy's arrivals come from unbounded capacity.
   const run = simulate({ workload, policy: UNBOUNDED_POLICY, deviceBlocks: workload.blockIds.size + maxRequest, hostBlocks: 0, model, arrivals });

@@ -14,8 +14,31 @@ import { checkWorkloadName } from './workload.js';
 
 const OPTION_NAMES = [
   'policies', 'capacity', 'hostCapacity', 'blockSize', 'concurrency', 'arrivalRate', 'model', 'seed',
-  'onProgress', 'backend', 'observers', 'profile', 'deviceOnly', 'replicas', 'router', 'tools',
+  'onProgress', 'backend', 'observers', 'profile', 'deviceOnly', 'replicas', 'router', 'tools', 'toolGaps', 'ownArrivals',
 ] as const;
+
+/** The cost model's fields: a custom one (e.g. calibrated from an engine) must give every one. */
+const COST_FIELDS = [
+  'kvBytesPerToken', 'prefillTokensPerSecond', 'attentionSecondsPerTokenPair', 'decodeIterationSeconds',
+  'decodeSecondsPerSequence', 'hostToDeviceBytesPerSecond', 'transferLatencySeconds', 'iterationTokenBudget',
+] as const;
+/** Fields that may be 0 (a term the fit found nothing for); the others divide or bound. */
+const COST_FIELDS_MAY_BE_ZERO = new Set(['attentionSecondsPerTokenPair', 'decodeIterationSeconds', 'decodeSecondsPerSequence', 'transferLatencySeconds']);
+
+function checkCostModel(value: unknown, what: string): void {
+  if (typeof value === 'string') {
+    if (!Object.hasOwn(COST_MODELS, value)) throw new RangeError(`${what} must be one of ${Object.keys(COST_MODELS).join(', ')} or a cost model object, got ${describeValue(value)}`);
+    return;
+  }
+  if (!isRecord(value)) throw new TypeError(`${what} must be one of ${Object.keys(COST_MODELS).join(', ')} or a cost model object, got ${describeValue(value)}`);
+  if (typeof value['name'] !== 'string') throw new TypeError(`${what}.name must be a string, got ${describeValue(value['name'])}`);
+  for (const field of COST_FIELDS) {
+    const v = value[field];
+    if (typeof v !== 'number') throw new TypeError(`${what}.${field} must be a number, got ${describeValue(v)}`);
+    const least = COST_FIELDS_MAY_BE_ZERO.has(field) ? 0 : Number.MIN_VALUE;
+    if (!Number.isFinite(v) || v < least) throw new RangeError(`${what}.${field} must be a finite number ${least === 0 ? '>= 0' : '> 0'}, got ${v}`);
+  }
+}
 
 /** A finite number above 0. */
 function checkPositive(value: unknown, what: string): void {
@@ -63,10 +86,7 @@ export function checkReplayArguments(name: unknown, calls: unknown, options: unk
   if (o.blockSize !== undefined) checkInt(o.blockSize, 'replay: options.blockSize', 1, MAX_HASH_BLOCK_SIZE);
   if (o.concurrency !== undefined) checkInt(o.concurrency, 'replay: options.concurrency', 1, 0x7fffffff);
   if (o.arrivalRate !== undefined) checkPositive(o.arrivalRate, 'replay: options.arrivalRate');
-  if (o.model !== undefined && !Object.hasOwn(COST_MODELS, o.model)) {
-    const message = `replay: options.model must be one of ${Object.keys(COST_MODELS).join(', ')}, got ${describeValue(o.model)}`;
-    throw typeof o.model === 'string' ? new RangeError(message) : new TypeError(message);
-  }
+  if (o.model !== undefined) checkCostModel(o.model, 'replay: options.model');
   if (o.seed !== undefined) checkInt(o.seed, 'replay: options.seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
     throw new TypeError(`replay: options.onProgress must be a function, got ${describeValue(o.onProgress)}`);
@@ -88,4 +108,6 @@ export function checkReplayArguments(name: unknown, calls: unknown, options: unk
       }
     });
   }
+  if (o.toolGaps !== undefined) checkBoolean(o.toolGaps, 'replay: options.toolGaps');
+  if (o.ownArrivals !== undefined) checkBoolean(o.ownArrivals, 'replay: options.ownArrivals');
 }

@@ -114,7 +114,7 @@ function sampleGap(random: () => number): number {
  *   field; RangeError when the calls make more than {@link MAX_REPLAY_BLOCKS}
  *   blocks at `blockSize`.
  */
-export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockSize: number, model: CostModel, seed: number): SimWorkload {
+export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockSize: number, model: CostModel, seed: number, toolGaps = true): SimWorkload {
   checkWorkloadName(name, 'prepareWorkload: name');
   checkInt(blockSize, 'prepareWorkload: blockSize', 1, MAX_HASH_BLOCK_SIZE);
   if (typeof model !== 'object' || model === null) throw new TypeError(`prepareWorkload: model must be a CostModel, got ${describeValue(model)}`);
@@ -161,7 +161,7 @@ export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockS
       }
       const next = list[index + 1];
       let gapAfter = 0;
-      if (next) {
+      if (next && toolGaps) {
         if (call.t !== null && next.t !== null) {
           const served = prefillSeconds(model, prompt.numTokens, 0) + call.outputTokens * model.decodeIterationSeconds;
           gapAfter = Math.max(0, next.t - call.t - served);
@@ -178,7 +178,8 @@ export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockS
         promptHashes: prompt.hashes,
         allHashes: all.hashes,
         gapAfter,
-        ...(call.tools !== undefined ? { tools: call.tools } : {}),
+        // Without tool time there are no tool calls to report either (as the reference engine serves a trace).
+        ...(call.tools !== undefined && toolGaps ? { tools: call.tools } : {}),
       });
     });
     session.blocks = new SessionBlocks(Int32Array.from(listed));

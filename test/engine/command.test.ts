@@ -32,7 +32,17 @@ describe('cachesage engine', () => {
     expect(report.capacityBlocks).toBeLessThan(report.peakLiveBlocks);
     expect(report.hostCapacityBlocks).toBe(report.peakLiveBlocks);
     expect(report.results.map((r: { policy: string }) => r.policy)).toEqual(['lru', 'cachesage']);
+    // The simulator's cost model, calibrated from this engine's measured speeds.
+    const c = report.calibration;
+    expect(c.kvBytesPerToken).toBe(2 * 2 * 2 * 16 * 4);
+    expect(c.iterationTokenBudget).toBe(512);
+    for (const field of ['prefillTokensPerSecond', 'hostToDeviceBytesPerSecond']) expect(c[field]).toBeGreaterThan(0);
+    expect(c.samples.prefill.length).toBeGreaterThan(2);
     for (const r of report.results) {
+      // The policies cannot tell the simulator from the engine: the same decisions, so the same hits.
+      expect(r.predictedTokenHitRate).toBe(Math.round(r.tokenHitRate * 1e4) / 1e4); // replay rounds to 4 places
+      expect(r.predictedMeanTtftMs).toBeGreaterThan(0);
+      expect(r.runtimeMsPerCall).toBeGreaterThan(0);
       expect(r.tokenHitRate).toBeGreaterThan(0);
       expect(r.tokenHitRate + r.hostHitRate).toBeLessThan(1);
       expect(r.p50TtftMs).toBeLessThanOrEqual(r.p99TtftMs);
