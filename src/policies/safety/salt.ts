@@ -6,7 +6,12 @@
  * before. A block hash is already a hash of its whole prefix, so salting
  * each hash on its own keeps equal prefixes equal within the workload.
  */
-import type { AdmitDecision, AdmitRequest } from '../../runtime/types.js';
+/** What the salter reads of an engine's admit request (the runtime's AdmitRequest has these and more). */
+interface SaltableRequest {
+  requestId: number;
+  hashes: BigUint64Array;
+  agent?: { workload: string };
+}
 import type { Policy } from '../types.js';
 
 const MASK = (1n << 64n) - 1n;
@@ -62,7 +67,7 @@ export class HashSalter {
    * workload is isolated. A malformed request goes through as given, for
    * admit to refuse by name; an untagged one has no workload and shares.
    */
-  admit(request: AdmitRequest, admit: (request: AdmitRequest) => AdmitDecision | null): AdmitDecision | null {
+  admit<R extends SaltableRequest, D>(request: R, admit: (request: R) => D | null): D | null {
     const workload = typeof request === 'object' && request !== null ? request.agent?.workload : undefined;
     const salt = typeof workload === 'string' && request.hashes instanceof BigUint64Array ? this.saltOf(workload) : null;
     if (salt === null) return admit(request);
