@@ -9,6 +9,10 @@ import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { afterAll, beforeAll } from 'vitest';
+
+import { openRedis, type RedisConnection } from '../../src/remote/redis.js';
+
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
 async function freePort(): Promise<number> {
@@ -78,4 +82,22 @@ export class RedisServer {
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A redis-server and one connection to it for the tests of one file:
+ * started before them, stopped after them.
+ */
+export function redisForTests(): { readonly server: RedisServer; readonly redis: RedisConnection } {
+  const shared = {} as { server: RedisServer; redis: RedisConnection };
+  beforeAll(async () => {
+    shared.server = new RedisServer();
+    await shared.server.start();
+    shared.redis = await openRedis({ url: shared.server.url, commandTimeoutMs: 1000 });
+  });
+  afterAll(async () => {
+    await shared.redis?.close();
+    await shared.server?.stop();
+  });
+  return shared;
 }

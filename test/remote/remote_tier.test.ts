@@ -2,31 +2,18 @@
  * RemoteTier: blocks a replica drops go to Redis, and another replica
  * loads them into fresh device blocks instead of computing them.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { openRedis, type RedisConnection } from '../../src/remote/redis.js';
 import { RemoteTier } from '../../src/remote/remote_tier.js';
-import { RedisServer } from './redis_server.js';
+import { redisForTests } from './redis_server.js';
 import { BLOCK_SIZE, kvBytes, prompt, Replica } from './replica.js';
 
-let server: RedisServer;
-let redis: RedisConnection;
-
-beforeAll(async () => {
-  server = new RedisServer();
-  await server.start();
-  redis = await openRedis({ url: server.url, commandTimeoutMs: 1000 });
-});
-
-afterAll(async () => {
-  await redis?.close();
-  await server?.stop();
-});
+const ctx = redisForTests();
 
 describe('RemoteTier', () => {
   it('saves blocks dropped from host, and replica B loads a block first computed on A with equal bytes', async () => {
-    const a = new Replica('a', redis, 'rt1');
-    const b = new Replica('b', redis, 'rt1');
+    const a = new Replica('a', ctx.redis, 'rt1');
+    const b = new Replica('b', ctx.redis, 'rt1');
     const first = await a.serve(prompt(1));
     expect(first.admitted!.cachedTokens).toBe(0);
     // Three more prompts push prompt 1 off the device (8 blocks) and then off the host (4 blocks).
@@ -44,8 +31,8 @@ describe('RemoteTier', () => {
   });
 
   it('loads only the run that continues the local prefix', async () => {
-    const a = new Replica('a', redis, 'rt2');
-    const b = new Replica('b', redis, 'rt2');
+    const a = new Replica('a', ctx.redis, 'rt2');
+    const b = new Replica('b', ctx.redis, 'rt2');
     const long = await a.serve(prompt(7, 6));
     expect(await a.tier.share(long.blockIds)).toBe(6);
     // B holds the first two blocks itself (a shorter prompt of the same tokens).
@@ -56,7 +43,7 @@ describe('RemoteTier', () => {
   });
 
   it('refuses parts that do not fit together', () => {
-    const a = new Replica('a', redis, 'rt3');
+    const a = new Replica('a', ctx.redis, 'rt3');
     const narrowPlane = { bytesPerBlock: 8, execute() {}, read: () => new Uint8Array(8), write() {} };
     expect(() => new RemoteTier(a.manager, narrowPlane, a.tier.store)).toThrow(/bytesPerBlock differs: manager 1024, data plane 8, store 1024/);
     expect(() => new RemoteTier(a.manager, a.plane, a.tier.store, { maxPendingBytes: -1 })).toThrow(/options\.maxPendingBytes must be in/);

@@ -4,32 +4,19 @@
  * from host after a demotion) are saved with the bytes the engine wrote,
  * blocks never written are not, and another runtime loads them at admit.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { BlockManager } from '../../src/blocks/block_manager.js';
 import { CpuDataPlane } from '../../src/blocks/data_plane.js';
 import { RemoteBlockStore } from '../../src/remote/block_store.js';
-import { openRedis, type RedisConnection } from '../../src/remote/redis.js';
 import { RuntimeRemoteTier } from '../../src/remote/runtime_remote_tier.js';
 import { Runtime } from '../../src/runtime/runtime.js';
-import { RedisServer } from './redis_server.js';
+import { redisForTests } from './redis_server.js';
 
 const BS = 4;
 const BYTES = 64;
 
-let server: RedisServer;
-let redis: RedisConnection;
-
-beforeAll(async () => {
-  server = new RedisServer();
-  await server.start();
-  redis = await openRedis({ url: server.url, commandTimeoutMs: 1000 });
-});
-
-afterAll(async () => {
-  await redis?.close();
-  await server?.stop();
-});
+const ctx = redisForTests();
 
 /** The engine's KV bytes of a block: a function of its hash. */
 function bytesOf(hash: bigint): Uint8Array {
@@ -44,7 +31,7 @@ function hashesOf(n: number): BigUint64Array {
 function replica(namespace: string, options: { knownCapacity?: number } = {}) {
   const manager = new BlockManager({ blockSize: BS, bytesPerBlock: BYTES, deviceBlocks: 4, hostBlocks: 2 });
   const plane = new CpuDataPlane({ bytesPerBlock: BYTES, deviceBlocks: 4, hostBlocks: 2 });
-  const store = new RemoteBlockStore(redis, { namespace, model: 'm', layout: { blockSize: BS, layout: 'opaque', dtype: 'bytes' }, bytesPerBlock: BYTES });
+  const store = new RemoteBlockStore(ctx.redis, { namespace, model: 'm', layout: { blockSize: BS, layout: 'opaque', dtype: 'bytes' }, bytesPerBlock: BYTES });
   const tier = new RuntimeRemoteTier(manager, plane, store, options);
   const runtime = new Runtime({ blocks: manager, policies: ['lru'], remote: tier, now: () => 0 });
   /** One call as the sidecar runs it: every reply hands the copy plan on (and so to the tier). */
@@ -81,7 +68,7 @@ describe('RuntimeRemoteTier', () => {
     await r.serve(2, true);
     await r.serve(3, false); // committed, never written: must never reach Redis
     await r.tier.flush();
-    await redis.client.flushdb();
+    await ctx.redis.client.flushdb();
     // Prompts 4 and 5 push 1, 2 and 3 to host and out: the host slots are reused by the demotions of the same plans.
     await r.serve(4, true);
     await r.serve(5, true);

@@ -3,34 +3,22 @@
  * it never served what replica A, which served it, predicts; exchanging
  * again and again counts nothing twice.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { createCacheSagePolicy, sharesTransitions } from '../../src/policies/cachesage/policy.js';
-import { openRedis, type RedisConnection } from '../../src/remote/redis.js';
+import { openRedis } from '../../src/remote/redis.js';
 import { TransitionExchange } from '../../src/remote/transition_exchange.js';
 import { Runtime } from '../../src/runtime/runtime.js';
-import { RedisServer } from './redis_server.js';
+import { redisForTests } from './redis_server.js';
 
-let server: RedisServer;
-let redis: RedisConnection;
-
-beforeAll(async () => {
-  server = new RedisServer();
-  await server.start();
-  redis = await openRedis({ url: server.url, commandTimeoutMs: 1000 });
-});
-
-afterAll(async () => {
-  await redis?.close();
-  await server?.stop();
-});
+const ctx = redisForTests();
 
 function replica(name: string, namespace: string) {
   const policy = createCacheSagePolicy();
   if (!sharesTransitions(policy)) throw new Error('cachesage must share transitions');
   let t = 0;
   const runtime = new Runtime({ blocks: { blockSize: 4, deviceBlocks: 64 }, policies: [policy], now: () => t });
-  const exchange = new TransitionExchange(redis.client, policy, { replica: name, namespace });
+  const exchange = new TransitionExchange(ctx.redis.client, policy, { replica: name, namespace });
   const walk = (workload: string, session: string, agents: string[], end = true) => {
     runtime.observe({ type: 'session.start', time: ++t, session, workload });
     for (const agent of agents) {
@@ -107,8 +95,8 @@ describe('TransitionExchange', () => {
 
   it('skips a malformed peer entry and keeps working when Redis is unreachable', async () => {
     const a = replica('a', 'x3');
-    await redis.client.hset(a.exchange.keys.workload('dev'), 'mallory', '{"format":"cachesage.shared-transitions"}');
-    await redis.client.sadd(a.exchange.keys.workloads(), 'dev');
+    await ctx.redis.client.hset(a.exchange.keys.workload('dev'), 'mallory', '{"format":"cachesage.shared-transitions"}');
+    await ctx.redis.client.sadd(a.exchange.keys.workloads(), 'dev');
     expect(await a.exchange.pull()).toBe(0);
     expect(a.exchange.stats.malformed).toBe(1);
     expect(a.exchange.stats.lastError).toMatch(/entry of replica "mallory"/);
