@@ -82,11 +82,15 @@ function cleanEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** The consumer's environment: PATH is one directory holding node, npm, npx and sh, so cmake cannot be found. */
+/**
+ * The consumer's environment: PATH is one directory holding node, npm, npx,
+ * sh and redis-server (which the two-sidecar example starts), so cmake
+ * cannot be found.
+ */
 function consumerEnvironment(bin: string): NodeJS.ProcessEnv {
   mkdirSync(bin);
   symlinkSync(process.execPath, join(bin, 'node'));
-  for (const name of ['npm', 'npx', 'sh']) symlinkSync(findExecutable(name), join(bin, name));
+  for (const name of ['npm', 'npx', 'sh', 'redis-server']) symlinkSync(findExecutable(name), join(bin, name));
   return { ...cleanEnvironment(), PATH: bin };
 }
 
