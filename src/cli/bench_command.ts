@@ -28,6 +28,7 @@ import {
 } from '../report/baselines.js';
 import { BASELINE_POLICY } from '../policies/registry.js';
 import { flagValue, integerFlag, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { LAYER_MAX_CALLS, LAYER_SESSIONS, policyLayerText, runPolicyLayer } from './bench_policy_layer.js';
 import { defaultJobs, runSweep, runsPerTask, type SweepTask } from './bench_pool.js';
 import { loadWorkloads, traceFiles } from './bench_sources.js';
 import { Progress } from './progress.js';
@@ -54,6 +55,7 @@ const BENCH_FLAGS: Readonly<Record<string, FlagSpec>> = {
   quick: { kind: 'switch' },
   'max-calls': { kind: 'value' },
   jobs: { kind: 'value' },
+  'no-policy-layer': { kind: 'switch' },
 };
 
 /** Help text of `cachesage bench`. */
@@ -78,6 +80,11 @@ Options:
                        (default ${BENCH_MAX_CALLS})
   --jobs N             replays run in parallel on worker threads (default: one per
                        core, at most 4); --jobs 1 for undisturbed overhead timings
+  --no-policy-layer    skip the policy layer: batch-shaping, speculative-prefill,
+                       fairness, routing and tool-memo, each against lru on the
+                       bundled workloads (${LAYER_SESSIONS} sessions, at most ${LAYER_MAX_CALLS} calls) with
+                       device capacity 0.25 and no host tier (results.json's
+                       policyLayer, a table each, a section each in index.html)
   --policies LIST      comma-separated policies (default: all)
   --host-capacity H    host tier: fraction of the peak live footprint, or blocks;
                        0 = none (default 1.0)
@@ -193,6 +200,7 @@ export async function benchCommand(argv: readonly string[]): Promise<void> {
   const jobs = jobsText === undefined ? undefined : integerFlag('bench', 'jobs', jobsText, 1, 64);
   const out = resolve(flagValue(flags, 'out') ?? DEFAULT_REPORT_DIR);
   const json = flags.switches.has('json');
+  const withPolicyLayer = !flags.switches.has('no-policy-layer');
 
   const files = traceFiles(flags.values.get('traces') ?? []);
   // Fail on an unwritable report directory now, not after the sweep.
@@ -220,7 +228,7 @@ export async function benchCommand(argv: readonly string[]): Promise<void> {
 
   // By workload, then capacity: one replay runs every policy on the same arrivals.
   const tasks: SweepTask[] = workloads.flatMap((w) =>
-    capacities.map((capacity) => ({ workload: w.info.name, calls: w.calls, capacity, settings, keepSamples: capacity === ttftCapacity })),
+    capacities.map((capacity) => ({ workload: w.info.name, calls: w.calls, capacity, settings, keepSamples: capacity === ttftCapacity, ...(w.tools ? { tools: w.tools } : {}) })),
   );
   const progress = new Progress('bench', tasks.length * runsPerTask(settings));
   const lanes = jobs ?? defaultJobs(tasks.length);
@@ -229,6 +237,19 @@ export async function benchCommand(argv: readonly string[]): Promise<void> {
   );
   progress.finish();
   const runs: BenchRunEntry[] = tasks.map((task, i) => ({ workload: task.workload, capacity: task.capacity, report: reports[i]! }));
+
+  let policyLayer = null;
+  if (withPolicyLayer) {
+    const layerStart = Date.now();
+    policyLayer = runPolicyLayer({
+      seed: settings.seed,
+      blockSize: settings.blockSize,
+      model: settings.model,
+      maxCalls,
+      onStep: (step) => log(`policy layer: ${step}`),
+    });
+    log(`policy layer in ${duration((Date.now() - layerStart) / 1000)}`);
+  }
 
   const run: BenchRun = {
     startedAt: startedAt.toISOString(),
@@ -251,6 +272,7 @@ export async function benchCommand(argv: readonly string[]): Promise<void> {
     },
     workloads: workloads.map((w) => w.info),
     runs,
+    policyLayer,
   };
   const results = benchResultsJson(run);
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 1) + '\n');
@@ -265,5 +287,6 @@ export async function benchCommand(argv: readonly string[]): Promise<void> {
   }
   const truncated = run.workloads.filter((w) => w.truncated);
   const notes = truncated.map((w) => `note: ${w.name} replayed on its first ${w.sessions} of ${w.totalSessions} sessions (${w.calls} of ${w.totalCalls} calls; --max-calls ${maxCalls})\n`);
-  process.stdout.write(benchTable(run) + '\n' + benchNotes(run) + (notes.length > 0 ? '\n' + notes.join('') : '') + `\nreport: ${join(out, 'index.html')}\n`);
+  const layer = policyLayer ? '\n' + policyLayerText(policyLayer) : '';
+  process.stdout.write(benchTable(run) + '\n' + benchNotes(run) + (notes.length > 0 ? '\n' + notes.join('') : '') + layer + `\nreport: ${join(out, 'index.html')}\n`);
 }

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 
 import { deviceOnlyRuns } from '../report/baselines.js';
 import { replay, type ReplayReport } from '../sim/replay.js';
-import type { TraceCall } from '../trace/format.js';
+import type { ToolDeclaration, TraceCall } from '../trace/format.js';
 import type { SimulationSettings } from './replay_command.js';
 
 /** One replay of the sweep. */
@@ -20,6 +20,8 @@ export interface SweepTask {
   settings: SimulationSettings;
   /** Keep the per-call TTFT samples (only where the report charts them). */
   keepSamples: boolean;
+  /** The workload's tool declarations, told to policies that memoise tool results. */
+  tools?: Record<string, ToolDeclaration>;
 }
 
 /** What a worker posts back: a policy finished, the task finished, or it failed. */
@@ -40,6 +42,7 @@ export function runSweepTask(task: SweepTask, onPolicy: (policy: string) => void
     capacity: { fraction: task.capacity },
     deviceOnly: deviceOnlyRuns(task.settings.policies, task.settings.hostCapacity),
     onProgress: (policy) => onPolicy(policy),
+    ...(task.tools === undefined ? {} : { tools: task.tools }),
   });
   if (!task.keepSamples) for (const r of [...report.results, ...(report.deviceOnlyResults ?? [])]) delete r.ttftMs;
   return report;

@@ -7,7 +7,7 @@
 import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
-import type { TraceCall } from '../trace/format.js';
+import type { ToolDeclaration, TraceCall } from '../trace/format.js';
 import { readTrace } from '../trace/reader.js';
 import { generateWorkload, WORKLOAD_NAMES } from '../workloads/index.js';
 import type { BenchWorkload } from '../report/results.js';
@@ -17,6 +17,8 @@ import { UsageError } from './args.js';
 export interface LoadedWorkload {
   info: BenchWorkload;
   calls: TraceCall[];
+  /** The tools its header declares (a bundled workload's or a trace file's), for policies that memoise tool results. */
+  tools?: Record<string, ToolDeclaration>;
 }
 
 /**
@@ -100,7 +102,8 @@ export async function loadTrace(path: string, name: string, maxCalls: number): P
   const sessions = new Map<string, TraceCall[] | null>();
   let stored = 0;
   let totalCalls = 0;
-  for await (const call of readTrace(path)) {
+  let tools: Record<string, ToolDeclaration> | undefined;
+  for await (const call of readTrace(path, { onHeader: (header) => (tools = header.tools) })) {
     totalCalls++;
     let list = sessions.get(call.session);
     if (list === undefined) {
@@ -115,14 +118,16 @@ export async function loadTrace(path: string, name: string, maxCalls: number): P
     }
   }
   const candidates = [...sessions.values()].filter((s): s is TraceCall[] => s !== null);
-  return describe(name, 'trace', firstSessions(candidates, maxCalls), totalCalls, sessions.size, path);
+  const loaded = describe(name, 'trace', firstSessions(candidates, maxCalls), totalCalls, sessions.size, path);
+  return tools === undefined ? loaded : { ...loaded, tools };
 }
 
 /** One bundled workload shape, generated with `seed`, cut like a trace. */
 export function loadBundled(name: string, seed: number, sessions: number | undefined, maxCalls: number): LoadedWorkload {
-  const { calls } = generateWorkload(name, sessions === undefined ? { seed } : { seed, sessions });
+  const { header, calls } = generateWorkload(name, sessions === undefined ? { seed } : { seed, sessions });
   const grouped = groupBySession(calls);
-  return describe(name, 'bundled', firstSessions(grouped, maxCalls), calls.length, grouped.length);
+  const loaded = describe(name, 'bundled', firstSessions(grouped, maxCalls), calls.length, grouped.length);
+  return header.tools === undefined ? loaded : { ...loaded, tools: header.tools };
 }
 
 /**

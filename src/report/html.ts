@@ -17,6 +17,7 @@ import {
   type TtftSamples,
 } from './charts.js';
 import { DEFINITIONS } from './definitions.js';
+import { policyLayerHtml } from './policy_layer.js';
 import type { BenchRun, BenchRunEntry, BenchWorkload } from './results.js';
 import { anchor, escapeHtml, num, overviewTable, pct, resultNames, resultsTable, targetsTable } from './tables.js';
 
@@ -137,7 +138,8 @@ export async function renderReportHtml(run: BenchRun): Promise<string> {
   const noCharts = await chartsUnavailable();
   const sections: string[] = [];
   for (const workload of run.workloads) sections.push(await workloadSection(run, workload, noCharts));
-  const nav = run.workloads.map((w) => `<a href="#${anchor(w.name)}">${escapeHtml(w.name)}</a>`).join(' ');
+  const nav =
+    run.workloads.map((w) => `<a href="#${anchor(w.name)}">${escapeHtml(w.name)}</a>`).join(' ') + (run.policyLayer ? ' <a href="#policy-layer">policy layer</a>' : '');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -162,6 +164,7 @@ ${overviewTable(run)}
 <h2>CacheSage against the baselines</h2>
 ${targetsTable(run)}
 ${sections.join('\n')}
+${run.policyLayer ? policyLayerHtml(run.policyLayer) : ''}
 </main>
 </body>
 </html>

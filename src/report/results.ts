@@ -3,6 +3,7 @@
  * workloads, and every replay report. The HTML page and `results.json` are
  * both written from it.
  */
+import type { PolicyLayerResults } from '../sim/policy_layer.js';
 import type { Capacity, PolicyResult, ReplayReport } from '../sim/replay.js';
 import { withComparison, type ComparedReport } from './baselines.js';
 
@@ -68,6 +69,8 @@ export interface BenchRun {
   parameters: BenchParameters;
   workloads: BenchWorkload[];
   runs: BenchRunEntry[];
+  /** The policy layer measured on small fixed configurations (policy_layer.ts); null when skipped. */
+  policyLayer?: PolicyLayerResults | null;
 }
 
 /**

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { probeWebGpu } from '../../src/compute/webgpu/device.js';
 import { Progress } from '../../src/cli/progress.js';
+import type { PolicyLayerResults } from '../../src/sim/policy_layer.js';
 import { capacityBlocks, REPLAY_POLICIES } from '../../src/sim/replay.js';
 import { encodeCall, encodeHeader, promptTokens, type TraceCall } from '../../src/trace/format.js';
 import { generateWorkload } from '../../src/workloads/index.js';
@@ -419,6 +420,67 @@ describe('cachesage bench', () => {
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).toContain('small');
+
+    // The policy layer: the bundled workloads (no trace), each policy beside lru on the same arrivals.
+    const layer = (JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { policyLayer: PolicyLayerResults }).policyLayer;
+    const bundled = results.workloads.filter((w) => w.source === 'bundled').map((w) => w.name);
+    expect(layer).toMatchObject({ capacity: 0.25, hostTier: 'none', baseline: 'lru' });
+    expect(layer.batchShaping.map((p) => p.workload)).toEqual(bundled);
+    for (const p of layer.batchShaping) expect([p.baseline.policy, p.measured.policy]).toEqual(['lru', 'lru+batch-shaping']);
+    for (const p of layer.speculativePrefill) {
+      expect(p.baseline.speculativePrefill).toBeNull();
+      const tally = p.measured.speculativePrefill!;
+      expect(tally.usedTokens + tally.wastedTokens).toBeLessThanOrEqual(tally.prefilledTokens + tally.loadedTokens);
+    }
+    expect(layer.speculativePrefill.some((p) => p.measured.speculativePrefill!.usedTokens > 0)).toBe(true);
+    expect(layer.fairness!.runs.map((r) => r.policy)).toEqual(['lru', 'fairness']);
+    for (const r of layer.fairness!.runs) {
+      expect(r.jainHitRate).toBeGreaterThan(0);
+      expect(r.jainHitRate).toBeLessThanOrEqual(1);
+      expect(r.perWorkload.map((w) => w.workload)).toEqual(layer.fairness!.workloads.map((w) => w.name));
+      expect(r.smallP99TtftMs).toBeGreaterThan(0);
+    }
+    for (const m of layer.routing) {
+      expect(m.routers.map((r) => r.router)).toEqual(['cache', 'round-robin', 'sticky']);
+      const calls = results.workloads.find((w) => w.name === m.workload)!.calls;
+      for (const r of m.routers) expect(r.callsPerReplica.reduce((a, b) => a + b, 0)).toBe(calls);
+    }
+    // Tool-memo runs where the bundled header declares tools, and never answers stale.
+    expect(layer.toolMemo.length).toBeGreaterThan(0);
+    for (const p of layer.toolMemo) {
+      expect(p.baseline.toolCalls).toMatchObject({ answered: 0, secondsSaved: 0 });
+      expect(p.measured.toolCalls!.calls).toBe(p.baseline.toolCalls!.calls);
+      expect(p.measured.toolCalls!.stale).toBe(0);
+    }
+    expect(layer.toolMemo.reduce((sum, p) => sum + p.measured.toolCalls!.secondsSaved, 0)).toBeGreaterThan(0);
+    for (const title of ['batch shaping', 'speculative prefill', 'fairness', 'routing', 'tool memoization']) {
+      expect(run.stdout).toContain(`policy layer: ${title}\n`);
+    }
+    expect(run.stdout).toMatch(/^react\s+lru\+tool-memo\s+\d+\.\d%/m);
+    expect(run.stdout.indexOf('policy layer:')).toBeGreaterThan(run.stdout.indexOf('targets, in order'));
+    for (const key of ['batchShaping', 'speculativePrefill', 'fairness', 'routing', 'toolMemo']) {
+      expect(html).toMatch(new RegExp(`<section id="policy-layer-${key}">\\s*<h3>[^<]+</h3>\\s*<p class="note">[^<]+</p>\\s*<div class="wide"><table>`));
+    }
+  });
+
+  it('--no-policy-layer leaves the policy layer out; the sweep tells tool-memo the bundled tools', async () => {
+    const out = join(dir, 'report-no-layer');
+    const run = await cli(['bench', '--quick', '--no-policy-layer', '--out', out, '--policies', 'lru,lru+tool-memo', '--max-calls', '20']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).not.toContain('policy layer');
+    expect(run.stdout).not.toContain('policy layer');
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+      policyLayer: unknown;
+      runs: { workload: string; report: { results: { policy: string; toolCalls?: { answered: number; stale: number } }[] } }[];
+    };
+    expect(results.policyLayer).toBeNull();
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).not.toContain('policy-layer');
+    // The bundled pipeline declares its tools in its header: without them the memo would answer nothing.
+    for (const entry of results.runs.filter((e) => e.workload === 'pipeline')) {
+      const memo = entry.report.results.find((r) => r.policy === 'lru+tool-memo')!;
+      expect(memo.toolCalls!.answered).toBeGreaterThan(0);
+      expect(memo.toolCalls!.stale).toBe(0);
+    }
   });
 });
 

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceOnlyRuns } from '../../src/report/baselines.js';
 import { renderReportHtml } from '../../src/report/html.js';
 import type { BenchRun, BenchRunEntry, BenchWorkload } from '../../src/report/results.js';
+import { measurePolicyLayer, type PolicyLayerResults } from '../../src/sim/policy_layer.js';
 import { replay } from '../../src/sim/replay.js';
 import { generateWorkload } from '../../src/workloads/index.js';
 
@@ -36,6 +37,21 @@ const HOST = { fraction: 1 };
 /** Every result of a sweep point: vanilla, the policies, and cachesage without its host tier. */
 const RESULTS = ['vanilla', 'lru', 'cachesage', 'cachesage-nohost', 'belady', 'infinite'];
 const CAPACITIES = [0.25, 0.5, 1.0];
+/** The policy layer's workloads: three, so the noisy-neighbour mix has a heavy one and two small ones. */
+const LAYER_WORKLOADS = [
+  ['react', 6],
+  ['groupchat', 8],
+  ['pipeline', 4],
+] as const;
+
+function smallLayer(): PolicyLayerResults {
+  return measurePolicyLayer(
+    LAYER_WORKLOADS.map(([name, sessions]) => {
+      const { header, calls } = generateWorkload(name, { seed: 1, sessions });
+      return { name, calls, ...(header.tools ? { tools: header.tools } : {}) };
+    }),
+  );
+}
 
 /** A small bench run built in-process: two bundled shapes, three capacities, four policies and the baselines' runs. */
 function smallRun(): BenchRun {
@@ -73,6 +89,7 @@ function smallRun(): BenchRun {
     },
     workloads,
     runs,
+    policyLayer: smallLayer(),
   };
 }
 
@@ -117,6 +134,26 @@ describe('renderReportHtml', () => {
     for (const term of ['vanilla', 'lru', 'cachesage-nohost', 'token hit', 'host hit', 'gap closed', 'prefetch precision', 'moved', 'targets', 'TTFT vs vanilla, tok/s vs vanilla']) {
       expect(terms).toContain(term);
     }
+  });
+
+  it('has a section per policy of the policy layer, each defining what it measures', () => {
+    expect(html).toContain('<h2 id="policy-layer">Policy layer</h2>');
+    expect(html).toContain('<a href="#policy-layer">policy layer</a>');
+    for (const [key, title] of [
+      ['batchShaping', 'Batch shaping'],
+      ['speculativePrefill', 'Speculative prefill'],
+      ['fairness', 'Fairness'],
+      ['routing', 'Routing'],
+      ['toolMemo', 'Tool memoization'],
+    ]) {
+      const section = html.match(new RegExp(`<section id="policy-layer-${key}">([\\s\\S]*?)</section>`))?.[1];
+      expect(section, key).toBeDefined();
+      expect(section).toContain(`<h3>${title}</h3>`);
+      expect(section).toMatch(/<p class="note">[^<]{40,}<\/p>/);
+      expect(section!.match(/<tbody>(<tr>.*?<\/tr>)+<\/tbody>/)).not.toBeNull();
+    }
+    // The mix names its heavy workload (most calls) and both small ones.
+    expect(html).toMatch(/Noisy neighbour: \w+ \(heavy, \d+ calls\) beside \w+ \(\d+ calls\) and \w+ \(\d+ calls\) on one engine of \d+ device blocks/);
   });
 
   it('writes bytes moved in binary units', () => {
@@ -168,7 +205,9 @@ describe('the report in headless Chromium', () => {
       const tables = await page.$$eval('table', (ts) => ts.map((t) => t.querySelectorAll('tbody tr').length));
       // Workloads, overview, the targets (two cachesage runs a sweep point), then one results table per workload.
       const points = 2 * CAPACITIES.length;
-      expect(tables).toEqual([2, 2, 2 * points, CAPACITIES.length * RESULTS.length, CAPACITIES.length * RESULTS.length]);
+      // Then the policy layer: a pair of rows per workload (tool-memo: react and pipeline declare tools), two fairness runs, three routers.
+      const layer = [2 * LAYER_WORKLOADS.length, 2 * LAYER_WORKLOADS.length, 2, 3 * LAYER_WORKLOADS.length, 2 * 2];
+      expect(tables).toEqual([2, 2, 2 * points, CAPACITIES.length * RESULTS.length, CAPACITIES.length * RESULTS.length, ...layer]);
       // Every results row carries its five target marks; the flagship's are scored.
       const marks = await page.$$eval('table.results tbody tr', (rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(-5).map((td) => td.textContent)));
       expect(marks.every((m) => m.length === 5)).toBe(true);
