@@ -7,10 +7,11 @@
  * its own walk reaches their agents, and only as deep as the agent's next
  * prompt reads; shared blocks when the first live or new session does.
  */
+import { MAX_AGENT } from '../../blocks/types.js';
 import { prefixReuseAt, type PrefixReuse } from './prefix_reuse.js';
 import { reachAny, tableOf } from './tables.js';
 import { START_INDEX } from './transitions.js';
-import { isLive, meanStepSeconds, stateOf, type CacheSageState } from './workload.js';
+import { isLive, meanStepSeconds, modelAgent, RARE_AGENT, stateOf, type CacheSageState, type WorkloadState } from './workload.js';
 
 export interface Reuse {
   /** P(reused within the horizon). */
@@ -90,22 +91,19 @@ function reuseBeforeDepth(state: CacheSageState, classId: number): ReuseBeforeDe
   const w = workloadName === undefined ? undefined : state.workloads.get(workloadName);
   if (!w) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'workload not seen yet' };
   const table = tableOf(state, w);
-  const agents: number[] = [];
-  for (const bit of cls.agents) {
-    const name = ctx.registry.agentName(cls.workload, bit);
-    const index = name === undefined ? undefined : w.model.indexOf(name);
-    if (index !== undefined) agents.push(index);
-  }
-  if (agents.length === 0) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'agents not seen yet' };
   const H = table.horizon;
   if (cls.session >= 0) {
     const session = ctx.sessionById(cls.session);
     if (!session || !isLive(state, session)) return { probability: 0, value: 0, reason: 'private to an ended session' };
+    const { known, rareShare, names } = privateAgents(state, w, cls.workload, session.id, cls.agents);
+    if (known.length === 0 && rareShare === 0) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'agents not seen yet' };
     const at = stateOf(w, session);
     let value = 0;
     let previous = 0;
     for (let h = 1; h <= H; h++) {
-      const reach = reachAny(table, at, agents, h);
+      // Agents with a state of their own by the model; rare ones run at
+      // each step with their share of the session's steps so far.
+      const reach = 1 - (1 - reachAny(table, at, known, h)) * (1 - rareShare) ** h;
       value += (reach - previous) / h;
       previous = reach;
     }
@@ -113,10 +111,17 @@ function reuseBeforeDepth(state: CacheSageState, classId: number): ReuseBeforeDe
       probability: previous,
       value,
       reason: `private: reuse in its session within ${H} steps`,
-      prefixAgents: agents.map((b) => w.model.agents[b - 2]!),
+      prefixAgents: names,
       prefixReuse: w.prefixReuse,
     };
   }
+  const agents: number[] = [];
+  for (const bit of cls.agents) {
+    const name = ctx.registry.agentName(cls.workload, bit);
+    const index = name === undefined ? undefined : w.model.indexOf(modelAgent(w, name));
+    if (index !== undefined && !agents.includes(index)) agents.push(index);
+  }
+  if (agents.length === 0) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'agents not seen yet' };
   // Shared across sessions: the first of the live sessions, or a new one,
   // to reach these agents.
   const key = agents.join(',');
@@ -138,4 +143,45 @@ function reuseBeforeDepth(state: CacheSageState, classId: number): ReuseBeforeDe
     w.sharedReach.set(key, shared);
   }
   return shared;
+}
+
+/**
+ * The agents of a session's private class (its agent bits): model states
+ * of those with one, and the largest share of the session's steps of a
+ * rare one. The last agent bit is shared by every agent past the 63rd: for
+ * it, the session's own agents on that bit are read. Names are the
+ * model's (for prefix reuse).
+ */
+function privateAgents(
+  state: CacheSageState,
+  w: WorkloadState,
+  workloadId: number,
+  sessionId: number,
+  bits: readonly number[],
+): { known: number[]; rareShare: number; names: string[] } {
+  const registry = state.context!.registry;
+  const known: number[] = [];
+  const names: string[] = [];
+  let rareShare = 0;
+  const steps = state.sessionSteps.get(sessionId);
+  const add = (name: string): void => {
+    const model = modelAgent(w, name);
+    if (!names.includes(model)) names.push(model);
+    // The largest share, not the sum: one class on the shared bit holds
+    // several agents' blocks, each block one agent's.
+    if (model === RARE_AGENT) rareShare = Math.max(rareShare, steps && steps.total > 0 ? (steps.byAgent.get(name) ?? 0) / steps.total : 0);
+    else {
+      const index = w.model.indexOf(model);
+      if (index !== undefined && !known.includes(index)) known.push(index);
+    }
+  };
+  for (const bit of bits) {
+    if (bit < MAX_AGENT || !steps) {
+      const name = registry.agentName(workloadId, bit);
+      if (name !== undefined) add(name);
+      continue;
+    }
+    for (const name of steps.byAgent.keys()) if (registry.agentIndex(w.name, name) === MAX_AGENT) add(name);
+  }
+  return { known, rareShare, names };
 }
