@@ -15,6 +15,10 @@
  * - predict: next-agent distribution, P(agent runs within h steps) by
  *   absorbing-state survival (tables.ts), session-alive probability, time
  *   to next step.
+ * - cross-session reuse (cross_session.ts): how often other sessions read
+ *   the blocks one session wrote, and how often a shared block gets yet
+ *   another reader, so a document several sessions ask about is kept past
+ *   its first session, and dropped after its last usual reader.
  * - score (by class): retention.ts.
  * - act: prefetch.ts.
  *
@@ -26,6 +30,7 @@ import { Tier } from '../../blocks/types.js';
 import type { Action, Policy, PolicyContext, PredictQuery, Prediction, RuntimeEvent, SessionView, StepOrigin, SurvivalWork } from '../types.js';
 import { settingsOf, type CacheSageOptions, type Settings } from './options.js';
 import { prefetchPlan } from './prefetch.js';
+import { CrossSessionTracker, depthBucketOf, nextReaderRateAt } from './cross_session.js';
 import { observePrefixReuse } from './prefix_reuse.js';
 import { classScore, reuseOf, scoreClasses } from './retention.js';
 import { restoreFrom, snapshotOf } from './snapshot.js';
@@ -33,12 +38,14 @@ import { pendingSurvivalWork, tableOf } from './tables.js';
 import { END, END_INDEX, START, START_INDEX } from './transitions.js';
 import type { TransitionSnapshot } from './transitions.js';
 import {
+  commonPrefixOf,
   CONTINUATION_DECAY,
   estimator,
   isLive,
   modelAgent,
   moveLive,
   noteAgentSession,
+  observeCommonPrefix,
   RARE_AGENT,
   RARE_AGENT_LABEL,
   stateOf,
@@ -87,6 +94,9 @@ const DEAD_ABOVE_RESTARTS = 0.9;
 // Counts decay (three calls weigh 2.94): this is "three calls".
 const DEAD_AFTER_CALLS = 2.5;
 
+// A shared block whose next reader comes less often than this is taken as read for the last time.
+const SHARED_DEAD_BELOW = 0.02;
+
 /** A step's origin when the model starts the session afresh. */
 const FRESH: StepOrigin = { agent: null, inStep: false, stepEndedAt: null };
 
@@ -99,11 +109,13 @@ class CacheSagePolicy implements Policy, TransitionSharing {
   #lastIdleSweep = 0;
 
   constructor(settings: Settings) {
-    this.#state = { settings, context: null, workloads: new Map(), due: new Set(), expired: new Set(), reusedPrefix: new Map(), sessionSteps: new Map() };
+    this.#state = { settings, context: null, workloads: new Map(), due: new Set(), expired: new Set(), reusedPrefix: new Map(), sessionSteps: new Map(), crossSession: null };
   }
 
   attach(context: PolicyContext): void {
     this.#state.context = context;
+    // Blocks remembered: several times what the cache holds, so a read after the cache lost a block still counts.
+    this.#state.crossSession = new CrossSessionTracker(4 * context.manager.numBlockIds);
   }
 
   // ------------------------------------------------------------ observe
@@ -132,7 +144,15 @@ class CacheSagePolicy implements Policy, TransitionSharing {
         const w = workloadOf(this.#state, session.workload);
         // Learned per model agent: a rare agent's calls teach the pooled state.
         const agent = modelAgent(w, event.agent.agent);
+        const before = w.lastPrompt.get(agent);
+        if (before !== undefined && w.lastPromptSession.get(agent) !== session.id) {
+          let shared = 0;
+          while (shared < before.length && shared < event.hashes.length && before[shared] === event.hashes[shared]) shared++;
+          observeCommonPrefix(w, agent, shared);
+        }
         w.lastPrompt.set(agent, event.hashes);
+        w.lastPromptSession.set(agent, session.id);
+        this.#state.crossSession?.admitted(event.hashes, session.id, event.time);
         if (event.extendsPrevious !== undefined) {
           const c = w.continuation.get(agent) ?? { extended: 0, calls: 0 };
           c.extended = c.extended * CONTINUATION_DECAY + (event.extendsPrevious ? 1 : 0);
@@ -151,9 +171,15 @@ class CacheSagePolicy implements Policy, TransitionSharing {
         }
         break;
       }
-      case 'release':
-        if (event.session && event.agent) this.#markPredictedDead(ctx, ctx.session(event.session)!, event.agent.agent, event.blockIds);
+      case 'release': {
+        if (!event.session || !event.agent) break;
+        const session = ctx.session(event.session)!;
+        const w = workloadOf(this.#state, session.workload);
+        this.#state.crossSession?.released(ctx.manager.metadata, event.blockIds, session.id, w.name, modelAgent(w, event.agent.agent), event.time);
+        this.#markPredictedDead(ctx, session, event.agent.agent, event.blockIds);
+        this.#markSharedDead(ctx, event.blockIds, commonPrefixOf(w, modelAgent(w, event.agent.agent)));
         break;
+      }
       default:
         break;
     }
@@ -178,6 +204,30 @@ class CacheSagePolicy implements Policy, TransitionSharing {
     for (let i = keep; i < blockIds.length; i++) {
       const id = blockIds[i]!;
       if (m.committed[id] && m.session[id] === session.id && m.agentMask[id] === agentBit && m.refCount[id] === 0) dead.push(id);
+    }
+    if (dead.length > 0) ctx.markStale(dead);
+  }
+
+  /**
+   * Shared blocks read by as many sessions as such blocks usually get (a
+   * document's last question asked) are rarely read again: they go
+   * first, as stale chains do, instead of holding the value of the blocks
+   * every session reads. A later read makes them live again. The agent's
+   * common prefix (`common` leading blocks, its system prompt) is never
+   * marked: every session reads it.
+   */
+  #markSharedDead(ctx: PolicyContext, blockIds: Int32Array, common: number): void {
+    const tracker = this.#state.crossSession;
+    if (!tracker) return;
+    const m = ctx.manager.metadata;
+    const dead: number[] = [];
+    for (let i = 0; i < blockIds.length; i++) {
+      const id = blockIds[i]!;
+      if (!m.committed[id] || m.session[id] !== -1 || m.refCount[id] !== 0 || m.depth[id]! < common) continue;
+      const known = tracker.readersOf(m.hash[id]!);
+      if (known === undefined || known.readers < 2) continue;
+      const rate = nextReaderRateAt(known.stats, known.readers, depthBucketOf(m.depth[id]!));
+      if (rate !== undefined && rate < SHARED_DEAD_BELOW) dead.push(id);
     }
     if (dead.length > 0) ctx.markStale(dead);
   }

@@ -7,6 +7,7 @@
 import type { PolicyContext, SessionView } from '../types.js';
 import type { Settings } from './options.js';
 import type { PrefixReuse } from './prefix_reuse.js';
+import type { CrossSessionTracker } from './cross_session.js';
 import type { Reuse } from './retention.js';
 import type { SurvivalTable } from './tables.js';
 import { DurationEstimator } from './timing.js';
@@ -40,6 +41,14 @@ export interface WorkloadState {
   refreshDue: boolean;
   /** The last prompt each agent sent in any session: its shared prefix lives there. */
   lastPrompt: Map<string, BigUint64Array>;
+  /** The session each agent's last prompt came from. */
+  lastPromptSession: Map<string, number>;
+  /**
+   * Per agent: leading blocks its recent prompts shared with the one before
+   * from another session (the last few), whose least is the prefix every
+   * session reads (system prompt, tool schemas).
+   */
+  commonPrefix: Map<string, number[]>;
   /** Mean seconds per step (service plus gap), cached until timing changes. */
   stepSeconds: number | null;
   /** Reuse of shared blocks by agent set, until the live mix changes. */
@@ -70,6 +79,8 @@ export interface CacheSageState {
   readonly reusedPrefix: Map<number, Map<string, number>>;
   /** Per live session id: its steps so far, in all and by agent name (rare agents' reuse is estimated from them). */
   readonly sessionSteps: Map<number, { total: number; byAgent: Map<string, number> }>;
+  /** Which session wrote each private block, and how often others read such blocks (set at attach). */
+  crossSession: CrossSessionTracker | null;
 }
 
 export const CONTINUATION_DECAY = 0.98;
@@ -93,6 +104,8 @@ export function newWorkload(state: CacheSageState, name: string): WorkloadState 
     table: null,
     refreshDue: false,
     lastPrompt: new Map(),
+    lastPromptSession: new Map(),
+    commonPrefix: new Map(),
     stepSeconds: null,
     sharedReach: new Map(),
     sharedChanges: 0,
@@ -201,3 +214,20 @@ export function meanStepSeconds(w: WorkloadState, defaultGapSeconds: number): nu
   return w.stepSeconds;
 }
 
+
+/** Cross-session comparisons an agent's common prefix is the least of. */
+const COMMON_PREFIX_WINDOW = 16;
+
+/** Records how many leading blocks an agent's prompt shared with its previous one from another session. */
+export function observeCommonPrefix(w: WorkloadState, agent: string, shared: number): void {
+  let recent = w.commonPrefix.get(agent);
+  if (!recent) w.commonPrefix.set(agent, (recent = []));
+  recent.push(shared);
+  if (recent.length > COMMON_PREFIX_WINDOW) recent.shift();
+}
+
+/** The leading blocks every session's prompt of an agent shares (its system prompt); 0 until seen. */
+export function commonPrefixOf(w: WorkloadState, agent: string): number {
+  const recent = w.commonPrefix.get(agent);
+  return recent === undefined || recent.length === 0 ? 0 : Math.min(...recent);
+}

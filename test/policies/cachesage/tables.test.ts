@@ -48,6 +48,7 @@ function state(options: CacheSageOptions = {}): CacheSageState {
     expired: new Set(),
     reusedPrefix: new Map(),
     sessionSteps: new Map(),
+    crossSession: null,
   };
 }
 
