@@ -140,7 +140,7 @@ export interface SessionView {
   readonly implicitStep: boolean;
   readonly stepStartedAt: number;
   readonly stepEndedAt: number | null;
-  /** Time of the latest session.start, step.start, step.end or session.end. */
+  /** Time of the latest session.start, step.start, step.end, tool.start, tool.end or session.end. */
   readonly lastEventAt: number;
 }
 

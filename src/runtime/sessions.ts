@@ -153,6 +153,11 @@ export class SessionBook {
         return this.#stepStart(this.#byName.get(e.session)!, e.agent, e.time, false);
       case 'step.end':
         return this.#stepEnd(this.#byName.get(e.session)!, e.agent, e.time, false);
+      case 'tool.start':
+      case 'tool.end':
+        // A running tool is activity: it keeps a waiting session from looking idle.
+        this.#byName.get(e.session)!.lastEventAt = e.time;
+        return e;
       case 'session.end': {
         const s = this.#byName.get(e.session)!;
         s.live = false;

@@ -8,10 +8,17 @@
  *   step and gap timing, session arrival rate, each agent's continuation
  *   rate (its next prompt extends the previous one whole) and, per depth,
  *   how much of its previous prompt the next reuses (workload.ts,
- *   prefix_reuse.ts).
+ *   prefix_reuse.ts), and how often it restarts its conversation (so a
+ *   finished call past its reused prefix is marked dead at release). New
+ *   agents of a workload with many share one pooled state until they recur
+ *   in a second session (workload.ts, RARE_AGENT).
  * - predict: next-agent distribution, P(agent runs within h steps) by
  *   absorbing-state survival (tables.ts), session-alive probability, time
  *   to next step.
+ * - cross-session reuse (cross_session.ts): how often other sessions read
+ *   the blocks one session wrote, and how often a shared block gets yet
+ *   another reader, so a document several sessions ask about is kept past
+ *   its first session, and dropped after its last usual reader.
  * - score (by class): retention.ts.
  * - act: prefetch.ts.
  *
@@ -23,6 +30,7 @@ import { Tier } from '../../blocks/types.js';
 import type { Action, Policy, PolicyContext, PredictQuery, Prediction, RuntimeEvent, SessionView, StepOrigin, SurvivalWork } from '../types.js';
 import { settingsOf, type CacheSageOptions, type Settings } from './options.js';
 import { prefetchPlan } from './prefetch.js';
+import { CrossSessionTracker, depthBucketOf, nextReaderRateAt } from './cross_session.js';
 import { observePrefixReuse } from './prefix_reuse.js';
 import { classScore, reuseOf, scoreClasses } from './retention.js';
 import { restoreFrom, snapshotOf } from './snapshot.js';
@@ -30,10 +38,16 @@ import { pendingSurvivalWork, tableOf } from './tables.js';
 import { END, END_INDEX, START, START_INDEX } from './transitions.js';
 import type { TransitionSnapshot } from './transitions.js';
 import {
+  commonPrefixOf,
   CONTINUATION_DECAY,
   estimator,
   isLive,
+  modelAgent,
   moveLive,
+  noteAgentSession,
+  observeCommonPrefix,
+  RARE_AGENT,
+  RARE_AGENT_LABEL,
   stateOf,
   workloadOf,
   type CacheSageState,
@@ -71,6 +85,18 @@ export function createCacheSagePolicy(options: CacheSageOptions = {}): Policy {
 // session, not on every step.
 const SHARED_RESCORE_EVERY = 8;
 
+// An agent whose calls restart (reuse under half of their previous prompt)
+// at least this often, over at least this many calls, is taken to start
+// afresh at its next call. (Extending the previous prompt whole is a weaker
+// signal: a ReAct scratchpad re-sends the reply under another role, so it
+// never extends whole, yet reuses all but the reply.)
+const DEAD_ABOVE_RESTARTS = 0.9;
+// Counts decay (three calls weigh 2.94): this is "three calls".
+const DEAD_AFTER_CALLS = 2.5;
+
+// A shared block whose next reader comes less often than this is taken as read for the last time.
+const SHARED_DEAD_BELOW = 0.02;
+
 /** A step's origin when the model starts the session afresh. */
 const FRESH: StepOrigin = { agent: null, inStep: false, stepEndedAt: null };
 
@@ -83,11 +109,13 @@ class CacheSagePolicy implements Policy, TransitionSharing {
   #lastIdleSweep = 0;
 
   constructor(settings: Settings) {
-    this.#state = { settings, context: null, workloads: new Map(), due: new Set(), expired: new Set() };
+    this.#state = { settings, context: null, workloads: new Map(), due: new Set(), expired: new Set(), reusedPrefix: new Map(), sessionSteps: new Map(), crossSession: null };
   }
 
   attach(context: PolicyContext): void {
     this.#state.context = context;
+    // Blocks remembered: several times what the cache holds, so a read after the cache lost a block still counts.
+    this.#state.crossSession = new CrossSessionTracker(4 * context.manager.numBlockIds);
   }
 
   // ------------------------------------------------------------ observe
@@ -114,21 +142,94 @@ class CacheSagePolicy implements Policy, TransitionSharing {
         // Ended for idleness while its step still runs: the call starts it again.
         if (!isLive(this.#state, session)) this.#stepStart(session, FRESH, event.time);
         const w = workloadOf(this.#state, session.workload);
-        w.lastPrompt.set(event.agent.agent, event.hashes);
+        // Learned per model agent: a rare agent's calls teach the pooled state.
+        const agent = modelAgent(w, event.agent.agent);
+        const before = w.lastPrompt.get(agent);
+        if (before !== undefined && w.lastPromptSession.get(agent) !== session.id) {
+          let shared = 0;
+          while (shared < before.length && shared < event.hashes.length && before[shared] === event.hashes[shared]) shared++;
+          observeCommonPrefix(w, agent, shared);
+        }
+        w.lastPrompt.set(agent, event.hashes);
+        w.lastPromptSession.set(agent, session.id);
+        this.#state.crossSession?.admitted(event.hashes, session.id, event.time);
         if (event.extendsPrevious !== undefined) {
-          const c = w.continuation.get(event.agent.agent) ?? { extended: 0, calls: 0 };
+          const c = w.continuation.get(agent) ?? { extended: 0, calls: 0 };
           c.extended = c.extended * CONTINUATION_DECAY + (event.extendsPrevious ? 1 : 0);
           c.calls = c.calls * CONTINUATION_DECAY + 1;
-          w.continuation.set(event.agent.agent, c);
+          w.continuation.set(agent, c);
         }
         if (event.sharedWithPrevious !== undefined && event.previousBlocks !== undefined) {
-          observePrefixReuse(w.prefixReuse, event.agent.agent, event.sharedWithPrevious, event.previousBlocks);
+          observePrefixReuse(w.prefixReuse, agent, event.sharedWithPrevious, event.previousBlocks);
+          const r = w.restarts.get(agent) ?? { restarted: 0, calls: 0 };
+          r.restarted = r.restarted * CONTINUATION_DECAY + (2 * event.sharedWithPrevious < event.previousBlocks ? 1 : 0);
+          r.calls = r.calls * CONTINUATION_DECAY + 1;
+          w.restarts.set(agent, r);
+          let reused = this.#state.reusedPrefix.get(session.id);
+          if (!reused) this.#state.reusedPrefix.set(session.id, (reused = new Map()));
+          reused.set(event.agent.agent, Math.max(reused.get(event.agent.agent) ?? 0, event.sharedWithPrevious));
         }
+        break;
+      }
+      case 'release': {
+        if (!event.session || !event.agent) break;
+        const session = ctx.session(event.session)!;
+        const w = workloadOf(this.#state, session.workload);
+        this.#state.crossSession?.released(ctx.manager.metadata, event.blockIds, session.id, w.name, modelAgent(w, event.agent.agent), event.time);
+        this.#markPredictedDead(ctx, session, event.agent.agent, event.blockIds);
+        this.#markSharedDead(ctx, event.blockIds, commonPrefixOf(w, modelAgent(w, event.agent.agent)));
         break;
       }
       default:
         break;
     }
+  }
+
+  /**
+   * An agent that starts a fresh conversation at almost every call (a new
+   * phase per call) reuses of its finished prompt and reply only the prefix
+   * its earlier calls in the session reused (its system prompt): the rest is
+   * dead now, not when its next call proves it, so it goes first, as stale
+   * chains do. Only blocks of this session and agent alone are marked.
+   */
+  #markPredictedDead(ctx: PolicyContext, session: SessionView, agent: string, blockIds: Int32Array): void {
+    const w = workloadOf(this.#state, session.workload);
+    const r = w.restarts.get(modelAgent(w, agent));
+    if (!r || r.calls < DEAD_AFTER_CALLS || r.restarted / r.calls < DEAD_ABOVE_RESTARTS) return;
+    const keep = this.#state.reusedPrefix.get(session.id)?.get(agent);
+    if (keep === undefined || keep >= blockIds.length) return;
+    const m = ctx.manager.metadata;
+    const agentBit = 1n << BigInt(ctx.registry.agentIndex(session.workload, agent));
+    const dead: number[] = [];
+    for (let i = keep; i < blockIds.length; i++) {
+      const id = blockIds[i]!;
+      if (m.committed[id] && m.session[id] === session.id && m.agentMask[id] === agentBit && m.refCount[id] === 0) dead.push(id);
+    }
+    if (dead.length > 0) ctx.markStale(dead);
+  }
+
+  /**
+   * Shared blocks read by as many sessions as such blocks usually get (a
+   * document's last question asked) are rarely read again: they go
+   * first, as stale chains do, instead of holding the value of the blocks
+   * every session reads. A later read makes them live again. The agent's
+   * common prefix (`common` leading blocks, its system prompt) is never
+   * marked: every session reads it.
+   */
+  #markSharedDead(ctx: PolicyContext, blockIds: Int32Array, common: number): void {
+    const tracker = this.#state.crossSession;
+    if (!tracker) return;
+    const m = ctx.manager.metadata;
+    const dead: number[] = [];
+    for (let i = 0; i < blockIds.length; i++) {
+      const id = blockIds[i]!;
+      if (!m.committed[id] || m.session[id] !== -1 || m.refCount[id] !== 0 || m.depth[id]! < common) continue;
+      const known = tracker.readersOf(m.hash[id]!);
+      if (known === undefined || known.readers < 2) continue;
+      const rate = nextReaderRateAt(known.stats, known.readers, depthBucketOf(m.depth[id]!));
+      if (rate !== undefined && rate < SHARED_DEAD_BELOW) dead.push(id);
+    }
+    if (dead.length > 0) ctx.markStale(dead);
   }
 
   #sessionStart(session: SessionView, time: number): void {
@@ -148,13 +249,19 @@ class CacheSagePolicy implements Policy, TransitionSharing {
       from = FRESH;
     }
     const w = workloadOf(this.#state, session.workload);
-    const agent = session.agent!;
-    if (from.agent !== null && from.stepEndedAt !== null && time >= from.stepEndedAt) {
-      estimator(w.gap, from.agent).observe(time - from.stepEndedAt);
+    noteAgentSession(w, session.agent!, session.id);
+    let steps = this.#state.sessionSteps.get(session.id);
+    if (!steps) this.#state.sessionSteps.set(session.id, (steps = { total: 0, byAgent: new Map() }));
+    steps.total++;
+    steps.byAgent.set(session.agent!, (steps.byAgent.get(session.agent!) ?? 0) + 1);
+    const agent = modelAgent(w, session.agent!);
+    const fromAgent = from.agent === null ? null : modelAgent(w, from.agent);
+    if (fromAgent !== null && from.stepEndedAt !== null && time >= from.stepEndedAt) {
+      estimator(w.gap, fromAgent).observe(time - from.stepEndedAt);
       w.stepSeconds = null;
     }
-    const fromState = from.agent === null ? START_INDEX : (w.model.indexOf(from.agent) ?? START_INDEX);
-    w.model.observeHandoff(from.agent ?? START, agent);
+    const fromState = fromAgent === null ? START_INDEX : (w.model.indexOf(fromAgent) ?? START_INDEX);
+    w.model.observeHandoff(fromAgent ?? START, agent);
     w.handoffsSinceRefresh++;
     moveLive(w, fromState, w.model.indexOf(agent)!);
     this.#pendingPrefetch.delete(session.name);
@@ -164,7 +271,7 @@ class CacheSagePolicy implements Policy, TransitionSharing {
   #stepEnd(session: SessionView, time: number): void {
     const w = workloadOf(this.#state, session.workload);
     if (time >= session.stepStartedAt) {
-      estimator(w.service, session.agent!).observe(time - session.stepStartedAt);
+      estimator(w.service, modelAgent(w, session.agent!)).observe(time - session.stepStartedAt);
       w.stepSeconds = null;
     }
     if (isLive(this.#state, session)) this.#pendingPrefetch.add(session.name);
@@ -177,10 +284,14 @@ class CacheSagePolicy implements Policy, TransitionSharing {
     // Ended for idleness earlier: the model has seen its end already.
     if (!idle && expired.delete(session.id)) return;
     const w = workloadOf(this.#state, session.workload);
-    w.model.observeHandoff(session.agent ?? START, END);
+    w.model.observeHandoff(session.agent === null ? START : modelAgent(w, session.agent), END);
     w.handoffsSinceRefresh++;
     moveLive(w, stateOf(w, session), null);
     if (idle) expired.add(session.id);
+    else {
+      this.#state.reusedPrefix.delete(session.id);
+      this.#state.sessionSteps.delete(session.id);
+    }
     this.#pendingPrefetch.delete(session.name);
     this.#invalidate(session);
   }
@@ -222,7 +333,8 @@ class CacheSagePolicy implements Policy, TransitionSharing {
     const reuseWithin: Record<string, number> = {};
     const a = stateOf(w, session);
     for (let b = 2; b < table.states; b++) {
-      const agent = w.model.agents[b - 2]!;
+      const name = w.model.agents[b - 2]!;
+      const agent = name === RARE_AGENT ? RARE_AGENT_LABEL : name;
       next[agent] = table.transitions[a * table.states + b]!;
       reuseWithin[agent] = table.reach[(h - 1) * table.states * table.states + a * table.states + b]!;
     }
@@ -244,9 +356,10 @@ class CacheSagePolicy implements Policy, TransitionSharing {
   #secondsToNextStep(session: SessionView, now: number): number | null {
     if (session.agent === null) return null;
     const w = workloadOf(this.#state, session.workload);
-    const gap = w.gap.get(session.agent)?.mean() ?? this.#state.settings.defaultGapSeconds;
+    const agent = modelAgent(w, session.agent);
+    const gap = w.gap.get(agent)?.mean() ?? this.#state.settings.defaultGapSeconds;
     if (session.inStep) {
-      const service = w.service.get(session.agent)?.mean() ?? 0;
+      const service = w.service.get(agent)?.mean() ?? 0;
       return Math.max(0, service - (now - session.stepStartedAt)) + gap;
     }
     return Math.max(0, gap - (now - (session.stepEndedAt ?? now)));

@@ -6,7 +6,7 @@
 import { Tier } from '../../blocks/types.js';
 import type { SessionView } from '../types.js';
 import { tableOf } from './tables.js';
-import { continuationOf, stateOf, workloadOf, type CacheSageState } from './workload.js';
+import { continuationOf, modelAgent, stateOf, workloadOf, type CacheSageState } from './workload.js';
 
 // Below this continuation rate an agent's next prompt usually starts afresh:
 // its session context is not worth the transfer.
@@ -18,7 +18,7 @@ export function prefetchPlan(state: CacheSageState, session: SessionView): numbe
   const { defaultGapSeconds, prefetchThreshold } = state.settings;
   const w = workloadOf(state, session.workload);
   const table = tableOf(state, w);
-  const gap = w.gap.get(session.agent!)?.mean() ?? defaultGapSeconds;
+  const gap = w.gap.get(modelAgent(w, session.agent!))?.mean() ?? defaultGapSeconds;
   const budget = Math.floor((ctx.hostToDeviceBytesPerSecond * gap) / ctx.bytesPerBlock);
   if (budget <= 0) return [];
   const at = stateOf(w, session);

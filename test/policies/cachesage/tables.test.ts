@@ -46,6 +46,9 @@ function state(options: CacheSageOptions = {}): CacheSageState {
     workloads: new Map(),
     due: new Set(),
     expired: new Set(),
+    reusedPrefix: new Map(),
+    sessionSteps: new Map(),
+    crossSession: null,
   };
 }
 
