@@ -26,6 +26,7 @@ import type { BlockEvents, BlockManagerLike, CopyPlan, RequestTags, TierName, Ad
 import { EventKind, Tier } from '../blocks/types.js';
 import { checkInt, checkOptionsObject } from '../util/check.js';
 import type { RemoteBlockStore } from './block_store.js';
+import { KnownHashes } from './known_hashes.js';
 
 /** What the remote tier needs of a data plane: CpuDataPlane has it. */
 export interface BlockBytesPlane {
@@ -79,11 +80,10 @@ export class RemoteTier {
   readonly stats: RemoteTierStats = { saved: 0, alreadyRemote: 0, backpressure: 0, saveFailures: 0, loaded: 0 };
   readonly #onEvents: ((events: BlockEvents) => void) | null;
   readonly #maxPendingBytes: number;
-  readonly #knownCapacity: number;
   // Where each committed block's bytes are as of the last runPlan.
   readonly #places = new Map<number, Place>();
   // Insertion-ordered, so the oldest is forgotten first.
-  readonly #known = new Set<bigint>();
+  readonly #known: KnownHashes;
   readonly #pending = new Set<Promise<void>>();
   #pendingBytes = 0;
   #epoch: number;
@@ -105,7 +105,7 @@ export class RemoteTier {
     this.store = store;
     this.#onEvents = o.onEvents ?? null;
     this.#maxPendingBytes = checkInt(o.maxPendingBytes ?? 256 * 1024 * 1024, 'RemoteTier: options.maxPendingBytes', 0, Number.MAX_SAFE_INTEGER);
-    this.#knownCapacity = checkInt(o.knownCapacity ?? 65536, 'RemoteTier: options.knownCapacity', 0, 1 << 24);
+    this.#known = new KnownHashes(checkInt(o.knownCapacity ?? 65536, 'RemoteTier: options.knownCapacity', 0, 1 << 24));
     this.#epoch = store.epoch();
     const m = manager.metadata;
     for (let id = 0; id < manager.numBlockIds; id++) this.#record(id, m);
@@ -178,7 +178,7 @@ export class RemoteTier {
     if (next >= remoteStart) {
       while (next < remoteStart + remote.length && next < hashes.length) {
         this.plane.write('device', admitted.blockTable[next]!, remote[next - remoteStart]!);
-        this.#remember(hashes[next]!);
+        this.#known.remember(hashes[next]!);
         next++;
       }
     }
@@ -216,7 +216,7 @@ export class RemoteTier {
     }
     if (hashes.length === 0) return 0;
     const written = await this.store.put(hashes, blocks);
-    if (written === hashes.length) for (const hash of hashes) this.#remember(hash);
+    if (written === hashes.length) for (const hash of hashes) this.#known.remember(hash);
     return written;
   }
 
@@ -236,7 +236,7 @@ export class RemoteTier {
       (committed) => {
         // put() resolves with a count, not which: all or none is the common case, and a partial
         // success only costs a later re-save.
-        if (committed === saves.length) for (const s of saves) this.#remember(s.hash);
+        if (committed === saves.length) for (const s of saves) this.#known.remember(s.hash);
         this.stats.saved += committed;
         this.stats.saveFailures += saves.length - committed;
       },
@@ -251,12 +251,6 @@ export class RemoteTier {
     this.#pending.add(tracked);
   }
 
-  #remember(hash: bigint): void {
-    if (this.#knownCapacity === 0) return;
-    this.#known.delete(hash);
-    this.#known.add(hash);
-    if (this.#known.size > this.#knownCapacity) this.#known.delete(this.#known.values().next().value!);
-  }
 
   #record(id: number, m: BlockManagerLike['metadata']): void {
     if (m.tier[id] !== Tier.Free && m.committed[id]) this.#places.set(id, { hash: m.hash[id]!, tier: m.tier[id]!, slot: m.slot[id]! });

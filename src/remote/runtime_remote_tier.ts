@@ -29,6 +29,7 @@ import type { AdmitDecision, RuntimeRemote } from '../runtime/types.js';
 import { checkInt, checkOptionsObject } from '../util/check.js';
 import type { RemoteBlockStore } from './block_store.js';
 import type { BlockBytesPlane } from './remote_tier.js';
+import { KnownHashes } from './known_hashes.js';
 
 export interface RuntimeRemoteTierOptions {
   /** Bytes of saves in flight to Redis beyond which a dropped block is not saved; default 256 MiB. */
@@ -80,7 +81,6 @@ export class RuntimeRemoteTier implements RuntimeRemote {
     written: 0, writtenThrough: 0, saved: 0, alreadyRemote: 0, backpressure: 0, saveFailures: 0, loaded: 0, servedLocal: 0, servedRemote: 0,
   };
   readonly #maxPendingBytes: number;
-  readonly #knownCapacity: number;
   // Where each committed block's bytes are in the mirror, as of the last plan run on it.
   readonly #places = new Map<number, Place>();
   // Hash -> block id of the blocks in #places (the manager only looks up whole chains from their root).
@@ -95,7 +95,7 @@ export class RuntimeRemoteTier implements RuntimeRemote {
   #fills: Array<{ id: number; hash: bigint; bytes: Uint8Array }> = [];
   readonly #staged = new Map<number, Staged>();
   // Insertion-ordered, so the oldest is forgotten first.
-  readonly #known = new Set<bigint>();
+  readonly #known: KnownHashes;
   readonly #pending = new Set<Promise<void>>();
   #pendingBytes = 0;
   #epoch: number;
@@ -120,7 +120,7 @@ export class RuntimeRemoteTier implements RuntimeRemote {
     this.plane = plane;
     this.store = store;
     this.#maxPendingBytes = checkInt(o.maxPendingBytes ?? 256 * 1024 * 1024, 'RuntimeRemoteTier: options.maxPendingBytes', 0, Number.MAX_SAFE_INTEGER);
-    this.#knownCapacity = checkInt(o.knownCapacity ?? 65536, 'RuntimeRemoteTier: options.knownCapacity', 0, 1 << 24);
+    this.#known = new KnownHashes(checkInt(o.knownCapacity ?? 65536, 'RuntimeRemoteTier: options.knownCapacity', 0, 1 << 24));
     this.#epoch = store.epoch();
     for (let id = 0; id < manager.numBlockIds; id++) this.#record(id);
   }
@@ -190,7 +190,7 @@ export class RuntimeRemoteTier implements RuntimeRemote {
     let next = cached;
     while (next < staged.start + staged.blocks.length && next < fullBlocks) {
       this.#fills.push({ id: decision.blockIds[next]!, hash: hashes[next]!, bytes: staged.blocks[next - staged.start]! });
-      this.#remember(hashes[next]!);
+      this.#known.remember(hashes[next]!);
       next++;
     }
     if (next === cached) return 0;
@@ -287,7 +287,7 @@ export class RuntimeRemoteTier implements RuntimeRemote {
     }
     // put() resolves with a count, not which: all or none is the common case, and a partial
     // success only costs a later re-save.
-    if (committed === blocks.length) for (const b of blocks) this.#remember(b.hash);
+    if (committed === blocks.length) for (const b of blocks) this.#known.remember(b.hash);
     this.stats[counter] += committed;
     this.stats.saveFailures += blocks.length - committed;
     return committed;
@@ -304,12 +304,6 @@ export class RuntimeRemoteTier implements RuntimeRemote {
     this.#pending.add(tracked);
   }
 
-  #remember(hash: bigint): void {
-    if (this.#knownCapacity === 0) return;
-    this.#known.delete(hash);
-    this.#known.add(hash);
-    if (this.#known.size > this.#knownCapacity) this.#known.delete(this.#known.values().next().value!);
-  }
 
   #record(id: number): void {
     const m = this.manager.metadata;
