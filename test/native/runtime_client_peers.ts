@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { seededRandom } from '../../src/util/random.js';
+
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const clientTest = join(root, 'build', 'bin', 'cachesage_runtime_client_test');
 
@@ -105,18 +107,6 @@ export function jsonLines(stdout: string): Record<string, unknown>[] {
 }
 
 // ------------------------------------------------------------ garbage peer
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failure replays. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INFO = JSON.stringify({ blockSize: LAYOUT.blockSize, deviceBlocks: LAYOUT.deviceBlocks, hostBlocks: LAYOUT.hostBlocks });
 
@@ -221,7 +211,8 @@ export interface GarbagePeer {
 
 /** Answers GET /v1/info like the sidecar, every other request with the next garbage answer. */
 export function startGarbagePeer(seed: number): Promise<GarbagePeer> {
-  const next = random(seed);
+  // Seeded, so a failure replays.
+  const next = seededRandom(seed);
   let count = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {

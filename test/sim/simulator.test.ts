@@ -4,24 +4,14 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import type { CostModel } from '../../src/sim/cost_model.js';
 import { replay } from '../../src/sim/replay.js';
 import { simulate } from '../../src/sim/simulator.js';
 import { prepareWorkload } from '../../src/sim/workload.js';
 import type { TraceCall } from '../../src/trace/format.js';
+import { TEST_MODEL } from './engine_property.js';
 
 /** Round numbers so TTFTs can be computed by hand: 1000 prefill tok/s, 10 ms per decode step. */
-const MODEL: CostModel = {
-  name: 'test',
-  kvBytesPerToken: 1024,
-  prefillTokensPerSecond: 1000,
-  attentionSecondsPerTokenPair: 0,
-  decodeIterationSeconds: 0.01,
-  decodeSecondsPerSequence: 0,
-  hostToDeviceBytesPerSecond: 1e12,
-  transferLatencySeconds: 0,
-  iterationTokenBudget: 100_000,
-};
+const MODEL = TEST_MODEL;
 
 function call(session: string, seq: number, t: number | null, segments: [string, number][], outputId: string, outputTokens: number, agent = 'agent'): TraceCall {
   return { session, agent, seq, t, segments: segments.map(([id, tokens]) => ({ id, tokens })), outputTokens, outputId };
