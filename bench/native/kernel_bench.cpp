@@ -6,7 +6,9 @@
 //
 // Targets on an H100 (reported, never enforced): the block-copy kernel at
 // >= 85 % of cudaMemcpy's device-to-device rate for the same bytes, hit
-// scoring of 1M blocks < 1 ms, survival 1024 x 64 x 16 < 1 ms.
+// scoring of 1M blocks < 1 ms, survival 1024 x 64 x 16 < 1 ms. Paged
+// attention reports decode as the rate it reads the batch's K/V and
+// prefill as its attention FLOP rate, with no target.
 //
 // Longer than ~400 lines on purpose: one binary reports every kernel, CPU
 // and CUDA, in one table or one JSON object; the sections share the timing,
@@ -402,6 +404,77 @@ Json gpuSurvival(const Options& options, Report& report) {
   return json;
 }
 
+// Paged attention on a Llama-8B-like layer (32 query heads over 8 KV heads
+// of 128 dimensions, 16-token blocks): decode of a batch at a long context,
+// and prefill of the last chunk of one of those sequences.
+Json gpuPagedAttention(const Options& options, Report& report) {
+  std::mt19937_64 random(6);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  const int32_t heads = 32, batch = 32, context = 4096, chunk = 512;
+  engine::PageLayout layout;
+  layout.layers = 1;
+  layout.kvHeads = 8;
+  layout.blockSize = 16;
+  layout.headDim = 128;
+  const int32_t blocksPerSequence = context / layout.blockSize;
+  const int32_t blocks = batch * blocksPerSequence;
+  CudaDeviceBuffer pool(static_cast<size_t>(layout.bytesPerBlock()) * blocks);
+  const engine::PagedKv kv{layout, pool.as<float>(), blocks};
+  const std::vector<int32_t> slots = shuffledSlots(random, blocks, 0);
+  std::vector<engine::BlockTableView> tables;
+  for (int32_t s = 0; s < batch; ++s) tables.push_back({slots.data() + s * blocksPerSequence, blocksPerSequence});
+
+  const size_t perToken = static_cast<size_t>(layout.kvHeads * layout.headDim);
+  std::vector<float> rows(static_cast<size_t>(context) * perToken);
+  for (float& value : rows) value = uniform(random);
+  const CudaDeviceBuffer k = uploaded(rows), v = uploaded(rows);
+  CudaPagedAttention attention;
+  for (int32_t s = 0; s < batch; ++s) attention.appendKv(kv, 0, tables[s], 0, context, k.as<float>(), v.as<float>());
+  attention.synchronize();
+
+  std::vector<float> queries(static_cast<size_t>(chunk) * heads * layout.headDim);
+  for (float& value : queries) value = uniform(random);
+  const CudaDeviceBuffer q = uploaded(queries);
+  CudaDeviceBuffer out(queries.size() * sizeof(float));
+  const std::vector<int32_t> positions(static_cast<size_t>(batch), context - 1);
+  const double decode = medianSeconds(options.repeats * 3, [&] {
+    attention.decode(kv, 0, heads, batch, tables.data(), positions.data(), q.as<float>(), out.as<float>());
+    attention.synchronize();
+  });
+  const int32_t start = context - chunk;
+  const double prefill = medianSeconds(options.repeats, [&] {
+    attention.prefill(kv, 0, heads, tables[0], start, chunk, q.as<float>(), out.as<float>());
+    attention.synchronize();
+  });
+  const double append = medianSeconds(options.repeats, [&] {
+    attention.appendKv(kv, 0, tables[0], start, chunk, k.as<float>(), v.as<float>());
+    attention.synchronize();
+  });
+  // Decode reads every K and V row of the batch once; prefill row i does
+  // two products of (start + i + 1) x headDim per query head.
+  const double kvBytes = 2.0 * batch * context * static_cast<double>(perToken) * sizeof(float);
+  const double flops = 4.0 * heads * layout.headDim * (static_cast<double>(chunk) * start + chunk * (chunk + 1) / 2.0);
+  report.line("CUDA  paged attn    %d/%d heads x %d   decode %d x %d: %.3f ms (%.0f GB/s of K/V)   "
+              "prefill %d at %d: %.3f ms (%.2f TFLOP/s)   append %d: %.3f ms",
+              heads, layout.kvHeads, layout.headDim, batch, context, decode * 1e3,
+              gigabytesPerSecond(kvBytes, decode), chunk, start, prefill * 1e3, flops / prefill / 1e12, chunk,
+              append * 1e3);
+  Json json;
+  json.integer("heads", heads)
+      .integer("kvHeads", layout.kvHeads)
+      .integer("headDim", layout.headDim)
+      .integer("blockSize", layout.blockSize)
+      .integer("batch", batch)
+      .integer("context", context)
+      .integer("chunk", chunk)
+      .number("decodeMs", decode * 1e3)
+      .number("decodeKvGBps", gigabytesPerSecond(kvBytes, decode))
+      .number("prefillMs", prefill * 1e3)
+      .number("prefillTflops", flops / prefill / 1e12)
+      .number("appendMs", append * 1e3);
+  return json;
+}
+
 #endif  // CACHESAGE_HAVE_CUDA
 
 int usage(const char* program) {
@@ -448,7 +521,8 @@ int main(int argc, char** argv) {
           .string("device", device)
           .object("copy", gpuCopy(options, report))
           .object("hitScoring", gpuHitScoring(options, report))
-          .object("survival", gpuSurvival(options, report));
+          .object("survival", gpuSurvival(options, report))
+          .object("pagedAttention", gpuPagedAttention(options, report));
     } else {
       report.line("CUDA  no device: %s (CPU figures only)", why.c_str());
       cuda.boolean("available", false).string("reason", why);

@@ -10,7 +10,8 @@
 // pools of whole blocks addressed by (tier, slot), copy plans as in
 // data_plane.h, block metadata as in block_metadata.h (read through
 // HitScoringInput, hit_scoring.h, which the CPU scorer shares), survival
-// arrays as in survival.h. Each kernel has a wrapper over host arrays
+// arrays as in survival.h, KV pages and block tables as in
+// native/engine/model_config.h. Each kernel has a wrapper over host arrays
 // (copied in and out) and one over device buffers (for data already on the
 // device).
 //
@@ -27,6 +28,7 @@
 #include "block_manager.h"
 #include "data_plane.h"
 #include "hit_scoring.h"
+#include "model_config.h"
 #include "survival.h"
 
 namespace cachesage {
@@ -200,6 +202,45 @@ class CudaSurvival {
   // except END indices, which are checked (std::out_of_range).
   void computeOnDevice(const SurvivalShape& shape, const float* transitions,
                        const int32_t* endState, float* reach, float* alive, float* expectedSteps);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The paged attention kernels of native/engine/attention.h on the device
+// (paged_attention.cu), f32, over the same page layout: KV append, prefill
+// attention (a chunk at positions [start, start + count) attends causally to
+// the cached blocks and itself) and decode attention (one query per
+// sequence, each through its own block table). Queries and outputs are
+// [rows][heads][headDim], appended K and V rows [tokens][kvHeads][headDim].
+//
+// kv.base, q, k, v and out are device pointers; block tables and positions
+// are host arrays, checked as the CPU kernels check them (std::out_of_range,
+// the same messages) and copied to the device. Work is queued on this
+// object's stream and not waited for: call synchronize() before reading
+// results or the pool from the host. A refused call queues nothing.
+class CudaPagedAttention {
+ public:
+  // Query heads and head dimensions up to these fit the launch shape and
+  // shared memory; larger ones throw std::out_of_range.
+  static constexpr int32_t kMaxHeads = 65535;
+  static constexpr int32_t kMaxHeadDim = 1024;
+
+  CudaPagedAttention();
+  ~CudaPagedAttention();
+  CudaPagedAttention(const CudaPagedAttention&) = delete;
+  CudaPagedAttention& operator=(const CudaPagedAttention&) = delete;
+
+  void appendKv(const engine::PagedKv& kv, int32_t layer, const engine::BlockTableView& table, int32_t start,
+                int32_t count, const float* k, const float* v);
+  void prefill(const engine::PagedKv& kv, int32_t layer, int32_t heads, const engine::BlockTableView& table,
+               int32_t start, int32_t count, const float* q, float* out);
+  void decode(const engine::PagedKv& kv, int32_t layer, int32_t heads, int32_t batch,
+              const engine::BlockTableView* tables, const int32_t* positions, const float* q, float* out);
+
+  // The host waits for everything queued so far.
+  void synchronize();
 
  private:
   struct Impl;

@@ -1,18 +1,21 @@
 // Holds every CUDA kernel to the CPU code on fresh random inputs: identical
-// bytes for block copies, identical ids for victim selection, and for
-// survival |cuda - cpu| <= max(1e-6, 1e-5 |cpu|), the tolerance the
-// TypeScript tests hold the native survival code to.
+// bytes for block copies and appended K/V, identical ids for victim
+// selection, for survival |cuda - cpu| <= max(1e-6, 1e-5 |cpu|), the
+// tolerance the TypeScript tests hold the native survival code to, and for
+// paged attention |cuda - reference| <= 1e-5 (1 + |reference|) against the
+// engine's dense referenceAttention.
 //
 // Usage: cachesage_cuda_test [seed]. Exits 0 with a "skipped" line when no
 // CUDA device can run the kernels, 1 on any mismatch.
 //
 // Longer than ~400 lines on purpose: one program for every kernel, one
-// section each (block copy, hit scoring, survival), sharing the check
+// section each (block copy, hit scoring, survival, paged attention), sharing the check
 // counters, the random inputs and the no-device skip in main(), so a CUDA
 // build has one test binary to run (test/cuda.test.ts runs it).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "attention.h"
 #include "block_manager.h"
 #include "cuda_backend.h"
 #include "data_plane.h"
@@ -636,6 +640,219 @@ void testSurvival(Random& random) {
   }
 }
 
+
+// -------------------------------------------------------- paged attention
+
+// A KV pool on the device and its host twin, both filled with the same
+// random floats: stale K/V that the kernels must neither read nor overwrite.
+struct PagedPools {
+  engine::PageLayout layout;
+  int32_t blocks;
+  std::vector<float> host;
+  CudaDeviceBuffer device;
+
+  PagedPools(Random& random, const engine::PageLayout& pageLayout, int32_t blockCount)
+      : layout(pageLayout),
+        blocks(blockCount),
+        host(randomFloats(random, static_cast<size_t>(pageLayout.blockStride() * blockCount))),
+        device(host.size() * sizeof(float)) {
+    device.upload(host.data(), host.size() * sizeof(float));
+  }
+
+  engine::PagedKv hostKv() { return {layout, host.data(), blocks}; }
+  engine::PagedKv deviceKv() { return {layout, device.as<float>(), blocks}; }
+
+  void compare(CudaPagedAttention& attention, const std::string& what) {
+    attention.synchronize();
+    std::vector<float> got(host.size());
+    device.download(got.data(), got.size() * sizeof(float));
+    expect(std::memcmp(got.data(), host.data(), got.size() * sizeof(float)) == 0, what);
+  }
+
+  static std::vector<float> randomFloats(Random& random, size_t count) {
+    std::vector<float> out(count);
+    for (float& value : out) value = static_cast<float>(2 * uniformReal(random) - 1);
+    return out;
+  }
+};
+
+// Largest |got - want| / (1 + |want|), the measure of the engine's own tests.
+void compareAttention(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double error = std::fabs(static_cast<double>(got[i]) - want[i]) / (1 + std::fabs(want[i]));
+    if (!(error <= worst)) worst = std::isnan(error) ? INFINITY : error;
+  }
+  char detail[64];
+  std::snprintf(detail, sizeof detail, ": worst error %.3g", worst);
+  expect(worst <= 1e-5, what + detail);
+}
+
+std::vector<float> downloaded(CudaPagedAttention& attention, const CudaDeviceBuffer& buffer, size_t count) {
+  attention.synchronize();
+  std::vector<float> out(count);
+  buffer.download(out.data(), count * sizeof(float));
+  return out;
+}
+
+template <typename T>
+std::vector<T> slice(const std::vector<T>& values, size_t first, size_t count) {
+  return std::vector<T>(values.begin() + static_cast<std::ptrdiff_t>(first),
+                        values.begin() + static_cast<std::ptrdiff_t>(first + count));
+}
+
+struct AttentionShape {
+  int32_t layers, kvHeads, blockSize, headDim, group;
+};
+
+std::string describe(const AttentionShape& shape) {
+  return std::to_string(shape.kvHeads * shape.group) + "/" + std::to_string(shape.kvHeads) + " heads, headDim " +
+         std::to_string(shape.headDim) + ", block " + std::to_string(shape.blockSize);
+}
+
+engine::PageLayout layoutOf(const AttentionShape& shape) {
+  engine::PageLayout layout;
+  layout.layers = shape.layers;
+  layout.kvHeads = shape.kvHeads;
+  layout.blockSize = shape.blockSize;
+  layout.headDim = shape.headDim;
+  return layout;
+}
+
+// Head dimensions below, at and above a warp, and contexts past one
+// 128-position tile of the kernel.
+const AttentionShape kAttentionShapes[] = {
+    {2, 2, 4, 16, 2}, {1, 1, 16, 128, 8}, {3, 4, 16, 64, 1}, {2, 2, 8, 40, 3}, {1, 8, 16, 256, 4}, {2, 1, 1, 8, 2},
+};
+
+// Two chunks through appendKv and prefill, the second starting mid-block.
+void testPagedPrefill(Random& random) {
+  CudaPagedAttention attention;
+  int trial = 0;
+  for (const AttentionShape& shape : kAttentionShapes) {
+    const engine::PageLayout layout = layoutOf(shape);
+    const int32_t heads = shape.kvHeads * shape.group;
+    const int32_t first = shape.blockSize * uniformInt(random, 0, 2) + std::max(1, shape.blockSize / 2);
+    const int32_t second = trial++ % 2 == 0 ? uniformInt(random, 129, 300) : uniformInt(random, 1, 40);
+    const int32_t tokens = first + second;
+    const int32_t needed = (tokens + shape.blockSize - 1) / shape.blockSize;
+    PagedPools pools(random, layout, needed + 3);
+    std::vector<int32_t> slots(static_cast<size_t>(pools.blocks));
+    std::iota(slots.begin(), slots.end(), 0);
+    std::shuffle(slots.begin(), slots.end(), random);
+    const engine::BlockTableView table{slots.data(), needed};
+    const size_t perToken = static_cast<size_t>(shape.kvHeads * shape.headDim);
+    const std::vector<float> k = PagedPools::randomFloats(random, static_cast<size_t>(tokens) * perToken);
+    const std::vector<float> v = PagedPools::randomFloats(random, k.size());
+    const int32_t layer = uniformInt(random, 0, shape.layers - 1);
+    for (const auto& [start, count] : {std::pair{0, first}, std::pair{first, second}}) {
+      const std::string what = "paged prefill, " + describe(shape) + ", positions [" + std::to_string(start) + ", " +
+                               std::to_string(start + count) + ")";
+      const size_t rows = static_cast<size_t>(count) * perToken;
+      const CudaDeviceBuffer kDevice = uploaded(slice(k, static_cast<size_t>(start) * perToken, rows));
+      const CudaDeviceBuffer vDevice = uploaded(slice(v, static_cast<size_t>(start) * perToken, rows));
+      engine::appendKv(pools.hostKv(), layer, table, start, count, &k[static_cast<size_t>(start) * perToken],
+                       &v[static_cast<size_t>(start) * perToken]);
+      attention.appendKv(pools.deviceKv(), layer, table, start, count, kDevice.as<float>(), vDevice.as<float>());
+      pools.compare(attention, what + ": appendKv bytes");
+
+      const size_t outputs = static_cast<size_t>(count) * static_cast<size_t>(heads * shape.headDim);
+      const std::vector<float> q = PagedPools::randomFloats(random, outputs);
+      const CudaDeviceBuffer qDevice = uploaded(q);
+      CudaDeviceBuffer outDevice(outputs * sizeof(float));
+      attention.prefill(pools.deviceKv(), layer, heads, table, start, count, qDevice.as<float>(),
+                        outDevice.as<float>());
+      std::vector<float> want(outputs);
+      engine::referenceAttention(heads, shape.kvHeads, shape.headDim, start, count, q.data(), k.data(), v.data(),
+                                 want.data());
+      compareAttention(downloaded(attention, outDevice, outputs), want, what);
+    }
+  }
+}
+
+// A batch of sequences on disjoint shuffled slots of one pool, at
+// positions that open a block, close one, and span several tiles.
+void testPagedDecode(Random& random) {
+  CudaPagedAttention attention;
+  for (const AttentionShape& shape : kAttentionShapes) {
+    const engine::PageLayout layout = layoutOf(shape);
+    const int32_t heads = shape.kvHeads * shape.group;
+    const std::vector<int32_t> positions = {0, shape.blockSize - 1, shape.blockSize, uniformInt(random, 1, 60),
+                                            uniformInt(random, 129, 300)};
+    const int32_t batch = static_cast<int32_t>(positions.size());
+    std::vector<int32_t> firstBlock;
+    int32_t blocks = 0;
+    for (const int32_t position : positions) {
+      firstBlock.push_back(blocks);
+      blocks += position / shape.blockSize + 1;
+    }
+    PagedPools pools(random, layout, blocks + 2);
+    std::vector<int32_t> slots(static_cast<size_t>(pools.blocks));
+    std::iota(slots.begin(), slots.end(), 0);
+    std::shuffle(slots.begin(), slots.end(), random);
+    const int32_t layer = uniformInt(random, 0, shape.layers - 1);
+    const size_t perToken = static_cast<size_t>(shape.kvHeads * shape.headDim);
+    const size_t perQuery = static_cast<size_t>(heads * shape.headDim);
+    const std::vector<float> q = PagedPools::randomFloats(random, static_cast<size_t>(batch) * perQuery);
+    std::vector<float> want(q.size());
+    std::vector<engine::BlockTableView> tables;
+    for (int32_t s = 0; s < batch; ++s) {
+      const int32_t position = positions[static_cast<size_t>(s)];
+      const engine::BlockTableView table{slots.data() + firstBlock[static_cast<size_t>(s)],
+                                         position / shape.blockSize + 1};
+      tables.push_back(table);
+      const std::vector<float> k = PagedPools::randomFloats(random, static_cast<size_t>(position + 1) * perToken);
+      const std::vector<float> v = PagedPools::randomFloats(random, k.size());
+      const CudaDeviceBuffer kDevice = uploaded(k), vDevice = uploaded(v);
+      engine::appendKv(pools.hostKv(), layer, table, 0, position + 1, k.data(), v.data());
+      attention.appendKv(pools.deviceKv(), layer, table, 0, position + 1, kDevice.as<float>(), vDevice.as<float>());
+      attention.synchronize();  // kDevice and vDevice are freed at the end of this iteration
+      const size_t row = static_cast<size_t>(s) * perQuery;
+      engine::referenceAttention(heads, shape.kvHeads, shape.headDim, position, 1, &q[row], k.data(), v.data(),
+                                 &want[row]);
+    }
+    const std::string what = "paged decode, " + describe(shape) + ", batch " + std::to_string(batch);
+    pools.compare(attention, what + ": appendKv bytes");
+    const CudaDeviceBuffer qDevice = uploaded(q);
+    CudaDeviceBuffer outDevice(q.size() * sizeof(float));
+    attention.decode(pools.deviceKv(), layer, heads, batch, tables.data(), positions.data(), qDevice.as<float>(),
+                     outDevice.as<float>());
+    compareAttention(downloaded(attention, outDevice, q.size()), want, what);
+  }
+}
+
+void testPagedAttentionErrors(Random& random) {
+  CudaPagedAttention attention;
+  const AttentionShape shape{2, 2, 4, 8, 2};
+  PagedPools pools(random, layoutOf(shape), 3);
+  const std::vector<float> rows = PagedPools::randomFloats(random, 64);
+  const CudaDeviceBuffer device = uploaded(rows);
+  CudaDeviceBuffer out(rows.size() * sizeof(float));
+  const float* in = device.as<float>();
+  const int32_t inside[] = {2, 0};
+  const int32_t outside[] = {1, 3};
+  const engine::PagedKv kv = pools.deviceKv();
+  expectThrows<std::out_of_range>([&] { attention.appendKv(kv, 0, {outside, 2}, 3, 2, in, in); },
+                                  "appendKv refuses a slot outside the pool");
+  expectThrows<std::out_of_range>([&] { attention.appendKv(kv, 2, {inside, 2}, 0, 1, in, in); },
+                                  "appendKv refuses a layer out of range");
+  expectThrows<std::out_of_range>([&] { attention.appendKv(kv, 0, {inside, 1}, 3, 2, in, in); },
+                                  "appendKv refuses a table too short for its tokens");
+  expectThrows<std::out_of_range>([&] { attention.prefill(kv, 0, 3, {inside, 2}, 0, 2, in, out.as<float>()); },
+                                  "prefill refuses heads that are not a multiple of kvHeads");
+  expectThrows<std::out_of_range>([&] { attention.prefill(kv, 0, 4, {outside, 2}, 2, 3, in, out.as<float>()); },
+                                  "prefill refuses a slot outside the pool");
+  const engine::BlockTableView tables[] = {{inside, 2}, {inside, 1}};
+  const int32_t badPosition[] = {1, -1};
+  const int32_t pastTable[] = {1, 4};
+  expectThrows<std::out_of_range>(
+      [&] { attention.decode(kv, 0, 4, 2, tables, badPosition, in, out.as<float>()); },
+      "decode refuses a negative position");
+  expectThrows<std::out_of_range>([&] { attention.decode(kv, 0, 4, 2, tables, pastTable, in, out.as<float>()); },
+                                  "decode refuses a position past its block table");
+  pools.compare(attention, "refused paged attention calls wrote nothing");
+}
+
 }  // namespace
 }  // namespace cachesage
 
@@ -658,6 +875,8 @@ int main(int argc, char** argv) {
       {"prefetch", testPrefetch},        {"copyBlocksCuda", testCopyBlocksCuda},
       {"copy errors", testCopyErrors},   {"hit scoring", testHitScoring},
       {"survival", testSurvival},
+      {"paged prefill", testPagedPrefill}, {"paged decode", testPagedDecode},
+      {"paged attention errors", testPagedAttentionErrors},
   };
   for (const auto& suite : suites) {
     try {
