@@ -15,6 +15,7 @@
 import { cachedChain } from './chain.js';
 import type { IdleCompute, Policy, PolicyContext, RuntimeEvent, SpeculativePrefill } from './types.js';
 import { checkNumber, checkOptionsObject } from '../util/check.js';
+import { sharedPrefixLength } from '../util/words.js';
 
 /** Options of {@link createSpeculativePrefillPolicy}. */
 export interface SpeculativePrefillOptions {
@@ -71,8 +72,7 @@ export function createSpeculativePrefillPolicy(options?: SpeculativePrefillOptio
       prompts.set(k, { common: hashes.slice(), extended: extendsPrevious === true ? 1 : 0, restarted: extendsPrevious === false ? 1 : 0 });
       return;
     }
-    let shared = 0;
-    while (shared < known.common.length && shared < hashes.length && known.common[shared] === hashes[shared]) shared++;
+    const shared = sharedPrefixLength(known.common, hashes);
     if (shared < known.common.length) known.common = known.common.subarray(0, shared);
     if (extendsPrevious === true) known.extended++;
     if (extendsPrevious === false) known.restarted++;

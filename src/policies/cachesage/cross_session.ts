@@ -18,6 +18,8 @@
  */
 import { DEPTH_BUCKETS } from './prefix_reuse.js';
 import type { BlockMetadataView } from '../../blocks/types.js';
+import { grown, HashLru } from '../../util/hash_lru.js';
+import { wordsOf } from '../../util/words.js';
 
 // Per release of the agent: a few hundred calls of memory, as prefix reuse.
 const DECAY = 0.98;
@@ -51,42 +53,59 @@ export function depthBucketOf(depth: number): number {
   return Math.min(DEPTH_BUCKETS - 1, 31 - Math.clz32(depth + 1));
 }
 
-/** What is known of one block: its last reader (its writer at first), whose counts it feeds, and whether another session read it. */
-interface Written {
-  reader: number;
-  readAt: number;
-  /** Distinct sessions that read it in turn (a session reading again after another counts again). */
-  readers: number;
-  stat: number;
-  shared: boolean;
-}
-
 /**
  * Which session wrote each private block, and whose counts its reuse goes
  * to, by block hash: a later prompt that holds the block counts as a read
  * even when the cache lost it meanwhile, so what this policy evicted does
  * not teach it that nobody reads such blocks.
+ *
+ * Per remembered hash (an entry of the LRU index): its last reader (its
+ * writer at first), when that read was, how many distinct sessions read it
+ * in turn (a session reading again after another counts again), whose
+ * counts it feeds, and whether another session read it.
  */
 export class CrossSessionTracker {
-  readonly #written = new Map<bigint, Written>();
+  readonly #index: HashLru;
+  #reader = new Int32Array(0);
+  #readAt = new Float64Array(0);
+  #readers = new Int32Array(0);
+  #stat = new Int32Array(0);
+  #shared = new Uint8Array(0);
   readonly #capacity: number;
   readonly #stats: CrossSessionReuse[] = [];
-  readonly #byKey = new Map<string, number>();
+  /** Index in #stats by workload, then agent: no key string built per read. */
+  readonly #byKey = new Map<string, Map<string, number>>();
+  /** Per-call counts of written blocks by depth bucket, reused. */
+  readonly #fresh = new Float64Array(DEPTH_BUCKETS);
 
   /** Remembers at most `capacity` blocks, the least recently read forgotten first. */
   constructor(capacity: number) {
     this.#capacity = Math.max(1, capacity);
+    this.#index = new HashLru((entries) => {
+      this.#reader = grown(this.#reader, entries);
+      this.#readAt = grown(this.#readAt, entries);
+      this.#readers = grown(this.#readers, entries);
+      this.#stat = grown(this.#stat, entries);
+      this.#shared = grown(this.#shared, entries);
+    });
+    const entries = this.#index.entryCapacity;
+    this.#reader = new Int32Array(entries);
+    this.#readAt = new Float64Array(entries);
+    this.#readers = new Int32Array(entries);
+    this.#stat = new Int32Array(entries);
+    this.#shared = new Uint8Array(entries);
   }
 
   /** The counts when some were kept, else undefined (no call released yet). */
   peek(workload: string, agent: string): CrossSessionReuse | undefined {
-    const i = this.#byKey.get(`${workload}\u0000${agent}`);
+    const i = this.#byKey.get(workload)?.get(agent);
     return i === undefined ? undefined : this.#stats[i];
   }
 
   #indexOf(workload: string, agent: string): number {
-    const key = `${workload}\u0000${agent}`;
-    let i = this.#byKey.get(key);
+    let agents = this.#byKey.get(workload);
+    if (agents === undefined) this.#byKey.set(workload, (agents = new Map()));
+    let i = agents.get(agent);
     if (i === undefined) {
       i = this.#stats.length;
       this.#stats.push({
@@ -99,20 +118,30 @@ export class CrossSessionTracker {
         byReaders: new Float64Array(MAX_READERS * DEPTH_BUCKETS),
         byReadersNext: new Float64Array(MAX_READERS * DEPTH_BUCKETS),
       });
-      this.#byKey.set(key, i);
+      agents.set(agent, i);
     }
     return i;
   }
 
   /** Sessions that read the block with this hash in turn, and whose counts it feeds; undefined when not known. */
   readersOf(hash: bigint): { readers: number; stats: CrossSessionReuse } | undefined {
-    const entry = this.#written.get(hash);
-    return entry === undefined ? undefined : { readers: entry.readers, stats: this.#stats[entry.stat]! };
+    const e = this.#index.find(Number(hash & 0xffffffffn), Number(hash >> 32n));
+    return e < 0 ? undefined : { readers: this.#readers[e]!, stats: this.#stats[this.#stat[e]!]! };
   }
 
-  #remember(hash: bigint, entry: Written): void {
-    this.#written.set(hash, entry);
-    if (this.#written.size > this.#capacity) this.#written.delete(this.#written.keys().next().value!);
+  /** Entry of the block hash with these 32-bit words, or -1 when not known (read it with readersAt, statsAt). */
+  find(lo: number, hi: number): number {
+    return this.#index.find(lo, hi);
+  }
+
+  /** Sessions that read an entry's block in turn. */
+  readersAt(entry: number): number {
+    return this.#readers[entry]!;
+  }
+
+  /** The counts an entry's block feeds. */
+  statsAt(entry: number): CrossSessionReuse {
+    return this.#stats[this.#stat[entry]!]!;
   }
 
   /**
@@ -120,20 +149,30 @@ export class CrossSessionTracker {
    * session and not known yet are the ones it wrote.
    */
   released(m: BlockMetadataView, blockIds: ArrayLike<number>, sessionId: number, workload: string, agent: string, now: number): void {
-    let index = -1;
-    let fresh: Float64Array | null = null;
+    const words = wordsOf(m.hash);
+    const index = this.#index;
+    let stat = -1;
+    const fresh = this.#fresh;
     for (let i = 0; i < blockIds.length; i++) {
       const id = blockIds[i]!;
       if (!m.committed[id] || m.session[id] !== sessionId) continue;
-      const hash = m.hash[id]!;
-      if (this.#written.has(hash)) continue;
-      if (index < 0) index = this.#indexOf(workload, agent);
-      this.#remember(hash, { reader: sessionId, readAt: now, readers: 1, stat: index, shared: false });
-      fresh ??= new Float64Array(DEPTH_BUCKETS);
+      const lo = words[2 * id]!;
+      const hi = words[2 * id + 1]!;
+      if (index.find(lo, hi) >= 0) continue;
+      if (stat < 0) {
+        stat = this.#indexOf(workload, agent);
+        fresh.fill(0);
+      }
+      const e = this.#remember(lo, hi);
+      this.#reader[e] = sessionId;
+      this.#readAt[e] = now;
+      this.#readers[e] = 1;
+      this.#stat[e] = stat;
+      this.#shared[e] = 0;
       fresh[depthBucketOf(m.depth[id]!)]!++;
     }
-    if (fresh === null) return;
-    const stats = this.#stats[index]!;
+    if (stat < 0) return;
+    const stats = this.#stats[stat]!;
     for (let k = 0; k < DEPTH_BUCKETS; k++) {
       stats.written[k] = stats.written[k]! * DECAY + fresh[k]!;
       stats.adopted[k] = stats.adopted[k]! * DECAY;
@@ -150,32 +189,40 @@ export class CrossSessionTracker {
     for (let k = 0; k < DEPTH_BUCKETS; k++) stats.byReaders[k]! += fresh[k]!;
   }
 
+  /** A new entry for a hash not known, the newest; the oldest is forgotten past capacity. */
+  #remember(lo: number, hi: number): number {
+    const index = this.#index;
+    // Forgetting first keeps the same entries as adding then forgetting: the new hash is never the oldest.
+    if (index.size >= this.#capacity) index.remove(index.oldest);
+    return index.insert(lo, hi);
+  }
+
   /**
    * A call of `sessionId` sent a prompt of these block hashes (cached or
    * not): blocks another session wrote are adopted, and a shared block
    * another session read last is read again.
    */
-  admitted(hashes: ArrayLike<bigint>, sessionId: number, now: number): void {
+  admitted(hashes: BigUint64Array, sessionId: number, now: number): void {
+    const words = wordsOf(hashes);
+    const index = this.#index;
     for (let i = 0; i < hashes.length; i++) {
-      const hash = hashes[i]!;
-      const entry = this.#written.get(hash);
-      if (entry === undefined || entry.reader === sessionId) continue;
-      const stats = this.#stats[entry.stat]!;
+      const e = index.find(words[2 * i]!, words[2 * i + 1]!);
+      if (e < 0 || this.#reader[e] === sessionId) continue;
+      const stats = this.#stats[this.#stat[e]!]!;
       const k = depthBucketOf(i);
-      if (entry.shared) stats.sharedRereads[k]!++;
+      if (this.#shared[e]) stats.sharedRereads[k]!++;
       else stats.adopted[k]!++;
       stats.sharedReads[k]!++;
-      stats.gapSeconds[k]! += Math.max(0, now - entry.readAt);
+      stats.gapSeconds[k]! += Math.max(0, now - this.#readAt[e]!);
       stats.gaps[k]!++;
-      entry.readAt = now;
-      stats.byReadersNext[(Math.min(entry.readers, MAX_READERS) - 1) * DEPTH_BUCKETS + k]!++;
-      entry.readers++;
-      stats.byReaders[(Math.min(entry.readers, MAX_READERS) - 1) * DEPTH_BUCKETS + k]!++;
+      this.#readAt[e] = now;
+      stats.byReadersNext[(Math.min(this.#readers[e]!, MAX_READERS) - 1) * DEPTH_BUCKETS + k]!++;
+      const readers = ++this.#readers[e]!;
+      stats.byReaders[(Math.min(readers, MAX_READERS) - 1) * DEPTH_BUCKETS + k]!++;
       // Shared from now on, this session its last reader; kept longest.
-      entry.reader = sessionId;
-      entry.shared = true;
-      this.#written.delete(hash);
-      this.#remember(hash, entry);
+      this.#reader[e] = sessionId;
+      this.#shared[e] = 1;
+      index.touch(e);
     }
   }
 }

@@ -27,6 +27,7 @@
  * blocks), and sessions it ended for idleness.
  */
 import { Tier } from '../../blocks/types.js';
+import { bitWords, sharedPrefixLength, wordsOf } from '../../util/words.js';
 import type { Action, Policy, PolicyContext, PredictQuery, Prediction, RuntimeEvent, SessionView, StepOrigin, SurvivalWork } from '../types.js';
 import { settingsOf, type CacheSageOptions, type Settings } from './options.js';
 import { prefetchPlan } from './prefetch.js';
@@ -146,9 +147,7 @@ class CacheSagePolicy implements Policy, TransitionSharing {
         const agent = modelAgent(w, event.agent.agent);
         const before = w.lastPrompt.get(agent);
         if (before !== undefined && w.lastPromptSession.get(agent) !== session.id) {
-          let shared = 0;
-          while (shared < before.length && shared < event.hashes.length && before[shared] === event.hashes[shared]) shared++;
-          observeCommonPrefix(w, agent, shared);
+          observeCommonPrefix(w, agent, sharedPrefixLength(before, event.hashes));
         }
         w.lastPrompt.set(agent, event.hashes);
         w.lastPromptSession.set(agent, session.id);
@@ -199,11 +198,12 @@ class CacheSagePolicy implements Policy, TransitionSharing {
     const keep = this.#state.reusedPrefix.get(session.id)?.get(agent);
     if (keep === undefined || keep >= blockIds.length) return;
     const m = ctx.manager.metadata;
-    const agentBit = 1n << BigInt(ctx.registry.agentIndex(session.workload, agent));
+    const [lo, hi] = bitWords(ctx.registry.agentIndex(session.workload, agent));
+    const mask = wordsOf(m.agentMask);
     const dead: number[] = [];
     for (let i = keep; i < blockIds.length; i++) {
       const id = blockIds[i]!;
-      if (m.committed[id] && m.session[id] === session.id && m.agentMask[id] === agentBit && m.refCount[id] === 0) dead.push(id);
+      if (m.committed[id] && m.session[id] === session.id && mask[2 * id] === lo && mask[2 * id + 1] === hi && m.refCount[id] === 0) dead.push(id);
     }
     if (dead.length > 0) ctx.markStale(dead);
   }
@@ -220,13 +220,16 @@ class CacheSagePolicy implements Policy, TransitionSharing {
     const tracker = this.#state.crossSession;
     if (!tracker) return;
     const m = ctx.manager.metadata;
+    const words = wordsOf(m.hash);
     const dead: number[] = [];
     for (let i = 0; i < blockIds.length; i++) {
       const id = blockIds[i]!;
       if (!m.committed[id] || m.session[id] !== -1 || m.refCount[id] !== 0 || m.depth[id]! < common) continue;
-      const known = tracker.readersOf(m.hash[id]!);
-      if (known === undefined || known.readers < 2) continue;
-      const rate = nextReaderRateAt(known.stats, known.readers, depthBucketOf(m.depth[id]!));
+      const known = tracker.find(words[2 * id]!, words[2 * id + 1]!);
+      if (known < 0) continue;
+      const readers = tracker.readersAt(known);
+      if (readers < 2) continue;
+      const rate = nextReaderRateAt(tracker.statsAt(known), readers, depthBucketOf(m.depth[id]!));
       if (rate !== undefined && rate < SHARED_DEAD_BELOW) dead.push(id);
     }
     if (dead.length > 0) ctx.markStale(dead);

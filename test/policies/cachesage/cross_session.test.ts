@@ -23,8 +23,8 @@ function metadata(n: number): BlockMetadataView {
 const BLOCKS = [3, 4, 5, 6];
 
 /** A prompt holding the first `n` of the blocks at depths 0..6 (hashes as metadata() gives them). */
-function prompt(n: number): bigint[] {
-  return Array.from({ length: 3 + n }, (_, i) => BigInt(1000 + i));
+function prompt(n: number): BigUint64Array {
+  return BigUint64Array.from({ length: 3 + n }, (_, i) => BigInt(1000 + i));
 }
 
 describe('CrossSessionTracker', () => {
