@@ -94,6 +94,7 @@ export type EngineEvent =
   | { type: 'decode'; time: number; requestId: number; session?: string; agent?: AgentRef; tokens: number }
   | { type: 'release'; time: number; requestId: number; session?: string; agent?: AgentRef; blockIds: Int32Array }
   /** The block manager's drained events (stored, removed, demoted, loaded). */
+  /** The arrays of `events` are valid during observe only: copy what you keep. */
   | { type: 'blocks'; time: number; events: BlockEvents };
 
 /** Where a session stood just before a step started, in the runtime's session model. */
@@ -245,6 +246,12 @@ export interface ScoreClass {
   depthBucket: number;
   /** Blocks of a session's chain that its own agent has moved past. */
   stale: boolean;
+  /**
+   * Classes that differ only in depth bucket (same workload, agents,
+   * session and staleness) share a family id while any of them lives: a
+   * policy can compute what they have in common once.
+   */
+  family: number;
   /** Cached blocks currently filed under the class. */
   blocks: number;
 }
@@ -356,7 +363,11 @@ export interface Policy {
   attach?(context: PolicyContext): void;
   /** observe: every framework and engine event, in order. */
   observe?(event: RuntimeEvent): void;
-  /** score (class mode): out[i] = retention score of classIds[i]; lower is evicted first. */
+  /**
+   * score (class mode): out[i] = retention score of classIds[i]; lower is
+   * evicted first. Both arrays are valid during the call only (the
+   * runtime's scratch): copy what you keep.
+   */
   scoreClasses?(classIds: Int32Array, out: Float32Array): void;
   /** score (block mode): out[i] = retention score of blockIds[i]; lower is evicted first. */
   scoreBlocks?(blockIds: Int32Array, out: Float32Array): void;

@@ -22,13 +22,19 @@ export class ClassBook {
   readonly #classOf: Int32Array;
   readonly #stale: Uint8Array;
   readonly #byKey = new Map<string, number>();
-  readonly #classes: (ScoreClass & { key: string | undefined; maskLo: number; maskHi: number })[] = [];
+  readonly #classes: (ScoreClass & { key: string | undefined; familyKey: string; maskLo: number; maskHi: number })[] = [];
   readonly #free: number[] = [];
   readonly #bySession = new Map<number, Set<number>>();
   readonly #byWorkload = new Map<number, Set<number>>();
   /** Classes created or emptied since the last drain: they need a score. */
   readonly #fresh = new Set<number>();
   #next = 0;
+  /** Families (ScoreClass.family) by key, with how many live classes each holds. */
+  readonly #families = new Map<string, { id: number; classes: number }>();
+  readonly #freeFamilies: number[] = [];
+  #nextFamily = 0;
+  #changedIds = new Int32Array(64);
+  #changedClasses = new Int32Array(64);
 
   constructor(manager: BlockManagerLike) {
     this.#manager = manager;
@@ -76,8 +82,15 @@ export class ClassBook {
   classify(blockIds: ArrayLike<number>, stale = false): void {
     const m = this.#manager.metadata;
     const words = this.#maskWords;
-    const changedIds: number[] = [];
-    const changedClasses: number[] = [];
+    // Changes go to the core from two scratch arrays, grown to the batch:
+    // fresh typed arrays cost an allocation each per call.
+    if (this.#changedIds.length < blockIds.length) {
+      this.#changedIds = new Int32Array(Math.max(blockIds.length, 2 * this.#changedIds.length));
+      this.#changedClasses = new Int32Array(this.#changedIds.length);
+    }
+    const changedIds = this.#changedIds;
+    const changedClasses = this.#changedClasses;
+    let changed = 0;
     // Consecutive blocks of a chain usually share workload, session and
     // agents; only the depth bucket moves. Classes found for the current
     // tuple are cached by bucket so the string key is built once per run.
@@ -115,7 +128,7 @@ export class ClassBook {
         let cls = byBucket[bucket];
         if (cls === undefined) {
           const key = `${tuple}:${bucket}:${stale ? 1 : 0}`;
-          cls = this.#byKey.get(key) ?? this.#create(key, id, bucket, stale);
+          cls = this.#byKey.get(key) ?? this.#create(key, `${tuple}:${stale ? 1 : 0}`, id, bucket, stale);
           byBucket[bucket] = cls;
         }
         this.#stale[id] = stale ? 1 : 0;
@@ -126,13 +139,11 @@ export class ClassBook {
         this.#classes[cls]!.blocks++;
         // A class recycled here may come back under another key: forget the cache.
         if (old !== NO_CLASS && this.#release(old)) byBucket.length = 0;
-        changedIds.push(id);
-        changedClasses.push(cls);
+        changedIds[changed] = id;
+        changedClasses[changed++] = cls;
       }
     } finally {
-      if (changedIds.length > 0) {
-        this.#manager.setScoreClasses(Int32Array.from(changedIds), Int32Array.from(changedClasses));
-      }
+      if (changed > 0) this.#manager.setScoreClasses(changedIds.subarray(0, changed), changedClasses.subarray(0, changed));
     }
   }
 
@@ -149,7 +160,7 @@ export class ClassBook {
     return this.#stale[blockId] === 1;
   }
 
-  #create(key: string, id: number, bucket: number, stale: boolean): number {
+  #create(key: string, familyKey: string, id: number, bucket: number, stale: boolean): number {
     const m = this.#manager.metadata;
     const cls = this.#free.pop() ?? this.#next++;
     if (cls >= this.#manager.maxClasses) {
@@ -157,6 +168,12 @@ export class ClassBook {
         `out of score classes (${this.#manager.maxClasses}); raise the block manager's maxClasses`,
       );
     }
+    let family = this.#families.get(familyKey);
+    if (family === undefined) {
+      family = { id: this.#freeFamilies.pop() ?? this.#nextFamily++, classes: 0 };
+      this.#families.set(familyKey, family);
+    }
+    family.classes++;
     const entry = {
       id: cls,
       key,
@@ -168,6 +185,8 @@ export class ClassBook {
       session: m.session[id]!,
       depthBucket: bucket,
       stale,
+      family: family.id,
+      familyKey,
       blocks: 0,
     };
     this.#classes[cls] = entry;
@@ -187,6 +206,11 @@ export class ClassBook {
     if (--entry.blocks > 0) return false;
     this.#byKey.delete(entry.key!);
     entry.key = undefined;
+    const family = this.#families.get(entry.familyKey)!;
+    if (--family.classes === 0) {
+      this.#families.delete(entry.familyKey);
+      this.#freeFamilies.push(family.id);
+    }
     const index = entry.session >= 0 ? this.#bySession : this.#byWorkload;
     const owner = entry.session >= 0 ? entry.session : entry.workload;
     const set = index.get(owner);

@@ -18,6 +18,10 @@ export class Scoring {
   readonly #scorers: Policy[];
   readonly #weights: number[];
   readonly #invalidated = new Set<number>();
+  /** Scratch of the class ids a rescore sends: no typed array allocated per call. */
+  #classIds = new Int32Array(64);
+  #scores = new Float32Array(64);
+  #part = new Float32Array(64);
 
   /**
    * @throws RangeError when class- and block-scored policies are mixed, or
@@ -63,11 +67,13 @@ export class Scoring {
     if (this.mode === 'classes') {
       for (const c of this.classes.takeFresh()) this.#invalidated.add(c);
       if (this.#invalidated.size === 0) return;
-      const ids: number[] = [];
-      for (const c of this.#invalidated) if (this.classes.get(c)) ids.push(c);
+      if (this.#classIds.length < this.#invalidated.size) this.#classIds = new Int32Array(Math.max(this.#invalidated.size, 2 * this.#classIds.length));
+      let n = 0;
+      for (const c of this.#invalidated) if (this.classes.get(c)) this.#classIds[n++] = c;
       this.#invalidated.clear();
-      if (ids.length === 0) return;
-      const classIds = Int32Array.from(ids);
+      if (n === 0) return;
+      // A view of the scratch: policies read the ids during scoreClasses only.
+      const classIds = this.#classIds.subarray(0, n);
       this.#manager.setClassScores(classIds, this.#combine(classIds, (p, out) => p.scoreClasses!(classIds, out)));
     } else if (this.mode === 'blocks' && touched && touched.length > 0) {
       const m = this.#manager.metadata;
@@ -78,13 +84,19 @@ export class Scoring {
   }
 
   #combine(ids: Int32Array, score: (p: Policy, out: Float32Array) => void): Float32Array {
+    if (this.#scores.length < ids.length) {
+      this.#scores = new Float32Array(Math.max(ids.length, 2 * this.#scores.length));
+      this.#part = new Float32Array(this.#scores.length);
+    }
     if (this.#scorers.length === 1 && this.#weights[0] === 1) {
-      const out = new Float32Array(ids.length);
+      const out = this.#scores.subarray(0, ids.length);
+      out.fill(0);
       score(this.#scorers[0]!, out);
       return sanitize(out);
     }
-    const total = new Float32Array(ids.length);
-    const part = new Float32Array(ids.length);
+    const total = this.#scores.subarray(0, ids.length);
+    total.fill(0);
+    const part = this.#part.subarray(0, ids.length);
     this.#scorers.forEach((p, k) => {
       part.fill(0);
       score(p, part);

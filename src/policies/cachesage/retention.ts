@@ -47,18 +47,17 @@ const UNTAGGED_VALUE = 0.25;
  * staleness) in the batch.
  */
 export function scoreClasses(state: CacheSageState, classIds: Int32Array, out: Float32Array): void {
-  const memo = new Map<string, ReuseBeforeDepth>();
+  const memo = new Map<number, ReuseBeforeDepth>();
   for (let i = 0; i < classIds.length; i++) out[i] = classScore(state, classIds[i]!, memo);
 }
 
 /** A class's retention score; without `memo`, computed from scratch (explain). */
-export function classScore(state: CacheSageState, classId: number, memo?: Map<string, ReuseBeforeDepth>): number {
+export function classScore(state: CacheSageState, classId: number, memo?: Map<number, ReuseBeforeDepth>): number {
   const cls = state.context?.scoreClass(classId);
   const depthCost = 1 + 0.05 * (cls?.depthBucket ?? 0);
   if (!cls || !memo) return reuseOf(state, classId).value * depthCost;
-  const key = `${cls.workload}:${cls.session}:${cls.agentMask}:${cls.stale}`;
-  let base = memo.get(key);
-  if (base === undefined) memo.set(key, (base = reuseBeforeDepth(state, classId)));
+  let base = memo.get(cls.family);
+  if (base === undefined) memo.set(cls.family, (base = reuseBeforeDepth(state, classId)));
   const share = depthShare(base, cls.depthBucket);
   const cross = crossSessionAt(base, cls.depthBucket);
   return (base.value * share + (1 - base.probability * share) * cross.value) * depthCost;
@@ -224,7 +223,8 @@ function crossSessionOf(
 /** Reuse of blocks of these agents shared across sessions: the first of the live sessions, or a new one, to reach them. */
 function sharedReuse(state: CacheSageState, w: WorkloadState, table: SurvivalTable, agents: number[]): Reuse {
   const H = table.horizon;
-  const key = agents.join(',');
+  // One agent, the usual case, is keyed by its state: no string to build.
+  const key = agents.length === 1 ? agents[0]! : agents.join(',');
   let shared = w.sharedReach.get(key);
   if (shared === undefined) {
     const arrivalsPerSecond = 1 / Math.max(1e-6, w.interArrival.mean() ?? Infinity);
@@ -262,26 +262,33 @@ function privateAgents(
   const registry = state.context!.registry;
   const known: number[] = [];
   const names: string[] = [];
-  let rareShare = 0;
   const steps = state.sessionSteps.get(sessionId);
-  const add = (name: string): void => {
-    const model = modelAgent(w, name);
-    if (!names.includes(model)) names.push(model);
-    // The largest share, not the sum: one class on the shared bit holds
-    // several agents' blocks, each block one agent's.
-    if (model === RARE_AGENT) rareShare = Math.max(rareShare, steps && steps.total > 0 ? (steps.byAgent.get(name) ?? 0) / steps.total : 0);
-    else {
-      const index = w.model.indexOf(model);
-      if (index !== undefined && !known.includes(index)) known.push(index);
-    }
-  };
+  const out = { known, rareShare: 0, names };
   for (const bit of bits) {
     if (bit < MAX_AGENT || !steps) {
       const name = registry.agentName(workloadId, bit);
-      if (name !== undefined) add(name);
+      if (name !== undefined) addPrivateAgent(w, steps, name, out);
       continue;
     }
-    for (const name of steps.byAgent.keys()) if (registry.agentIndex(w.name, name) === MAX_AGENT) add(name);
+    for (const name of steps.byAgent.keys()) if (registry.agentIndex(w.name, name) === MAX_AGENT) addPrivateAgent(w, steps, name, out);
   }
-  return { known, rareShare, names };
+  return out;
+}
+
+/** One agent of a private class, for privateAgents. */
+function addPrivateAgent(
+  w: WorkloadState,
+  steps: { total: number; byAgent: Map<string, number> } | undefined,
+  name: string,
+  out: { known: number[]; rareShare: number; names: string[] },
+): void {
+  const model = modelAgent(w, name);
+  if (!out.names.includes(model)) out.names.push(model);
+  // The largest share, not the sum: one class on the shared bit holds
+  // several agents' blocks, each block one agent's.
+  if (model === RARE_AGENT) out.rareShare = Math.max(out.rareShare, steps && steps.total > 0 ? (steps.byAgent.get(name) ?? 0) / steps.total : 0);
+  else {
+    const index = w.model.indexOf(model);
+    if (index !== undefined && !out.known.includes(index)) out.known.push(index);
+  }
 }

@@ -52,7 +52,7 @@ export interface WorkloadState {
   /** Mean seconds per step (service plus gap), cached until timing changes. */
   stepSeconds: number | null;
   /** Reuse of shared blocks by agent set, until the live mix changes. */
-  sharedReach: Map<string, Reuse>;
+  sharedReach: Map<string | number, Reuse>;
   /** Live-mix changes since the workload's shared classes were last rescored. */
   sharedChanges: number;
   /** A state gained its first or lost its last live session since then. */
