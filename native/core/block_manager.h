@@ -155,6 +155,9 @@ class BlockManager {
 
   void takeCopyPlan(CopyPlan& out);
   void takeEvents(Events& out);
+  // The queued events, to copy out before clearEvents().
+  const Events& queuedEvents() const { return events_.pending(); }
+  void clearEvents() { events_.clear(); }
   const CopyPlan& pendingCopyPlan() const { return copies_.pending(); }
   size_t pendingEvents() const { return events_.size(); }
 
@@ -227,6 +230,8 @@ class BlockManager {
   EventQueue events_;
   // Scratch of commit's duplicate check, reused so a commit allocates nothing.
   std::vector<uint64_t> commitHashes_;
+  std::unique_ptr<HashIndex> commitSeen_;
+  int32_t commitSeenCapacity_ = 0;
 };
 
 }  // namespace cachesage

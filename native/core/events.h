@@ -27,6 +27,10 @@ class EventQueue {
   void record(EventKind kind, int32_t id, const BlockMetadata& m);
   // Moves every queued event into `out`, oldest first, and empties the queue.
   void take(Events& out);
+  // The queued events, oldest first, to copy out before clear(): a drain
+  // that keeps the queue's capacity allocates nothing.
+  const Events& pending() const { return events_; }
+  void clear() { events_.clear(); }
   size_t size() const { return events_.kind.size(); }
 
  private:

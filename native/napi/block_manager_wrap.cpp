@@ -29,6 +29,20 @@ TA view(Napi::Env env, const std::shared_ptr<BlockMetadata>& meta, std::vector<T
   return TA::New(env, values.size(), buffer, 0);
 }
 
+// Whether [p, p + bytes) shares memory with one of the metadata arrays
+// handed out as views: results written there would corrupt the manager.
+bool overlapsMetadata(const BlockMetadata& m, const void* p, size_t bytes) {
+  const char* x = static_cast<const char*>(p);
+  auto hit = [&](const auto& v) {
+    const char* a = reinterpret_cast<const char*>(v.data());
+    return !v.empty() && x < a + v.size() * sizeof(v[0]) && a < x + bytes;
+  };
+  return hit(m.tier) || hit(m.committed) || hit(m.slot) || hit(m.refCount) || hit(m.lastAccess) ||
+         hit(m.accessCount) || hit(m.workload) || hit(m.agentMask) || hit(m.session) || hit(m.depth) ||
+         hit(m.cachedChildren) || hit(m.deviceChildren) || hit(m.hash) || hit(m.parent) || hit(m.score) ||
+         hit(m.scoreClass) || hit(m.classScore);
+}
+
 }  // namespace
 
 Napi::Function BlockManagerWrap::Define(Napi::Env env) {
@@ -59,6 +73,8 @@ Napi::Function BlockManagerWrap::Define(Napi::Env env) {
           InstanceMethod<&BlockManagerWrap::CheckInvariants>("checkInvariants"),
           InstanceMethod<&BlockManagerWrap::Clock>("clock"),
           InstanceMethod<&BlockManagerWrap::Metadata>("metadata"),
+          InstanceMethod<&BlockManagerWrap::BindScratch>("bindScratch"),
+          InstanceMethod<&BlockManagerWrap::TakeOverflow>("takeOverflow"),
       });
 }
 
@@ -84,24 +100,24 @@ BlockManagerWrap::~BlockManagerWrap() {
   Napi::MemoryManagement::AdjustExternalMemory(Env(), -externalBytes_);
 }
 
+// lookup(hashes) -> total; scratch: [deviceBlocks, hostBlocks, ...blockIds]
 Napi::Value BlockManagerWrap::Lookup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  requireScratch(env, "lookup");
   auto hashes = hashesArg(info, 0, "lookup");
   LookupResult r = guarded(env, [&] {
     return manager_->lookup(hashes.Data(), lengthOf(hashes, env, "lookup"));
   });
-  // [deviceBlocks, hostBlocks, blockIds]: indexed, cheaper than named properties.
-  Napi::Array out = Napi::Array::New(env, 3);
-  out.Set(0u, Napi::Number::New(env, r.deviceBlocks));
-  out.Set(1u, Napi::Number::New(env, r.hostBlocks));
-  out.Set(2u, copyOut<Napi::Int32Array>(env, r.ids));
-  return out;
+  const int32_t header[2] = {r.deviceBlocks, r.hostBlocks};
+  return Napi::Number::New(env, emitInts({{header, 2}, {r.ids.data(), r.ids.size()}}));
 }
 
-// admit(requestId, hashes, numTokens, workload, agent, session)
+// admit(requestId, hashes, numTokens, workload, agent, session) -> total or
+// null; scratch: [cachedDeviceTokens, loadedBlocks, ...blockIds, ...blockTable]
 Napi::Value BlockManagerWrap::Admit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "admit";
+  requireScratch(env, op);
   int64_t requestId = requestIdArg(info, 0, op);
   auto hashes = hashesArg(info, 1, op);
   int32_t numTokens = int32Arg(info, 2, op, 1);
@@ -114,25 +130,17 @@ Napi::Value BlockManagerWrap::Admit(const Napi::CallbackInfo& info) {
     return manager_->admit(requestId, hashes.Data(), lengthOf(hashes, env, op), numTokens, tags, r);
   });
   if (!admitted) return env.Null();
-  // [cachedDeviceTokens, loadedBlocks, blockIds, blockTable], the two arrays
-  // views of one buffer: one allocation per admit instead of two.
-  const size_t n = r.blockIds.size();
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, n * 8);
-  auto* base = static_cast<uint8_t*>(buffer.Data());
-  std::memcpy(base, r.blockIds.data(), n * 4);
-  std::memcpy(base + n * 4, r.blockTable.data(), n * 4);
-  Napi::Array out = Napi::Array::New(env, 4);
-  out.Set(0u, Napi::Number::New(env, r.cachedDeviceTokens));
-  out.Set(1u, Napi::Number::New(env, r.loadedBlocks));
-  out.Set(2u, Napi::Int32Array::New(env, n, buffer, 0));
-  out.Set(3u, Napi::Int32Array::New(env, n, buffer, n * 4));
-  return out;
+  const int32_t header[2] = {r.cachedDeviceTokens, r.loadedBlocks};
+  return Napi::Number::New(env, emitInts({{header, 2},
+                                               {r.blockIds.data(), r.blockIds.size()},
+                                               {r.blockTable.data(), r.blockTable.size()}}));
 }
 
-// append(requestId, numTokens, hashes)
+// append(requestId, numTokens, hashes) -> total or null; scratch: the new block ids
 Napi::Value BlockManagerWrap::Append(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "append";
+  requireScratch(env, op);
   int64_t requestId = requestIdArg(info, 0, op);
   int32_t numTokens = int32Arg(info, 1, op, 0);
   auto hashes = hashesArg(info, 2, op);
@@ -141,15 +149,17 @@ Napi::Value BlockManagerWrap::Append(const Napi::CallbackInfo& info) {
     return manager_->append(requestId, numTokens, hashes.Data(), lengthOf(hashes, env, op), ids);
   });
   if (!ok) return env.Null();
-  return copyOut<Napi::Int32Array>(env, ids);
+  return Napi::Number::New(env, emitInts({{ids.data(), ids.size()}}));
 }
 
+// commit(requestId, numBlocks) -> total; scratch: the request's block ids
 Napi::Value BlockManagerWrap::Commit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  requireScratch(env, "commit");
   int64_t requestId = requestIdArg(info, 0, "commit");
   int32_t numBlocks = int32Arg(info, 1, "commit", 0);
   auto blocks = guarded(env, [&] { return manager_->commit(requestId, numBlocks); });
-  return copyOut<Napi::Int32Array>(env, blocks);
+  return Napi::Number::New(env, emitInts({{blocks.data(), blocks.size()}}));
 }
 
 Napi::Value BlockManagerWrap::Release(const Napi::CallbackInfo& info) {
@@ -163,13 +173,15 @@ Napi::Value BlockManagerWrap::HasRequest(const Napi::CallbackInfo& info) {
                             manager_->hasRequest(requestIdArg(info, 0, "hasRequest")));
 }
 
+// requestBlocks(requestId) -> total; scratch: the request's block ids
 Napi::Value BlockManagerWrap::RequestBlocks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  requireScratch(env, "requestBlocks");
   int64_t requestId = requestIdArg(info, 0, "requestBlocks");
   const auto& blocks = guarded(env, [&]() -> const std::vector<int32_t>& {
     return manager_->requestBlocks(requestId);
   });
-  return copyOut<Napi::Int32Array>(env, blocks);
+  return Napi::Number::New(env, emitInts({{blocks.data(), blocks.size()}}));
 }
 
 Napi::Value BlockManagerWrap::NumRequests(const Napi::CallbackInfo& info) {
@@ -296,27 +308,94 @@ Napi::Value BlockManagerWrap::TakeCopyPlan(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// takeEvents() -> count: copied into the events scratch and drained; 0 when
+// none is pending; -(count) when they do not fit, leaving them queued.
 Napi::Value BlockManagerWrap::TakeEvents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (manager_->pendingEvents() == 0) return env.Undefined();
-  Events events;
-  manager_->takeEvents(events);
-  // One buffer for the four arrays, widest elements first so every view is
-  // aligned: one allocation per drain instead of four. Handed out as
-  // [kind, block, hash, tier].
+  requireScratch(env, "takeEvents", true);
+  const Events& events = manager_->queuedEvents();
   const size_t n = events.kind.size();
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, n * 14);
-  auto* base = static_cast<uint8_t*>(buffer.Data());
-  std::memcpy(base, events.hash.data(), n * 8);
-  std::memcpy(base + n * 8, events.block.data(), n * 4);
-  std::memcpy(base + n * 12, events.kind.data(), n);
-  std::memcpy(base + n * 13, events.tier.data(), n);
-  Napi::Array out = Napi::Array::New(env, 4);
-  out.Set(0u, Napi::Uint8Array::New(env, n, buffer, n * 12));
-  out.Set(1u, Napi::Int32Array::New(env, n, buffer, n * 8));
-  out.Set(2u, Napi::BigUint64Array::New(env, n, buffer, 0));
-  out.Set(3u, Napi::Uint8Array::New(env, n, buffer, n * 13));
-  return out;
+  if (n > eventsCapacity_) return Napi::Number::New(env, -static_cast<double>(n));
+  if (n > 0) {
+    const size_t c = eventsCapacity_;
+    std::memcpy(events_, events.hash.data(), n * 8);
+    std::memcpy(events_ + c * 8, events.block.data(), n * 4);
+    std::memcpy(events_ + c * 12, events.kind.data(), n);
+    std::memcpy(events_ + c * 13, events.tier.data(), n);
+    manager_->clearEvents();
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// bindScratch(ints: Int32Array, events: Uint8Array): the arrays results are
+// written into from now on. Both must be views of ArrayBuffers created in
+// JS (off the V8 heap, so they never move); they are kept alive here.
+Napi::Value BlockManagerWrap::BindScratch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "bindScratch";
+  auto ints = idsArg(info, 0, op);
+  auto events = bytesArg(info, 1, op);
+  if (ints.ElementLength() < 2) throw Napi::RangeError::New(env, "bindScratch: ints must hold at least 2 values");
+  if (events.ElementLength() % 14 != 0 || events.ByteOffset() % 8 != 0) {
+    throw Napi::RangeError::New(env, "bindScratch: events must be 14 bytes per event, 8-byte aligned");
+  }
+  const BlockMetadata& m = *manager_->metadata();
+  if (overlapsMetadata(m, ints.Data(), ints.ByteLength()) || overlapsMetadata(m, events.Data(), events.ByteLength())) {
+    throw Napi::RangeError::New(env, "bindScratch: a scratch array shares memory with the manager's metadata");
+  }
+  intsRef_ = Napi::Persistent(ints);
+  ints_ = ints.Data();
+  intsLength_ = ints.ElementLength();
+  eventsRef_ = Napi::Persistent(events);
+  events_ = events.Data();
+  eventsCapacity_ = events.ElementLength() / 14;
+  return env.Undefined();
+}
+
+// takeOverflow() -> total: the last result that did not fit, written into the
+// (larger) scratch bound since.
+Napi::Value BlockManagerWrap::TakeOverflow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  requireScratch(env, "takeOverflow");
+  if (overflow_.size() > intsLength_) {
+    throw Napi::RangeError::New(env, "takeOverflow: the bound scratch is still too small");
+  }
+  std::memcpy(ints_, overflow_.data(), overflow_.size() * 4);
+  const double total = static_cast<double>(overflow_.size());
+  overflow_.clear();
+  return Napi::Number::New(env, total);
+}
+
+double BlockManagerWrap::emitInts(std::initializer_list<Span> spans) {
+  size_t total = 0;
+  for (const Span& s : spans) total += s.size;
+  int32_t* out = ints_;
+  if (total > intsLength_) {
+    overflow_.clear();
+    overflow_.reserve(total);
+    for (const Span& s : spans) overflow_.insert(overflow_.end(), s.data, s.data + s.size);
+    return -static_cast<double>(total) - 1;
+  }
+  for (const Span& s : spans) {
+    if (s.size > 0) std::memcpy(out, s.data, s.size * 4);
+    out += s.size;
+  }
+  return static_cast<double>(total);
+}
+
+void BlockManagerWrap::requireScratch(const Napi::Env& env, const char* op, bool events) const {
+  if (ints_ == nullptr) throw Napi::Error::New(env, std::string(op) + ": no scratch bound (bindScratch)");
+  // A scratch whose buffer was transferred away reads as empty: never write
+  // through the pointer kept at binding then.
+  bool moved = false;
+  if (events) {
+    Napi::Uint8Array a = eventsRef_.Value();
+    moved = a.ElementLength() != eventsCapacity_ * 14 || a.Data() != events_;
+  } else {
+    Napi::Int32Array a = intsRef_.Value();
+    moved = a.ElementLength() != intsLength_ || a.Data() != ints_;
+  }
+  if (moved) throw Napi::Error::New(env, std::string(op) + ": the bound scratch was detached (bindScratch again)");
 }
 
 Napi::Value BlockManagerWrap::CheckInvariants(const Napi::CallbackInfo& info) {

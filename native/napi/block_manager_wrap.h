@@ -2,7 +2,9 @@
 
 #include <napi.h>
 
+#include <initializer_list>
 #include <memory>
+#include <vector>
 
 #include "block_manager.h"
 
@@ -41,9 +43,37 @@ class BlockManagerWrap : public Napi::ObjectWrap<BlockManagerWrap> {
   Napi::Value CheckInvariants(const Napi::CallbackInfo& info);
   Napi::Value Clock(const Napi::CallbackInfo& info);
   Napi::Value Metadata(const Napi::CallbackInfo& info);
+  Napi::Value BindScratch(const Napi::CallbackInfo& info);
+  Napi::Value TakeOverflow(const Napi::CallbackInfo& info);
+
+  // Results leave through scratch arrays the caller allocated once and
+  // bound (bindScratch), not through typed arrays created per call: a call
+  // returns a number and the caller copies what it keeps. Creating an
+  // ArrayBuffer and its views from native code costs microseconds, more
+  // than most of the operations themselves.
+  struct Span {
+    const int32_t* data;
+    size_t size;
+  };
+  // Writes the spans one after another into the int scratch and returns
+  // their total length; when they do not fit, keeps them for takeOverflow()
+  // and returns -(total) - 1.
+  double emitInts(std::initializer_list<Span> spans);
+  // Throws unless a scratch is bound and still attached (`events`: the
+  // events scratch, else the int scratch).
+  void requireScratch(const Napi::Env& env, const char* op, bool events = false) const;
 
   std::unique_ptr<BlockManager> manager_;
   int64_t externalBytes_ = 0;
+  Napi::Reference<Napi::Int32Array> intsRef_;
+  int32_t* ints_ = nullptr;
+  size_t intsLength_ = 0;
+  // Events scratch: hashes, then block ids, kinds and tiers, each
+  // `eventsCapacity_` long.
+  Napi::Reference<Napi::Uint8Array> eventsRef_;
+  uint8_t* events_ = nullptr;
+  size_t eventsCapacity_ = 0;
+  std::vector<int32_t> overflow_;
 };
 
 }  // namespace cachesage::napi

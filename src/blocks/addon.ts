@@ -106,17 +106,30 @@ export interface NativeCudaDataPlaneHandle {
 }
 
 export interface NativeBlockManagerHandle {
-  /** [deviceBlocks, hostBlocks, blockIds]. */
-  lookup(hashes: BigUint64Array): [number, number, Int32Array];
-  /** [cachedDeviceTokens, loadedBlocks, blockIds, blockTable], or null when the device cannot hold the request now. */
-  admit(requestId: number, hashes: BigUint64Array, numTokens: number, workload: number, agent: number, session: number):
-    | [number, number, Int32Array, Int32Array]
-    | null;
-  append(requestId: number, numTokens: number, hashes: BigUint64Array): Int32Array | null;
-  commit(requestId: number, numBlocks: number): Int32Array;
+  /**
+   * Binds the arrays results are written into (see BlockManager): `ints`
+   * for block ids and counts, `events` for drained events (14 bytes each:
+   * hashes, then block ids, kinds and tiers, each capacity long).
+   */
+  bindScratch(ints: Int32Array, events: Uint8Array): void;
+  /** Writes the last result that did not fit into the scratch bound since; returns its length. */
+  takeOverflow(): number;
+  /** Writes [deviceBlocks, hostBlocks, ...blockIds]; returns the length written (negative: overflow). */
+  lookup(hashes: BigUint64Array): number;
+  /**
+   * Writes [cachedDeviceTokens, loadedBlocks, ...blockIds, ...blockTable];
+   * returns the length written (negative: overflow), or null when the
+   * device cannot hold the request now.
+   */
+  admit(requestId: number, hashes: BigUint64Array, numTokens: number, workload: number, agent: number, session: number): number | null;
+  /** Writes the new block ids; returns their count (negative: overflow), or null when the device cannot hold them now. */
+  append(requestId: number, numTokens: number, hashes: BigUint64Array): number | null;
+  /** Writes the request's block ids; returns their count (negative: overflow). */
+  commit(requestId: number, numBlocks: number): number;
   release(requestId: number): void;
   hasRequest(requestId: number): boolean;
-  requestBlocks(requestId: number): Int32Array;
+  /** Writes the request's block ids; returns their count (negative: overflow). */
+  requestBlocks(requestId: number): number;
   numRequests(): number;
   setScores(ids: Int32Array, scores: Float32Array): void;
   setAllScores(scores: Float32Array): void;
@@ -132,8 +145,8 @@ export interface NativeBlockManagerHandle {
   /** Undefined when no copy is pending. */
   /** [srcTier, srcSlot, dstTier, dstSlot, stageStarts], views of one buffer; undefined when no copy is pending. */
   takeCopyPlan(): [Uint8Array, Int32Array, Uint8Array, Int32Array, Int32Array] | undefined;
-  /** [kind, block, hash, tier], views of one buffer; undefined when no event is pending. */
-  takeEvents(): [Uint8Array, Int32Array, BigUint64Array, Uint8Array] | undefined;
+  /** Copies the pending events into the events scratch and drains them; returns their count, or -count (not drained) when they do not fit. */
+  takeEvents(): number;
   checkInvariants(): string;
   clock(): number;
   metadata(): Record<string, ArrayBufferView>;

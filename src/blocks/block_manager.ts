@@ -1,4 +1,5 @@
 import { nativeAddon, type NativeBlockManagerHandle } from './addon.js';
+import { NativeScratch } from './native_scratch.js';
 import {
   Tier,
   type AdmitResult,
@@ -27,6 +28,9 @@ import {
 } from './validate.js';
 
 const EMPTY_HASHES = new BigUint64Array(0);
+// Scratch sizes a manager starts with; they double when a result needs more.
+const INITIAL_SCRATCH_BLOCKS = 4096;
+const INITIAL_SCRATCH_EVENTS = 4096;
 
 // Most drains find nothing: one shared, frozen empty answer each, rather
 // than four or five fresh typed arrays per call on the engine's hot path.
@@ -36,13 +40,6 @@ const EMPTY_COPY_PLAN: CopyPlan = Object.freeze({
   dstTier: Object.freeze(new Uint8Array(0)),
   dstSlot: Object.freeze(new Int32Array(0)),
   stageStarts: Object.freeze(new Int32Array(0)),
-});
-
-const EMPTY_EVENTS: BlockEvents = Object.freeze({
-  kind: Object.freeze(new Uint8Array(0)),
-  block: Object.freeze(new Int32Array(0)),
-  hash: Object.freeze(new BigUint64Array(0)),
-  tier: Object.freeze(new Uint8Array(0)),
 });
 
 function tierCode(tier: TierName): number {
@@ -79,6 +76,8 @@ export class BlockManager implements BlockManagerLike {
   readonly #options: NormalizedOptions;
   readonly #metadata: BlockMetadataView;
   readonly #classScores: Float32Array;
+  /** Where native calls write their results (native_scratch.ts). */
+  readonly #scratch: NativeScratch;
 
   constructor(options: BlockManagerOptions) {
     this.#options = checkOptions(options);
@@ -87,6 +86,7 @@ export class BlockManager implements BlockManagerLike {
     const { classScore, ...metadata } = this.#native.metadata() as unknown as BlockMetadataView & { classScore: Float32Array };
     this.#metadata = metadata;
     this.#classScores = classScore;
+    this.#scratch = new NativeScratch(this.#native, 2 + 2 * Math.min(deviceBlocks, INITIAL_SCRATCH_BLOCKS), INITIAL_SCRATCH_EVENTS);
   }
 
   get blockSize(): number { return this.#options.blockSize; }
@@ -108,8 +108,9 @@ export class BlockManager implements BlockManagerLike {
     if (hashes.length > this.numBlockIds) {
       throw new RangeError(`lookup: ${hashes.length} blocks exceed the manager's capacity of ${this.numBlockIds} blocks`);
     }
-    const [deviceBlocks, hostBlocks, blockIds] = this.#native.lookup(hashes);
-    return { deviceBlocks, hostBlocks, blockIds };
+    const n = this.#scratch.written(this.#native.lookup(hashes));
+    const ints = this.#scratch.ints;
+    return { deviceBlocks: ints[0]!, hostBlocks: ints[1]!, blockIds: ints.slice(2, n) };
   }
 
   /**
@@ -128,9 +129,16 @@ export class BlockManager implements BlockManagerLike {
     if (hashes.length > fullBlocks) {
       throw new RangeError(`admit: ${hashes.length} block hashes for ${numTokens} tokens (at most ${fullBlocks} full blocks)`);
     }
-    const admitted = this.#native.admit(requestId, hashes, numTokens, t.workload, t.agent, t.session);
-    if (admitted === null) return null;
-    return { cachedDeviceTokens: admitted[0], loadedBlocks: admitted[1], blockIds: admitted[2], blockTable: admitted[3] };
+    // Room for the whole answer up front: it is written whatever its size.
+    this.#scratch.ensureInts(2 + 2 * Math.min(Math.ceil(numTokens / this.blockSize), this.deviceBlocks));
+    const code = this.#native.admit(requestId, hashes, numTokens, t.workload, t.agent, t.session);
+    if (code === null) return null;
+    const total = this.#scratch.written(code);
+    const blocks = (total - 2) / 2;
+    const ints = this.#scratch.ints;
+    // Ids and table share one fresh buffer: each buffer costs an allocation.
+    const both = ints.slice(2, total);
+    return { cachedDeviceTokens: ints[0]!, loadedBlocks: ints[1]!, blockIds: both.subarray(0, blocks), blockTable: both.subarray(blocks) };
   }
 
   /**
@@ -142,7 +150,8 @@ export class BlockManager implements BlockManagerLike {
     checkRequestId(requestId, 'append');
     checkInt(numTokens, 'append: numTokens', 0, 0x7fffffff);
     checkHashes(hashes, 'append: hashes');
-    return this.#native.append(requestId, numTokens, hashes);
+    const code = this.#native.append(requestId, numTokens, hashes);
+    return code === null ? null : this.#scratch.ints.slice(0, this.#scratch.written(code));
   }
 
   /**
@@ -153,7 +162,8 @@ export class BlockManager implements BlockManagerLike {
   commit(requestId: number, numBlocks: number): Int32Array {
     checkRequestId(requestId, 'commit');
     checkInt(numBlocks, 'commit: numBlocks', 0, 0x7fffffff);
-    return this.#native.commit(requestId, numBlocks);
+    const n = this.#scratch.written(this.#native.commit(requestId, numBlocks));
+    return this.#scratch.ints.slice(0, n);
   }
 
   /** Unpins the request's blocks; committed ones stay cached until evicted. */
@@ -167,7 +177,8 @@ export class BlockManager implements BlockManagerLike {
   }
 
   requestBlocks(requestId: number): Int32Array {
-    return this.#native.requestBlocks(checkRequestId(requestId, 'requestBlocks'));
+    const n = this.#scratch.written(this.#native.requestBlocks(checkRequestId(requestId, 'requestBlocks')));
+    return this.#scratch.ints.slice(0, n);
   }
 
   /** Sets eviction scores of some blocks (finite; lower is evicted first). */
@@ -259,9 +270,16 @@ export class BlockManager implements BlockManagerLike {
 
   /** Drains the block events queued since the last call. */
   takeEvents(): BlockEvents {
-    const events = this.#native.takeEvents();
-    if (events === undefined) return EMPTY_EVENTS;
-    return { kind: events[0], block: events[1], hash: events[2], tier: events[3] };
+    return this.#scratch.takeEvents(true);
+  }
+
+  /**
+   * Drains the block events queued since the last call, as views valid
+   * until the next drain (copy what you keep): no allocation beyond the
+   * views, for callers that read the events at once.
+   */
+  takeEventViews(): BlockEvents {
+    return this.#scratch.takeEvents(false);
   }
 
   checkInvariants(): string {

@@ -155,6 +155,11 @@ export interface BlockManagerLike {
 
   takeCopyPlan(): CopyPlan;
   takeEvents(): BlockEvents;
+  /**
+   * takeEvents as views valid until the next drain (copy what you keep);
+   * optional: callers fall back to takeEvents.
+   */
+  takeEventViews?(): BlockEvents;
   /** "" when every invariant holds, else the first broken one. O(blocks). */
   checkInvariants(): string;
 }

@@ -67,6 +67,7 @@ describe('N-API fuzz', () => {
   it('keeps metadata views valid after the manager is collected', () => {
     const { NativeBlockManager } = nativeAddon();
     let handle: NativeBlockManagerHandle | null = new NativeBlockManager(4, 0, 8, 0, 0);
+    handle.bindScratch(new Int32Array(new ArrayBuffer(64)), new Uint8Array(new ArrayBuffer(14 * 8)));
     handle.admit(1, new BigUint64Array([1n, 2n]), 8, 0, 1, 0);
     const tier = handle.metadata().tier as Uint8Array;
     handle = null;

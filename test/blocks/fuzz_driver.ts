@@ -151,12 +151,18 @@ const isCount = (v: unknown): boolean => Number.isInteger(v) && (v as number) >=
 const isIds = (v: unknown): boolean => v instanceof Int32Array;
 
 /** What a successful call of each method returns. */
+const isInt = (v: unknown): boolean => Number.isInteger(v);
+/** A length written into the int scratch, or the code of one that did not fit (-length - 1), at least `min` long. */
+const isWritten = (min: number) => (v: unknown): boolean => isInt(v) && ((v as number) >= min || -(v as number) - 1 >= min);
+
 const MANAGER_RESULTS: Record<string, (v: unknown) => boolean> = {
-  lookup: (v) => Array.isArray(v) && v.length === 3 && isCount(v[0]) && isCount(v[1]) && isIds(v[2]) && v[2].length === v[0] + v[1],
-  admit: (v) => v === null || (Array.isArray(v) && v.length === 4 && isCount(v[0]) && isCount(v[1]) && isIds(v[2]) && isIds(v[3]) && v[2].length === v[3].length && v[2].length > 0),
-  append: (v) => v === null || isIds(v),
-  commit: isIds,
-  requestBlocks: isIds,
+  lookup: isWritten(2),
+  admit: (v) => v === null || (isWritten(4)(v) && (((v as number) >= 0 ? (v as number) : -(v as number) - 1) % 2 === 0)),
+  append: (v) => v === null || isWritten(0)(v),
+  commit: isWritten(0),
+  requestBlocks: isWritten(0),
+  bindScratch: (v) => v === undefined,
+  takeOverflow: isCount,
   release: (v) => v === undefined,
   hasRequest: (v) => typeof v === 'boolean',
   setScores: (v) => v === undefined,
@@ -166,7 +172,7 @@ const MANAGER_RESULTS: Record<string, (v: unknown) => boolean> = {
   numRequests: isCount, clock: isCount, usedBlocks: isCount, evictableBlocks: isCount, pinnedDeviceBlocks: isCount,
   evict: isCount, demote: isCount, drop: isCount, load: isCount,
   takeCopyPlan: (v) => v === undefined || (Array.isArray(v) && v.length === 5 && v[0] instanceof Uint8Array && v[0].length > 0 && isIds(v[1]) && v[2] instanceof Uint8Array && isIds(v[3]) && isIds(v[4])),
-  takeEvents: (v) => v === undefined || (Array.isArray(v) && v.length === 4 && v[0] instanceof Uint8Array && v[0].length > 0 && isIds(v[1]) && v[2] instanceof BigUint64Array && v[3] instanceof Uint8Array),
+  takeEvents: isInt,
   checkInvariants: (v) => v === '',
   metadata: (v) => typeof v === 'object' && v !== null && [...METADATA_FIELDS, 'classScore'].every((f) => ArrayBuffer.isView((v as Record<string, unknown>)[f])),
 };
@@ -176,6 +182,7 @@ const MANAGER_METHODS: readonly string[] = Object.entries({
   admit: 8, commit: 6, release: 5, append: 3, lookup: 2, hasRequest: 1, requestBlocks: 1, numRequests: 1, setScores: 2,
   setAllScores: 1, setScoreClasses: 2, setClassScores: 2, evict: 2, demote: 2, drop: 2, load: 2, usedBlocks: 1,
   evictableBlocks: 1, pinnedDeviceBlocks: 1, takeCopyPlan: 1, takeEvents: 1, checkInvariants: 1, clock: 1, metadata: 1,
+  bindScratch: 1, takeOverflow: 1,
 }).flatMap(([name, weight]) => new Array<string>(weight).fill(name));
 
 const MANAGER_FIELDS = [...METADATA_FIELDS, 'classScore'] as const;
@@ -232,6 +239,7 @@ export class ManagerTarget implements Target {
     const c = this.#config;
     this.#handle = new this.ctx.addon.NativeBlockManager(c.blockSize, 64, c.deviceBlocks, c.hostBlocks, c.maxClasses);
     this.#meta = this.#handle.metadata();
+    this.#handle.bindScratch(...this.#scratch());
     this.#views = byteViews(this.#meta);
     const total = this.#views.reduce((n, v) => n + v.length, 0);
     this.#before = Buffer.alloc(total);
@@ -245,6 +253,12 @@ export class ManagerTarget implements Target {
     const admitted = [0, 1, 2, 3, 4, 5, 6, 7].filter((r) => this.#handle.hasRequest(r));
     if (live && admitted.length > 0 && rand.chance(0.8)) return rand.pick(admitted);
     return rand.chance(0.97) ? rand.int(8) : rand.pick([2 ** 53 - 1, 1e6]);
+  }
+
+  /** Scratch arrays for results: small, so results often overflow them. */
+  #scratch(): [Int32Array, Uint8Array] {
+    const { rand } = this.ctx;
+    return [new Int32Array(new ArrayBuffer(4 * rand.range(2, 12))), new Uint8Array(new ArrayBuffer(14 * rand.range(1, 6)))];
   }
 
   /** Hashes of a prompt over a tiny alphabet, so prefixes are shared and sometimes clash. */
@@ -291,6 +305,7 @@ export class ManagerTarget implements Target {
       case 'evict': return [rand.range(0, 3), rand.range(0, 4)];
       case 'demote': case 'drop': case 'load': return [this.#ids(rand.range(0, 3))];
       case 'usedBlocks': case 'evictableBlocks': return [rand.range(0, 3)];
+      case 'bindScratch': return this.#scratch();
       default: return [];
     }
   }
@@ -314,7 +329,7 @@ export class ManagerTarget implements Target {
     const drained = rand.chance(0.875);
     if (drained) {
       handle.takeCopyPlan();
-      handle.takeEvents();
+      this.#drainEvents();
     }
     copyBytes(this.#views, this.#before);
     const counters = this.#counters();
@@ -325,7 +340,7 @@ export class ManagerTarget implements Target {
       if (!this.#before.equals(this.#after)) ctx.violation(entry, args, 'a refused call changed the metadata');
       const now = this.#counters();
       if (now.some((v, i) => v !== counters[i])) ctx.violation(entry, args, `a refused call changed the counters ${counters} -> ${now}`);
-      if (drained && (handle.takeCopyPlan() !== undefined || handle.takeEvents() !== undefined)) {
+      if (drained && (handle.takeCopyPlan() !== undefined || handle.takeEvents() !== 0)) {
         ctx.violation(entry, args, 'a refused call queued copies or events');
       }
     } else if (!MANAGER_RESULTS[name]!(outcome.value)) {
@@ -336,6 +351,14 @@ export class ManagerTarget implements Target {
       if (broken !== '') ctx.violation(entry, args, `invariant broken: ${broken}`);
     }
     if (this.#steps % 2000 === 0) this.#checkRetired();
+  }
+
+  /** Drains the events, binding a larger scratch when they do not fit. */
+  #drainEvents(): void {
+    const n = this.#handle.takeEvents();
+    if (n >= 0) return;
+    this.#handle.bindScratch(new Int32Array(new ArrayBuffer(8)), new Uint8Array(new ArrayBuffer(14 * -n)));
+    if (this.#handle.takeEvents() !== -n) this.ctx.violation('NativeBlockManager#takeEvents', [], 'events left queued were not drained after growing the scratch');
   }
 
   /** Collects garbage, then reads the views of replaced managers: their bytes must be as they were. */

@@ -7,6 +7,7 @@
  * name becomes code 0, which the native side must refuse.
  */
 import { nativeAddon, type NativeBlockManagerHandle } from '../../src/blocks/addon.js';
+import { NativeScratch } from '../../src/blocks/native_scratch.js';
 import type {
   AdmitResult,
   BlockEvents,
@@ -30,6 +31,7 @@ export class RawNativeManager implements BlockManagerLike {
   readonly maxClasses: number;
   readonly metadata: BlockMetadataView;
   readonly classScores: Float32Array;
+  readonly #scratch: NativeScratch;
 
   constructor(options: BlockManagerOptions) {
     this.blockSize = options.blockSize ?? 16;
@@ -41,6 +43,8 @@ export class RawNativeManager implements BlockManagerLike {
     const { classScore, ...metadata } = this.handle.metadata() as unknown as BlockMetadataView & { classScore: Float32Array };
     this.metadata = metadata;
     this.classScores = classScore;
+    // Small on purpose: results that outgrow it take the overflow path.
+    this.#scratch = new NativeScratch(this.handle, 4, 2);
   }
 
   get numBlockIds(): number { return this.deviceBlocks + this.hostBlocks; }
@@ -48,23 +52,33 @@ export class RawNativeManager implements BlockManagerLike {
   get numRequests(): number { return this.handle.numRequests(); }
 
   lookup(hashes: BigUint64Array): LookupResult {
-    const [deviceBlocks, hostBlocks, blockIds] = this.handle.lookup(hashes);
-    return { deviceBlocks, hostBlocks, blockIds };
+    const n = this.#scratch.written(this.handle.lookup(hashes));
+    const ints = this.#scratch.ints;
+    return { deviceBlocks: ints[0]!, hostBlocks: ints[1]!, blockIds: ints.slice(2, n) };
   }
 
   admit(requestId: number, hashes: BigUint64Array, numTokens: number, tags?: RequestTags): AdmitResult | null {
-    const r = this.handle.admit(requestId, hashes, numTokens, tags?.workload ?? -1, tags?.agent ?? -1, tags?.session ?? -1);
-    return r === null ? null : { cachedDeviceTokens: r[0], loadedBlocks: r[1], blockIds: r[2], blockTable: r[3] };
+    const code = this.handle.admit(requestId, hashes, numTokens, tags?.workload ?? -1, tags?.agent ?? -1, tags?.session ?? -1);
+    if (code === null) return null;
+    const total = this.#scratch.written(code);
+    const blocks = (total - 2) / 2;
+    const ints = this.#scratch.ints;
+    return { cachedDeviceTokens: ints[0]!, loadedBlocks: ints[1]!, blockIds: ints.slice(2, 2 + blocks), blockTable: ints.slice(2 + blocks, total) };
   }
 
   append(requestId: number, numTokens: number, hashes: BigUint64Array = new BigUint64Array(0)): Int32Array | null {
-    return this.handle.append(requestId, numTokens, hashes);
+    const code = this.handle.append(requestId, numTokens, hashes);
+    return code === null ? null : this.#ints(code);
   }
 
-  commit(requestId: number, numBlocks: number): Int32Array { return this.handle.commit(requestId, numBlocks); }
+  commit(requestId: number, numBlocks: number): Int32Array { return this.#ints(this.handle.commit(requestId, numBlocks)); }
   release(requestId: number): void { this.handle.release(requestId); }
   hasRequest(requestId: number): boolean { return this.handle.hasRequest(requestId); }
-  requestBlocks(requestId: number): Int32Array { return this.handle.requestBlocks(requestId); }
+  requestBlocks(requestId: number): Int32Array { return this.#ints(this.handle.requestBlocks(requestId)); }
+
+  #ints(code: number): Int32Array {
+    return this.#scratch.ints.slice(0, this.#scratch.written(code));
+  }
   setScores(blockIds: Int32Array, scores: Float32Array): void { this.handle.setScores(blockIds, scores); }
   setAllScores(scores: Float32Array): void { this.handle.setAllScores(scores); }
   setScoreClasses(blockIds: Int32Array, classes: Int32Array): void { this.handle.setScoreClasses(blockIds, classes); }
@@ -86,9 +100,7 @@ export class RawNativeManager implements BlockManagerLike {
   }
 
   takeEvents(): BlockEvents {
-    const events = this.handle.takeEvents();
-    if (events === undefined) return { kind: new Uint8Array(0), block: new Int32Array(0), hash: new BigUint64Array(0), tier: new Uint8Array(0) };
-    return { kind: events[0], block: events[1], hash: events[2], tier: events[3] };
+    return this.#scratch.takeEvents(true);
   }
 
   checkInvariants(): string { return this.handle.checkInvariants(); }

@@ -1,0 +1,88 @@
+/**
+ * The arrays the native block manager writes its results into. A native
+ * call returns a count; the answer is in the scratch, and callers get
+ * fresh copies of what they keep. Typed arrays created from native code
+ * cost several microseconds per call (an ArrayBuffer, its views, the array
+ * holding them); a copy made here costs a fraction of that.
+ *
+ * Both scratch arrays are views of ArrayBuffers created here (their memory
+ * never moves), bound to the native side once and again when one grows.
+ */
+import type { NativeBlockManagerHandle } from './addon.js';
+import type { BlockEvents } from './types.js';
+
+const EMPTY_EVENTS: BlockEvents = Object.freeze({
+  kind: Object.freeze(new Uint8Array(0)),
+  block: Object.freeze(new Int32Array(0)),
+  hash: Object.freeze(new BigUint64Array(0)),
+  tier: Object.freeze(new Uint8Array(0)),
+});
+
+export class NativeScratch {
+  readonly #native: NativeBlockManagerHandle;
+  /** Block ids and counts of the last result. */
+  ints = new Int32Array(0);
+  #events = new Uint8Array(0);
+  #hash = new BigUint64Array(0);
+  #block = new Int32Array(0);
+  #kind = new Uint8Array(0);
+  #tier = new Uint8Array(0);
+
+  constructor(native: NativeBlockManagerHandle, ints: number, events: number) {
+    this.#native = native;
+    this.#bind(ints, events);
+  }
+
+  /** Grows the int scratch to hold at least `length` values. */
+  ensureInts(length: number): void {
+    if (length > this.ints.length) this.#bind(length, 0);
+  }
+
+  /** The length of a result in `ints`, fetching one that did not fit (a negative code). */
+  written(code: number): number {
+    if (code >= 0) return code;
+    this.#bind(-code - 1, 0);
+    return this.#native.takeOverflow();
+  }
+
+  /**
+   * Drains the native side's events: into fresh arrays (`copy`, in one
+   * buffer), or as views of the scratch, valid until the next drain.
+   */
+  takeEvents(copy: boolean): BlockEvents {
+    let n = this.#native.takeEvents();
+    if (n === 0) return EMPTY_EVENTS;
+    if (n < 0) {
+      // Left queued: room for all of them, then drain again.
+      this.#bind(0, -n);
+      n = this.#native.takeEvents();
+    }
+    if (!copy) return { kind: this.#kind.subarray(0, n), block: this.#block.subarray(0, n), hash: this.#hash.subarray(0, n), tier: this.#tier.subarray(0, n) };
+    const buffer = new ArrayBuffer(14 * n);
+    const hash = new BigUint64Array(buffer, 0, n);
+    hash.set(this.#hash.subarray(0, n));
+    const block = new Int32Array(buffer, 8 * n, n);
+    block.set(this.#block.subarray(0, n));
+    const kind = new Uint8Array(buffer, 12 * n, n);
+    kind.set(this.#kind.subarray(0, n));
+    const tier = new Uint8Array(buffer, 13 * n, n);
+    tier.set(this.#tier.subarray(0, n));
+    return { kind, block, hash, tier };
+  }
+
+  /** Binds scratch arrays of at least these sizes, at least doubling one that grows. */
+  #bind(ints: number, events: number): void {
+    if (ints > this.ints.length) this.ints = new Int32Array(new ArrayBuffer(4 * Math.max(ints, 2 * this.ints.length, 2)));
+    const capacity = this.#hash.length;
+    if (events > capacity || this.#events.length === 0) {
+      const n = Math.max(events, 2 * capacity, 1);
+      const buffer = new ArrayBuffer(14 * n);
+      this.#events = new Uint8Array(buffer);
+      this.#hash = new BigUint64Array(buffer, 0, n);
+      this.#block = new Int32Array(buffer, 8 * n, n);
+      this.#kind = new Uint8Array(buffer, 12 * n, n);
+      this.#tier = new Uint8Array(buffer, 13 * n, n);
+    }
+    this.#native.bindScratch(this.ints, this.#events);
+  }
+}
