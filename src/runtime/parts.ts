@@ -54,7 +54,8 @@ export function rescore(parts: RuntimeParts, touched?: Int32Array): void {
  */
 export function drainBlockEvents(parts: RuntimeParts, time: number): void {
   const previous = parts.clock.enter('events');
-  const events = parts.manager.takeEvents();
+  // Views valid until the next drain: every reader below reads them now.
+  const events = parts.manager.takeEventViews?.() ?? parts.manager.takeEvents();
   if (events.kind.length === 0) {
     parts.clock.switchTo(previous);
     return;

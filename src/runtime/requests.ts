@@ -13,6 +13,7 @@
 import { checkHashes, checkRequestId } from '../blocks/validate.js';
 import type { AgentRef } from '../policies/types.js';
 import { checkInt } from '../util/check.js';
+import { bitWords, sharedPrefixLength, wordsOf } from '../util/words.js';
 import { HOLD_ID_BASE } from './actions.js';
 import { checkAgentRef, checkTime } from './events.js';
 import { checkName } from './names.js';
@@ -23,9 +24,17 @@ interface RequestState {
   requestId: number;
   session: string | undefined;
   agent: AgentRef | undefined;
+  /**
+   * The request's chain: its first `knownHashes` entries are the hashes the
+   * engine reported (prompt, then decoded blocks). Decoded ones are
+   * appended in place, the buffer doubling when full, so a decode step
+   * copies nothing; entries below knownHashes never change, so views of
+   * them (a session's last prompt) stay valid.
+   */
   hashes: BigUint64Array;
-  /** Leading hashes of the request's chain the engine has reported (prompt, then decoded blocks). */
   knownHashes: number;
+  /** The request's block ids as the manager last reported them; null after an append that reported only the new ones. */
+  blocks: Int32Array | null;
 }
 
 export class RequestBook {
@@ -75,6 +84,7 @@ export class RequestBook {
       agent,
       hashes: request.hashes,
       knownHashes: Math.min(request.hashes.length, fullBlocks),
+      blocks: admitted.blockIds,
     });
     const hits = admitted.cachedDeviceTokens / manager.blockSize + admitted.loadedBlocks;
     for (let i = 0; i < hits; i++) {
@@ -117,6 +127,7 @@ export class RequestBook {
     const request = this.#request(requestId, 'prefillDone');
     const t = time === undefined ? parts.now() : checkTime(time, 'prefillDone: time');
     const blockIds = parts.manager.commit(requestId, request.knownHashes);
+    request.blocks = blockIds;
     if (request.session !== undefined) parts.sessions.noteTime(request.session, t, 'prefillDone');
     drainBlockEvents(parts, t);
     parts.scoring.classify(blockIds);
@@ -134,13 +145,21 @@ export class RequestBook {
     if (request.session !== undefined) parts.sessions.noteTime(request.session, t, 'decode');
     let committed: Int32Array | undefined;
     if (hashes && hashes.length > 0) {
-      const all = new BigUint64Array(request.knownHashes + hashes.length);
-      all.set(request.hashes.subarray(0, request.knownHashes));
-      all.set(hashes, request.knownHashes);
-      request.hashes = all;
-      request.knownHashes = all.length;
+      const known = request.knownHashes + hashes.length;
+      // After admit knownHashes is the prompt array's length (the caller's
+      // array, never written here), so the first append always copies it.
+      if (known > request.hashes.length) {
+        const grown = new BigUint64Array(Math.max(known, 2 * request.knownHashes, 16));
+        grown.set(request.hashes.subarray(0, request.knownHashes));
+        request.hashes = grown;
+      }
+      request.hashes.set(hashes, request.knownHashes);
+      request.knownHashes = known;
       // Blocks whose hashes the engine reports are computed: they join the cache.
-      committed = parts.manager.commit(requestId, request.knownHashes);
+      committed = parts.manager.commit(requestId, known);
+      request.blocks = committed;
+    } else if (added.length > 0) {
+      request.blocks = null;
     }
     drainBlockEvents(parts, t);
     if (committed) parts.scoring.classify(committed);
@@ -153,7 +172,7 @@ export class RequestBook {
     const parts = this.#parts;
     const request = this.#request(requestId, 'release');
     const t = time === undefined ? parts.now() : checkTime(time, 'release: time');
-    const blockIds = parts.manager.requestBlocks(requestId);
+    const blockIds = request.blocks ?? parts.manager.requestBlocks(requestId);
     parts.manager.release(requestId);
     this.#requests.delete(requestId);
     if (request.session !== undefined) parts.sessions.noteTime(request.session, t, 'release');
@@ -185,18 +204,18 @@ export class RequestBook {
     // A session that ended and starts again with this call keeps its prompts.
     const previous = sessions.lastPrompt(session, agent.agent);
     if (!previous) return undefined;
-    let shared = 0;
-    while (shared < previous.length && shared < hashes.length && previous[shared] === hashes[shared]) shared++;
+    const shared = sharedPrefixLength(previous, hashes);
     const result = { shared, length: previous.length };
     if (shared >= previous.length || scoring.mode !== 'classes') return result;
     const match = manager.lookup(previous);
     const m = manager.metadata;
     const sessionId = registry.sessionId(session);
-    const agentBit = 1n << BigInt(registry.agentIndex(agent.workload, agent.agent));
+    const [lo, hi] = bitWords(registry.agentIndex(agent.workload, agent.agent));
+    const mask = wordsOf(m.agentMask);
     const stale: number[] = [];
     for (let i = shared; i < match.blockIds.length; i++) {
       const id = match.blockIds[i]!;
-      if (m.session[id] === sessionId && m.agentMask[id] === agentBit && m.refCount[id] === 0) stale.push(id);
+      if (m.session[id] === sessionId && mask[2 * id] === lo && mask[2 * id + 1] === hi && m.refCount[id] === 0) stale.push(id);
     }
     if (stale.length > 0) scoring.classes.classify(stale, true);
     return result;
