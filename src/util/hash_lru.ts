@@ -19,8 +19,12 @@ export class HashLru {
   #hi = new Uint32Array(INITIAL_ENTRIES);
   #prev = new Int32Array(INITIAL_ENTRIES);
   #next = new Int32Array(INITIAL_ENTRIES);
-  /** Entry index per slot, NONE when empty; twice the entries at least. */
-  #slots = new Int32Array(2 * INITIAL_ENTRIES).fill(NONE);
+  /**
+   * Per slot, three words: the key's low and high words and its entry
+   * (NONE when empty), side by side so a probe reads one cache line;
+   * at least twice as many slots as entries.
+   */
+  #slots = emptySlots(2 * INITIAL_ENTRIES);
   #mask = 2 * INITIAL_ENTRIES - 1;
   /** Entries never used yet start at #fresh; freed ones are chained through #next. */
   #fresh = 0;
@@ -53,25 +57,24 @@ export class HashLru {
   find(lo: number, hi: number): number {
     const slots = this.#slots;
     const mask = this.#mask;
+    const l = lo | 0;
+    const h = hi | 0;
     for (let s = slotOf(lo, hi, mask); ; s = (s + 1) & mask) {
-      const e = slots[s]!;
+      const e = slots[3 * s + 2]!;
       if (e === NONE) return NONE;
-      if (this.#lo[e] === lo && this.#hi[e] === hi) return e;
+      if (slots[3 * s] === l && slots[3 * s + 1] === h) return e;
     }
   }
 
   /** Adds a hash that is not in the set, as the newest; returns its entry. */
   insert(lo: number, hi: number): number {
-    if (2 * (this.#size + 1) > this.#slots.length) this.#grow();
+    if (2 * (this.#size + 1) > this.#mask + 1) this.#grow();
     let e = this.#freeList;
     if (e !== NONE) this.#freeList = this.#next[e]!;
     else e = this.#fresh++;
     this.#lo[e] = lo >>> 0;
     this.#hi[e] = hi >>> 0;
-    const mask = this.#mask;
-    let s = slotOf(lo >>> 0, hi >>> 0, mask);
-    while (this.#slots[s] !== NONE) s = (s + 1) & mask;
-    this.#slots[s] = e;
+    this.#place(this.#slots, this.#mask, e);
     this.#size++;
     this.#link(e);
     return e;
@@ -89,20 +92,21 @@ export class HashLru {
     const slots = this.#slots;
     const mask = this.#mask;
     let s = slotOf(this.#lo[e]!, this.#hi[e]!, mask);
-    while (slots[s] !== e) s = (s + 1) & mask;
+    while (slots[3 * s + 2] !== e) s = (s + 1) & mask;
     // Backward-shift deletion: later entries of the run that may sit in
     // the hole move into it, so lookups never need tombstones.
     let hole = s;
-    for (let j = (s + 1) & mask; slots[j] !== NONE; j = (j + 1) & mask) {
-      const k = slots[j]!;
-      const home = slotOf(this.#lo[k]!, this.#hi[k]!, mask);
-      // k may fill the hole when its home is not in (hole, j], cyclically.
+    for (let j = (s + 1) & mask; slots[3 * j + 2] !== NONE; j = (j + 1) & mask) {
+      const home = slotOf(slots[3 * j]! >>> 0, slots[3 * j + 1]! >>> 0, mask);
+      // The entry at j may fill the hole when its home is not in (hole, j], cyclically.
       if (((j - home) & mask) >= ((j - hole) & mask)) {
-        slots[hole] = k;
+        slots[3 * hole] = slots[3 * j]!;
+        slots[3 * hole + 1] = slots[3 * j + 1]!;
+        slots[3 * hole + 2] = slots[3 * j + 2]!;
         hole = j;
       }
     }
-    slots[hole] = NONE;
+    slots[3 * hole + 2] = NONE;
     this.#unlink(e);
     this.#next[e] = this.#freeList;
     this.#freeList = e;
@@ -132,17 +136,31 @@ export class HashLru {
     this.#hi = grown(this.#hi, entries);
     this.#prev = grown(this.#prev, entries);
     this.#next = grown(this.#next, entries);
-    const slots = new Int32Array(2 * entries).fill(NONE);
-    const mask = slots.length - 1;
-    for (let e = this.#oldest; e !== NONE; e = this.#next[e]!) {
-      let s = slotOf(this.#lo[e]!, this.#hi[e]!, mask);
-      while (slots[s] !== NONE) s = (s + 1) & mask;
-      slots[s] = e;
-    }
+    const slots = emptySlots(2 * entries);
+    const mask = 2 * entries - 1;
+    for (let e = this.#oldest; e !== NONE; e = this.#next[e]!) this.#place(slots, mask, e);
     this.#slots = slots;
     this.#mask = mask;
     this.#onGrow(entries);
   }
+
+  /** Puts entry `e` (its words set) in the first free slot of its run. */
+  #place(slots: Int32Array, mask: number, e: number): void {
+    const lo = this.#lo[e]!;
+    const hi = this.#hi[e]!;
+    let s = slotOf(lo, hi, mask);
+    while (slots[3 * s + 2] !== NONE) s = (s + 1) & mask;
+    slots[3 * s] = lo | 0;
+    slots[3 * s + 1] = hi | 0;
+    slots[3 * s + 2] = e;
+  }
+}
+
+/** `count` empty slots: three words each, the entry word NONE. */
+function emptySlots(count: number): Int32Array {
+  const slots = new Int32Array(3 * count);
+  for (let s = 0; s < count; s++) slots[3 * s + 2] = NONE;
+  return slots;
 }
 
 function slotOf(lo: number, hi: number, mask: number): number {
