@@ -261,7 +261,10 @@ void BlockManager::demoteBlock(int32_t id) {
   recordCopy(Tier::Device, deviceSlot, Tier::Host, hostSlot);
   freeDeviceSlots_.push_back(deviceSlot);
   meta_->slot[id] = hostSlot;
+  const int32_t outer = leaving_;
+  leaving_ = id;
   setTier(id, Tier::Host);
+  leaving_ = outer;
   recordEvent(EventKind::Demoted, id);
 }
 
@@ -290,7 +293,10 @@ void BlockManager::dropBlock(int32_t id) {
   }
   if (m.committed[id]) {
     index_.erase(m.hash[id]);
+    const int32_t outer = leaving_;
+    leaving_ = id;
     unlinkChild(id);
+    leaving_ = outer;
   }
   recordEvent(EventKind::Removed, id);
   freeBlock(id);
@@ -322,11 +328,25 @@ bool BlockManager::hostEvictable(int32_t id) const {
 }
 
 void BlockManager::refreshHeaps(int32_t id) {
+  // A block joining a heap that the block now leaving it (leaving_, set
+  // while a victim is dropped or demoted) still sits in takes its place.
   const bool device = deviceEvictable(id);
-  if (device && !deviceHeap_.contains(id)) deviceHeap_.push(id);
+  if (device && !deviceHeap_.contains(id)) {
+    if (leaving_ != kNoBlock && leaving_ != id && deviceHeap_.contains(leaving_)) {
+      deviceHeap_.replace(leaving_, id);
+    } else {
+      deviceHeap_.push(id);
+    }
+  }
   if (!device && deviceHeap_.contains(id)) deviceHeap_.remove(id);
   const bool host = hostEvictable(id);
-  if (host && !hostHeap_.contains(id)) hostHeap_.push(id);
+  if (host && !hostHeap_.contains(id)) {
+    if (leaving_ != kNoBlock && leaving_ != id && hostHeap_.contains(leaving_)) {
+      hostHeap_.replace(leaving_, id);
+    } else {
+      hostHeap_.push(id);
+    }
+  }
   if (!host && hostHeap_.contains(id)) hostHeap_.remove(id);
 }
 

@@ -57,6 +57,21 @@ void EvictionQueue::remove(int32_t id) {
   refreshGroup(group);
 }
 
+void EvictionQueue::replace(int32_t oldId, int32_t newId) {
+  const int32_t group = blockGroup_[oldId];
+  if (group != groupOf(newId)) {
+    remove(oldId);
+    push(newId);
+    return;
+  }
+  const size_t i = static_cast<size_t>(blockPos_[oldId]);
+  blockPos_[oldId] = -1;
+  blockGroup_[oldId] = -1;
+  blockGroup_[newId] = group;
+  blockReposition(group, i, keyOf(newId));
+  refreshGroup(group);
+}
+
 void EvictionQueue::update(int32_t id) {
   const int32_t group = blockGroup_[id];
   if (group != groupOf(id)) {

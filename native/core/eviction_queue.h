@@ -32,6 +32,12 @@ class EvictionQueue {
 
   void push(int32_t id);
   void remove(int32_t id);
+  // remove(oldId) and push(newId) in one step: newId takes oldId's place and
+  // moves from there. When a victim's parent becomes evictable as the victim
+  // leaves (the usual eviction of a chain), that is one short sift instead
+  // of a sift down and a sift up. The order is a total order on the keys,
+  // so which way the set got there never changes what goes first.
+  void replace(int32_t oldId, int32_t newId);
   // The block's own score or last access changed.
   void update(int32_t id);
   // The score of class `scoreClass` changed.
