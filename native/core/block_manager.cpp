@@ -318,9 +318,13 @@ std::vector<int32_t> BlockManager::commit(int64_t requestId, int32_t numBlocks) 
     commitSeen_ = std::make_unique<HashIndex>(commitSeenCapacity_);
   }
   commitHashes_.clear();
+  // What the index holds for each hash, looked up once: the commit below
+  // inserts only hashes found absent here, none twice, so it would find the same.
+  commitExisting_.clear();
   for (int32_t i = request.committed; i < numBlocks; ++i) {
     const uint64_t hash = request.hashes[i];
     int32_t existing = index_.find(hash);
+    commitExisting_.push_back(existing);
     if (existing >= 0) {
       if (meta_->parent[existing] != previous) consistent = false;
       previous = existing;
@@ -342,7 +346,7 @@ std::vector<int32_t> BlockManager::commit(int64_t requestId, int32_t numBlocks) 
     const int32_t own = request.blocks[i];
     const uint64_t hash = request.hashes[i];
     const int32_t parentId = i > 0 ? request.blocks[i - 1] : kNoBlock;
-    const int32_t existing = index_.find(hash);
+    const int32_t existing = commitExisting_[i - request.committed];
     if (existing < 0) {
       meta_->hash[own] = hash;
       meta_->committed[own] = 1;
