@@ -360,7 +360,7 @@ Napi::Value BlockManagerWrap::TakeOverflow(const Napi::CallbackInfo& info) {
   if (overflow_.size() > intsLength_) {
     throw Napi::RangeError::New(env, "takeOverflow: the bound scratch is still too small");
   }
-  std::memcpy(ints_, overflow_.data(), overflow_.size() * 4);
+  if (!overflow_.empty()) std::memcpy(ints_, overflow_.data(), overflow_.size() * 4);
   const double total = static_cast<double>(overflow_.size());
   overflow_.clear();
   return Napi::Number::New(env, total);
