@@ -108,9 +108,7 @@ export class BlockManager implements BlockManagerLike {
     if (hashes.length > this.numBlockIds) {
       throw new RangeError(`lookup: ${hashes.length} blocks exceed the manager's capacity of ${this.numBlockIds} blocks`);
     }
-    const n = this.#scratch.written(this.#native.lookup(hashes));
-    const ints = this.#scratch.ints;
-    return { deviceBlocks: ints[0]!, hostBlocks: ints[1]!, blockIds: ints.slice(2, n) };
+    return this.#scratch.lookup(this.#native.lookup(hashes));
   }
 
   /**
@@ -132,13 +130,7 @@ export class BlockManager implements BlockManagerLike {
     // Room for the whole answer up front: it is written whatever its size.
     this.#scratch.ensureInts(2 + 2 * Math.min(Math.ceil(numTokens / this.blockSize), this.deviceBlocks));
     const code = this.#native.admit(requestId, hashes, numTokens, t.workload, t.agent, t.session);
-    if (code === null) return null;
-    const total = this.#scratch.written(code);
-    const blocks = (total - 2) / 2;
-    const ints = this.#scratch.ints;
-    // Ids and table share one fresh buffer: each buffer costs an allocation.
-    const both = ints.slice(2, total);
-    return { cachedDeviceTokens: ints[0]!, loadedBlocks: ints[1]!, blockIds: both.subarray(0, blocks), blockTable: both.subarray(blocks) };
+    return code === null ? null : this.#scratch.admitted(code);
   }
 
   /**
@@ -151,7 +143,7 @@ export class BlockManager implements BlockManagerLike {
     checkInt(numTokens, 'append: numTokens', 0, 0x7fffffff);
     checkHashes(hashes, 'append: hashes');
     const code = this.#native.append(requestId, numTokens, hashes);
-    return code === null ? null : this.#scratch.ints.slice(0, this.#scratch.written(code));
+    return code === null ? null : this.#scratch.ids(code);
   }
 
   /**
@@ -162,8 +154,7 @@ export class BlockManager implements BlockManagerLike {
   commit(requestId: number, numBlocks: number): Int32Array {
     checkRequestId(requestId, 'commit');
     checkInt(numBlocks, 'commit: numBlocks', 0, 0x7fffffff);
-    const n = this.#scratch.written(this.#native.commit(requestId, numBlocks));
-    return this.#scratch.ints.slice(0, n);
+    return this.#scratch.ids(this.#native.commit(requestId, numBlocks));
   }
 
   /** Unpins the request's blocks; committed ones stay cached until evicted. */
@@ -177,8 +168,7 @@ export class BlockManager implements BlockManagerLike {
   }
 
   requestBlocks(requestId: number): Int32Array {
-    const n = this.#scratch.written(this.#native.requestBlocks(checkRequestId(requestId, 'requestBlocks')));
-    return this.#scratch.ints.slice(0, n);
+    return this.#scratch.ids(this.#native.requestBlocks(checkRequestId(requestId, 'requestBlocks')));
   }
 
   /** Sets eviction scores of some blocks (finite; lower is evicted first). */

@@ -9,7 +9,7 @@
  * never moves), bound to the native side once and again when one grows.
  */
 import type { NativeBlockManagerHandle } from './addon.js';
-import type { BlockEvents } from './types.js';
+import type { AdmitResult, BlockEvents, LookupResult } from './types.js';
 
 const EMPTY_EVENTS: BlockEvents = Object.freeze({
   kind: Object.freeze(new Uint8Array(0)),
@@ -43,6 +43,27 @@ export class NativeScratch {
     if (code >= 0) return code;
     this.#bind(-code - 1, 0);
     return this.#native.takeOverflow();
+  }
+
+  /** The block ids a call returning `code` wrote (append, commit, requestBlocks), in a fresh array. */
+  ids(code: number): Int32Array {
+    return this.ints.slice(0, this.written(code));
+  }
+
+  /** What lookup wrote: [deviceBlocks, hostBlocks, ...blockIds]. */
+  lookup(code: number): LookupResult {
+    const n = this.written(code);
+    return { deviceBlocks: this.ints[0]!, hostBlocks: this.ints[1]!, blockIds: this.ints.slice(2, n) };
+  }
+
+  /** What admit wrote: [cachedDeviceTokens, loadedBlocks, ...blockIds, ...blockTable]. */
+  admitted(code: number): AdmitResult {
+    const total = this.written(code);
+    const blocks = (total - 2) / 2;
+    const ints = this.ints;
+    // Ids and table share one fresh buffer: each buffer costs an allocation.
+    const both = ints.slice(2, total);
+    return { cachedDeviceTokens: ints[0]!, loadedBlocks: ints[1]!, blockIds: both.subarray(0, blocks), blockTable: both.subarray(blocks) };
   }
 
   /**

@@ -52,33 +52,23 @@ export class RawNativeManager implements BlockManagerLike {
   get numRequests(): number { return this.handle.numRequests(); }
 
   lookup(hashes: BigUint64Array): LookupResult {
-    const n = this.#scratch.written(this.handle.lookup(hashes));
-    const ints = this.#scratch.ints;
-    return { deviceBlocks: ints[0]!, hostBlocks: ints[1]!, blockIds: ints.slice(2, n) };
+    return this.#scratch.lookup(this.handle.lookup(hashes));
   }
 
   admit(requestId: number, hashes: BigUint64Array, numTokens: number, tags?: RequestTags): AdmitResult | null {
     const code = this.handle.admit(requestId, hashes, numTokens, tags?.workload ?? -1, tags?.agent ?? -1, tags?.session ?? -1);
-    if (code === null) return null;
-    const total = this.#scratch.written(code);
-    const blocks = (total - 2) / 2;
-    const ints = this.#scratch.ints;
-    return { cachedDeviceTokens: ints[0]!, loadedBlocks: ints[1]!, blockIds: ints.slice(2, 2 + blocks), blockTable: ints.slice(2 + blocks, total) };
+    return code === null ? null : this.#scratch.admitted(code);
   }
 
   append(requestId: number, numTokens: number, hashes: BigUint64Array = new BigUint64Array(0)): Int32Array | null {
     const code = this.handle.append(requestId, numTokens, hashes);
-    return code === null ? null : this.#ints(code);
+    return code === null ? null : this.#scratch.ids(code);
   }
 
-  commit(requestId: number, numBlocks: number): Int32Array { return this.#ints(this.handle.commit(requestId, numBlocks)); }
+  commit(requestId: number, numBlocks: number): Int32Array { return this.#scratch.ids(this.handle.commit(requestId, numBlocks)); }
   release(requestId: number): void { this.handle.release(requestId); }
   hasRequest(requestId: number): boolean { return this.handle.hasRequest(requestId); }
-  requestBlocks(requestId: number): Int32Array { return this.#ints(this.handle.requestBlocks(requestId)); }
-
-  #ints(code: number): Int32Array {
-    return this.#scratch.ints.slice(0, this.#scratch.written(code));
-  }
+  requestBlocks(requestId: number): Int32Array { return this.#scratch.ids(this.handle.requestBlocks(requestId)); }
   setScores(blockIds: Int32Array, scores: Float32Array): void { this.handle.setScores(blockIds, scores); }
   setAllScores(scores: Float32Array): void { this.handle.setAllScores(scores); }
   setScoreClasses(blockIds: Int32Array, classes: Int32Array): void { this.handle.setScoreClasses(blockIds, classes); }
