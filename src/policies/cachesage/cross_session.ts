@@ -81,19 +81,17 @@ export class CrossSessionTracker {
   /** Remembers at most `capacity` blocks, the least recently read forgotten first. */
   constructor(capacity: number) {
     this.#capacity = Math.max(1, capacity);
-    this.#index = new HashLru((entries) => {
-      this.#reader = grown(this.#reader, entries);
-      this.#readAt = grown(this.#readAt, entries);
-      this.#readers = grown(this.#readers, entries);
-      this.#stat = grown(this.#stat, entries);
-      this.#shared = grown(this.#shared, entries);
-    });
-    const entries = this.#index.entryCapacity;
-    this.#reader = new Int32Array(entries);
-    this.#readAt = new Float64Array(entries);
-    this.#readers = new Int32Array(entries);
-    this.#stat = new Int32Array(entries);
-    this.#shared = new Uint8Array(entries);
+    this.#index = new HashLru((entries) => this.#growFields(entries));
+    this.#growFields(this.#index.entryCapacity);
+  }
+
+  /** The per-entry fields, as long as the index's entry arrays. */
+  #growFields(entries: number): void {
+    this.#reader = grown(this.#reader, entries);
+    this.#readAt = grown(this.#readAt, entries);
+    this.#readers = grown(this.#readers, entries);
+    this.#stat = grown(this.#stat, entries);
+    this.#shared = grown(this.#shared, entries);
   }
 
   /** The counts when some were kept, else undefined (no call released yet). */
