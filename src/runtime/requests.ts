@@ -10,10 +10,11 @@
  * earlier than its session's latest time is applied and counted
  * (sessions.ts).
  */
+import { soleUnpinnedBlocks } from '../blocks/sole_blocks.js';
 import { checkHashes, checkRequestId } from '../blocks/validate.js';
 import type { AgentRef } from '../policies/types.js';
 import { checkInt } from '../util/check.js';
-import { bitWords, sharedPrefixLength, wordsOf } from '../util/words.js';
+import { sharedPrefixLength } from '../util/words.js';
 import { HOLD_ID_BASE } from './actions.js';
 import { checkAgentRef, checkTime } from './events.js';
 import { checkName } from './names.js';
@@ -208,15 +209,7 @@ export class RequestBook {
     const result = { shared, length: previous.length };
     if (shared >= previous.length || scoring.mode !== 'classes') return result;
     const match = manager.lookup(previous);
-    const m = manager.metadata;
-    const sessionId = registry.sessionId(session);
-    const [lo, hi] = bitWords(registry.agentIndex(agent.workload, agent.agent));
-    const mask = wordsOf(m.agentMask);
-    const stale: number[] = [];
-    for (let i = shared; i < match.blockIds.length; i++) {
-      const id = match.blockIds[i]!;
-      if (m.session[id] === sessionId && mask[2 * id] === lo && mask[2 * id + 1] === hi && m.refCount[id] === 0) stale.push(id);
-    }
+    const stale = soleUnpinnedBlocks(manager.metadata, match.blockIds, shared, registry.sessionId(session), registry.agentIndex(agent.workload, agent.agent));
     if (stale.length > 0) scoring.classes.classify(stale, true);
     return result;
   }

@@ -26,8 +26,9 @@
  * is its model's view: live sessions per model state (to value shared
  * blocks), and sessions it ended for idleness.
  */
+import { soleUnpinnedBlocks } from '../../blocks/sole_blocks.js';
 import { Tier } from '../../blocks/types.js';
-import { bitWords, sharedPrefixLength, wordsOf } from '../../util/words.js';
+import { sharedPrefixLength, wordsOf } from '../../util/words.js';
 import type { Action, Policy, PolicyContext, PredictQuery, Prediction, RuntimeEvent, SessionView, StepOrigin, SurvivalWork } from '../types.js';
 import { settingsOf, type CacheSageOptions, type Settings } from './options.js';
 import { prefetchPlan } from './prefetch.js';
@@ -197,14 +198,7 @@ class CacheSagePolicy implements Policy, TransitionSharing {
     if (!r || r.calls < DEAD_AFTER_CALLS || r.restarted / r.calls < DEAD_ABOVE_RESTARTS) return;
     const keep = this.#state.reusedPrefix.get(session.id)?.get(agent);
     if (keep === undefined || keep >= blockIds.length) return;
-    const m = ctx.manager.metadata;
-    const [lo, hi] = bitWords(ctx.registry.agentIndex(session.workload, agent));
-    const mask = wordsOf(m.agentMask);
-    const dead: number[] = [];
-    for (let i = keep; i < blockIds.length; i++) {
-      const id = blockIds[i]!;
-      if (m.committed[id] && m.session[id] === session.id && mask[2 * id] === lo && mask[2 * id + 1] === hi && m.refCount[id] === 0) dead.push(id);
-    }
+    const dead = soleUnpinnedBlocks(ctx.manager.metadata, blockIds, keep, session.id, ctx.registry.agentIndex(session.workload, agent));
     if (dead.length > 0) ctx.markStale(dead);
   }
 
