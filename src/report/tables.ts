@@ -126,7 +126,7 @@ export function targetsTable(run: BenchRun): string {
       rows.push(
         `<tr class="${i === 0 ? 'group' : ''}">` +
           `<td class="name">${i === 0 ? `<a href="#${anchor(entry.workload)}">${escapeHtml(entry.workload)}</a>` : ''}</td><td>${i === 0 ? pct(entry.capacity) : ''}</td>` +
-          `<td>${i === 0 ? points(comparison.minHeadroom) : ''}</td><td>${i === 0 ? points(comparison.infiniteHeadroom) : ''}</td>` +
+          `<td>${points(c.hostTier ? comparison.minHeadroom : comparison.deviceOnlyMinHeadroom)}</td><td>${i === 0 ? points(comparison.infiniteHeadroom) : ''}</td>` +
           `<td class="name">${escapeHtml(c.policy)}</td>` +
           verdictCell(t.gapClosed, c.gapClosedShown === null ? '' : num(c.gapClosedShown, 3)) +
           verdictCell(t.hitRate, sameTiers ? points(r.tokenHitRate - sameTiers.tokenHitRate) : '') +
@@ -140,7 +140,7 @@ export function targetsTable(run: BenchRun): string {
   if (rows.length === 0) return `<p class="note">No ${escapeHtml(FLAGSHIP_POLICY)} run in this bench: no targets to score.</p>`;
   const head = ['workload', 'capacity', 'MIN − LRU', 'infinite − vanilla', 'run', 'gap closed', 'hit vs LRU', 'p99 TTFT vs LRU', 'mean TTFT vs vanilla', 'tok/s vs vanilla'];
   return `<table class="targets"><thead><tr>${head.map((h, i) => `<th class="${i === 0 || i === 4 ? 'name' : ''}">${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
-<p class="note">✓ met, ✗ missed, – not applicable (the headroom columns say why: gap closed needs MIN ≥ 2 pp above LRU, the vanilla targets need infinite ≥ 10 pp above vanilla). Ratios: the run's figure over the baseline's; "LRU" is lru for the run with a host tier, vanilla for the one without.</p>`;
+<p class="note">✓ met, ✗ missed, – not applicable (the headroom columns say why: gap closed needs MIN ≥ 2 pp above LRU, the vanilla targets need infinite ≥ 10 pp above vanilla). Ratios: the run's figure over the baseline's; "LRU" is lru for the run with a host tier, vanilla for the one without, and "MIN" likewise MIN with the same tiers (belady-nohost for the run without).</p>`;
 }
 
 function resultRow(entry: BenchRunEntry, r: PolicyResult, c: ResultComparison, first: boolean, best: number | undefined): string {
@@ -159,7 +159,12 @@ function resultRow(entry: BenchRunEntry, r: PolicyResult, c: ResultComparison, f
 
 /** Why gap closed is blank at a capacity, or null when it is shown. */
 function blankNote(entry: BenchRunEntry, comparison: Comparison): string | null {
-  return comparison.gapClosedWhyBlank === null ? null : `capacity ${pct(entry.capacity)}: gap closed blank: ${comparison.gapClosedWhyBlank}.`;
+  const notes: string[] = [];
+  if (comparison.gapClosedWhyBlank !== null) notes.push(`gap closed blank: ${comparison.gapClosedWhyBlank}`);
+  if (comparison.deviceOnlyGapClosedWhyBlank !== null && comparison.deviceOnlyGapClosedWhyBlank !== comparison.gapClosedWhyBlank && entry.report.hostCapacityBlocks > 0) {
+    notes.push(`without a host tier, gap closed blank: ${comparison.deviceOnlyGapClosedWhyBlank}`);
+  }
+  return notes.length === 0 ? null : `capacity ${pct(entry.capacity)}: ${notes.join('; ')}.`;
 }
 
 /** One workload's results: every result at every capacity, with the relative columns and targets. */

@@ -240,13 +240,23 @@ function* replayRuns(
   const deviceOnlyResults = results.splice(policies.length);
   const lru = results.find((r) => r.policy === BASELINE_POLICY);
   const min = results.find((r) => r.policy === OPTIMUM_POLICY);
+  // A device-only run is measured between the device-only LRU and MIN when
+  // the replay ran them (with a host tier, MIN also demotes and loads back);
+  // without a host tier the main runs are device-only already.
+  const deviceOnlyOf = (policy: string) => {
+    const i = (options.deviceOnly ?? []).findIndex((run) => run.policy === policy);
+    return i < 0 ? undefined : deviceOnlyResults[i];
+  };
+  const lruAlone = host > 0 ? deviceOnlyOf(BASELINE_POLICY) : lru;
+  const minAlone = host > 0 ? deviceOnlyOf(OPTIMUM_POLICY) : min;
   // Below half a point of headroom between LRU and MIN the ratio measures
   // noise, not the policy: it is reported as null then.
-  for (const r of [...results, ...deviceOnlyResults]) {
-    r.gapClosed = lru && min && min.tokenHitRate - lru.tokenHitRate >= MIN_GAP
-      ? round((r.tokenHitRate - lru.tokenHitRate) / (min.tokenHitRate - lru.tokenHitRate), 4)
+  const gapClosed = (r: PolicyResult, low: PolicyResult | undefined, high: PolicyResult | undefined) =>
+    low && high && high.tokenHitRate - low.tokenHitRate >= MIN_GAP
+      ? round((r.tokenHitRate - low.tokenHitRate) / (high.tokenHitRate - low.tokenHitRate), 4)
       : null;
-  }
+  for (const r of results) r.gapClosed = gapClosed(r, lru, min);
+  for (const r of deviceOnlyResults) r.gapClosed = gapClosed(r, lruAlone, minAlone);
   return {
     trace: name,
     blockSize,

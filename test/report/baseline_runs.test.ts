@@ -35,6 +35,22 @@ describe('replay with deviceOnly runs', () => {
     expect(vanilla.gapClosed).toBeNull();
   });
 
+  it('measures the device-only runs between vanilla and MIN without a host tier, the others between lru and MIN', () => {
+    const host = { fraction: 1 };
+    const policies = ['lru', 'cachesage', 'belady'];
+    const r = replay('g', calls, { policies, capacity: { fraction: 0.3 }, hostCapacity: host, deviceOnly: deviceOnlyRuns(policies, host) });
+    const find = (name: string) => [...r.results, ...r.deviceOnlyResults!].find((x) => x.policy === name)!;
+    const [lru, cs, min, vanilla, csAlone, minAlone] = ['lru', 'cachesage', 'belady', 'vanilla', 'cachesage-nohost', 'belady-nohost'].map(find);
+    const noHost = replay('g', calls, { policies: ['belady'], capacity: { fraction: 0.3 }, hostCapacity: { blocks: 0 } });
+    expect(decisions(minAlone!)).toEqual(decisions(noHost.results[0]!));
+    const gap = (x: number, low: number, high: number) => Math.round(((x - low) / (high - low)) * 1e4) / 1e4;
+    expect(min!.tokenHitRate - lru!.tokenHitRate).toBeGreaterThan(0.005);
+    expect(minAlone!.tokenHitRate - vanilla!.tokenHitRate).toBeGreaterThan(0.005);
+    expect(cs!.gapClosed).toBe(gap(cs!.tokenHitRate, lru!.tokenHitRate, min!.tokenHitRate));
+    expect(csAlone!.gapClosed).toBe(gap(csAlone!.tokenHitRate, vanilla!.tokenHitRate, minAlone!.tokenHitRate));
+    expect(minAlone!.gapClosed).toBe(1);
+  });
+
   it('leaves deviceOnlyResults out when none is asked for', () => {
     expect(replay('g', calls, { policies: ['lru'], capacity: { fraction: 0.3 } })).not.toHaveProperty('deviceOnlyResults');
   });

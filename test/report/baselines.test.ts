@@ -52,6 +52,15 @@ describe('deviceOnlyRuns', () => {
     expect(deviceOnlyRuns(['lru', 'cachesage'], { blocks: 0 })).toEqual([{ policy: 'lru', name: 'vanilla' }]);
     expect(deviceOnlyRuns(['belady'], { blocks: 50 })).toEqual([{ policy: 'lru', name: 'vanilla' }]);
   });
+
+  it('adds MIN without host tier beside cachesage-nohost: the bound that run is measured against', () => {
+    expect(deviceOnlyRuns(['lru', 'cachesage', 'belady'], { fraction: 1 })).toEqual([
+      { policy: 'lru', name: 'vanilla' },
+      { policy: 'cachesage', name: 'cachesage-nohost' },
+      { policy: 'belady', name: 'belady-nohost' },
+    ]);
+    expect(deviceOnlyRuns(['lru', 'cachesage', 'belady'], { blocks: 0 })).toEqual([{ policy: 'lru', name: 'vanilla' }]);
+  });
 });
 
 describe('compareReport', () => {
@@ -63,18 +72,20 @@ describe('compareReport', () => {
       result('belady', 0.5, 75, 100, 106, 1),
       result('infinite', 0.7, 50, 90, 115, 3),
     ],
-    [result('vanilla', 0.4, 100, 120, 100, 0), result('cachesage-nohost', 0.38, 95, 130, 101, -0.2)],
+    [result('vanilla', 0.4, 100, 120, 100, 0), result('cachesage-nohost', 0.38, 95, 130, 101, -0.2), result('belady-nohost', 0.5, 90, 120, 102, 1)],
   );
 
   it('reads vanilla first and each device-only run after its policy', () => {
-    expect(allResults(withHeadroom).map((r) => r.policy)).toEqual(['vanilla', 'lru', 'cachesage', 'cachesage-nohost', 'belady', 'infinite']);
+    expect(allResults(withHeadroom).map((r) => r.policy)).toEqual(['vanilla', 'lru', 'cachesage', 'cachesage-nohost', 'belady', 'belady-nohost', 'infinite']);
   });
 
   it('gives the ratios to vanilla and to the LRU of the same tiers, and scores only the contenders', () => {
     const c = compareReport(withHeadroom);
     expect(c.minHeadroom).toBe(0.1);
+    expect(c.deviceOnlyMinHeadroom).toBe(0.1);
     expect(c.infiniteHeadroom).toBe(0.3);
     expect(c.gapClosedWhyBlank).toBeNull();
+    expect(c.deviceOnlyGapClosedWhyBlank).toBeNull();
     expect(c.vanillaTargetsWhyNot).toBeNull();
     const row = (p: string) => c.rows.find((r) => r.policy === p)!;
     expect(row('cachesage')).toEqual({
@@ -96,7 +107,7 @@ describe('compareReport', () => {
       gapClosedShown: -0.2,
       targets: { gapClosed: 'miss', hitRate: 'miss', p99Ttft: 'miss', meanTtft: 'miss', throughput: 'miss' },
     });
-    for (const p of ['vanilla', 'lru', 'belady', 'infinite']) expect(row(p).targets, p).toBeNull();
+    for (const p of ['vanilla', 'lru', 'belady', 'belady-nohost', 'infinite']) expect(row(p).targets, p).toBeNull();
     expect(row('infinite').hostTier).toBe(false);
     expect(row('vanilla').meanTtftVsVanilla).toBe(1);
   });
@@ -114,6 +125,26 @@ describe('compareReport', () => {
     expect(cachesage.targets).toEqual({ gapClosed: null, hitRate: 'pass', p99Ttft: 'miss', meanTtft: null, throughput: null });
     expect(targetMarks(cachesage.targets)).toBe('.+x..');
     expect(targetMarks(null)).toBe('');
+  });
+
+  it('holds the device-only runs to the device-only MIN: its headroom over vanilla decides whether gap closed shows', () => {
+    const flatAlone = report(
+      [result('lru', 0.4, 80, 100, 105, 0), result('cachesage', 0.49, 70, 104, 112, 0.9), result('belady', 0.5, 75, 100, 106, 1)],
+      [result('vanilla', 0.4, 100, 120, 100, 0), result('cachesage-nohost', 0.41, 95, 120, 101, 1), result('belady-nohost', 0.41, 95, 120, 101, 1)],
+    );
+    const c = compareReport(flatAlone);
+    expect(c.minHeadroom).toBe(0.1);
+    expect(c.deviceOnlyMinHeadroom).toBe(0.01);
+    expect(c.gapClosedWhyBlank).toBeNull();
+    expect(c.deviceOnlyGapClosedWhyBlank).toBe('MIN without a host tier is only 1.0 pp above vanilla (under 2.0 pp): no gap worth closing');
+    const row = (p: string) => c.rows.find((r) => r.policy === p)!;
+    expect(row('cachesage').gapClosedShown).toBe(0.9);
+    expect(row('cachesage-nohost').gapClosedShown).toBeNull();
+    expect(row('cachesage-nohost').targets!.gapClosed).toBeNull();
+    // Without a device-only MIN there is no bound for the device-only run.
+    const noBound = compareReport(report(flatAlone.results, flatAlone.deviceOnlyResults!.slice(0, 2)));
+    expect(noBound.deviceOnlyGapClosedWhyBlank).toBe('no MIN without a host tier (belady-nohost) result to measure the gap against');
+    expect(noBound.rows.find((r) => r.policy === 'cachesage-nohost')!.gapClosedShown).toBeNull();
   });
 
   it('says which bound is missing when the report has none', () => {

@@ -35,7 +35,7 @@ const inCi = Boolean(process.env['CI']);
 const POLICIES = ['lru', 'cachesage', 'belady', 'infinite'];
 const HOST = { fraction: 1 };
 /** Every result of a sweep point: vanilla, the policies, and cachesage without its host tier. */
-const RESULTS = ['vanilla', 'lru', 'cachesage', 'cachesage-nohost', 'belady', 'infinite'];
+const RESULTS = ['vanilla', 'lru', 'cachesage', 'cachesage-nohost', 'belady', 'belady-nohost', 'infinite'];
 const CAPACITIES = [0.25, 0.5, 1.0];
 /** The policy layer's workloads: three, so the noisy-neighbour mix has a heavy one and two small ones. */
 const LAYER_WORKLOADS = [
