@@ -244,8 +244,10 @@ export interface ScoreClass {
   session: number;
   /** floor(log2(depth + 1)): deep blocks cost more to recompute. */
   depthBucket: number;
-  /** Blocks of a session's chain that its own agent has moved past. */
+  /** Blocks of a session's chain that its own agent has moved past (dead ones included). */
   stale: boolean;
+  /** Blocks the policy marked as read by nobody again (markDead): worth nothing. */
+  dead: boolean;
   /**
    * Classes that differ only in depth bucket (same workload, agents,
    * session and staleness) share a family id while any of them lives: a
@@ -267,6 +269,12 @@ export interface PolicyContext {
   classesOfWorkload(workloadId: number): Iterable<number>;
   /** Marks blocks of a session's chain stale for their agent (see cachesage.md). */
   markStale(blockIds: ArrayLike<number>): void;
+  /**
+   * Marks blocks dead: the policy expects no session to read them again,
+   * neither their own nor another (a class of its own, `dead`). A later
+   * read makes them live again, as it does stale ones.
+   */
+  markDead(blockIds: ArrayLike<number>): void;
   /** Asks the runtime to rescore these classes before the next eviction. */
   invalidate(classIds: Iterable<number>): void;
   /** The hashes of the last prompt a session's agent sent (its chain), if any. */

@@ -1,6 +1,6 @@
 /**
  * Score classes: blocks that share workload, agent set, session, depth
- * bucket and staleness share a reuse probability, so a class-scoring policy
+ * bucket and staleness (live, stale or dead) share a reuse probability, so a class-scoring policy
  * scores classes, not blocks, and the core orders blocks within a class by
  * recency. The book files committed blocks under classes, recycles classes
  * that lose their last block, and indexes them by session and workload.
@@ -10,6 +10,14 @@ import type { ScoreClass } from '../policies/types.js';
 
 const NO_CLASS = -1;
 const NO_CLASSES: number[] = [];
+
+/**
+ * How far a block's own chain has been left behind: live; stale (its agent
+ * moved past it: other sessions may still read it); dead (the policy
+ * expects no reader at all).
+ */
+export const Staleness = { Live: 0, Stale: 1, Dead: 2 } as const;
+export type Staleness = (typeof Staleness)[keyof typeof Staleness];
 
 /** floor(log2(depth + 1)), capped: deep blocks cost more to recompute. */
 export function depthBucket(depth: number): number {
@@ -22,7 +30,7 @@ export class ClassBook {
   readonly #classOf: Int32Array;
   readonly #stale: Uint8Array;
   readonly #byKey = new Map<string, number>();
-  readonly #classes: (ScoreClass & { key: string | undefined; familyKey: string; maskLo: number; maskHi: number })[] = [];
+  readonly #classes: (ScoreClass & { key: string | undefined; familyKey: string; maskLo: number; maskHi: number; staleness: Staleness })[] = [];
   readonly #free: number[] = [];
   readonly #bySession = new Map<number, Set<number>>();
   readonly #byWorkload = new Map<number, Set<number>>();
@@ -76,10 +84,11 @@ export class ClassBook {
 
   /**
    * Files the committed ones of `blockIds` under their classes; the core
-   * learns the changes in one call. `stale` marks them as moved past by
-   * their agent (see markStale); touched blocks are never stale.
+   * learns the changes in one call. `staleness` marks them as moved past by
+   * their agent (see markStale) or dead (markDead); touched blocks are
+   * always live.
    */
-  classify(blockIds: ArrayLike<number>, stale = false): void {
+  classify(blockIds: ArrayLike<number>, staleness: Staleness = Staleness.Live): void {
     const m = this.#manager.metadata;
     const words = this.#maskWords;
     // Changes go to the core from two scratch arrays, grown to the batch:
@@ -115,7 +124,7 @@ export class ClassBook {
         if (old !== NO_CLASS) {
           const c = this.#classes[old]!;
           // Already filed where it belongs: nothing to do.
-          if (c.workload === w && c.session === s && c.maskLo === lo && c.maskHi === hi && c.depthBucket === bucket && c.stale === stale) continue;
+          if (c.workload === w && c.session === s && c.maskLo === lo && c.maskHi === hi && c.depthBucket === bucket && c.staleness === staleness) continue;
         }
         if (w !== tupleW || s !== tupleS || lo !== tupleLo || hi !== tupleHi) {
           tupleW = w;
@@ -127,11 +136,11 @@ export class ClassBook {
         }
         let cls = byBucket[bucket];
         if (cls === undefined) {
-          const key = `${tuple}:${bucket}:${stale ? 1 : 0}`;
-          cls = this.#byKey.get(key) ?? this.#create(key, `${tuple}:${stale ? 1 : 0}`, id, bucket, stale);
+          const key = `${tuple}:${bucket}:${staleness}`;
+          cls = this.#byKey.get(key) ?? this.#create(key, `${tuple}:${staleness}`, id, bucket, staleness);
           byBucket[bucket] = cls;
         }
-        this.#stale[id] = stale ? 1 : 0;
+        this.#stale[id] = staleness;
         if (old === cls) continue;
         // Count the new class first, so releasing the old one cannot recycle
         // a class this loop still caches.
@@ -157,10 +166,14 @@ export class ClassBook {
   }
 
   isStale(blockId: number): boolean {
-    return this.#stale[blockId] === 1;
+    return this.#stale[blockId] !== Staleness.Live;
   }
 
-  #create(key: string, familyKey: string, id: number, bucket: number, stale: boolean): number {
+  isDead(blockId: number): boolean {
+    return this.#stale[blockId] === Staleness.Dead;
+  }
+
+  #create(key: string, familyKey: string, id: number, bucket: number, staleness: Staleness): number {
     const m = this.#manager.metadata;
     const cls = this.#free.pop() ?? this.#next++;
     if (cls >= this.#manager.maxClasses) {
@@ -184,7 +197,9 @@ export class ClassBook {
       maskHi: this.#maskWords[2 * id + 1]!,
       session: m.session[id]!,
       depthBucket: bucket,
-      stale,
+      stale: staleness !== Staleness.Live,
+      dead: staleness === Staleness.Dead,
+      staleness,
       family: family.id,
       familyKey,
       blocks: 0,

@@ -36,6 +36,7 @@ export function explainBlock(parts: RuntimeParts, blockId: number): Record<strin
     scoreClass: cls ? { ...cls, agentMask: cls.agentMask.toString(16) } : null,
     score: cls ? manager.classScores[cls.id] : m.score[blockId],
     stale: scoring.classes.isStale(blockId),
+    dead: scoring.classes.isDead(blockId),
     policies,
   };
 }

@@ -20,6 +20,7 @@ import { checkAgentRef, checkTime } from './events.js';
 import { checkName } from './names.js';
 import { drainBlockEvents, emit, rescore, type RuntimeParts } from './parts.js';
 import type { AdmitDecision, AdmitRequest } from './types.js';
+import { Staleness } from './classes.js';
 
 interface RequestState {
   requestId: number;
@@ -210,7 +211,7 @@ export class RequestBook {
     if (shared >= previous.length || scoring.mode !== 'classes') return result;
     const match = manager.lookup(previous);
     const stale = soleUnpinnedBlocks(manager.metadata, match.blockIds, shared, registry.sessionId(session), registry.agentIndex(agent.workload, agent.agent));
-    if (stale.length > 0) scoring.classes.classify(stale, true);
+    if (stale.length > 0) scoring.classes.classify(stale, Staleness.Stale);
     return result;
   }
 }

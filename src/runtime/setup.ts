@@ -10,6 +10,7 @@ import { createPolicy } from '../policies/registry.js';
 import type { Policy, PolicyContext, ScoreClass } from '../policies/types.js';
 import type { RuntimeParts } from './parts.js';
 import type { PolicySpec, RuntimeOptions } from './types.js';
+import { Staleness } from './classes.js';
 
 /** The policies' view of the runtime: the session model, the class book and a read-only block manager. */
 export function policyContext(parts: RuntimeParts, hostToDeviceBytesPerSecond: number): PolicyContext {
@@ -20,7 +21,8 @@ export function policyContext(parts: RuntimeParts, hostToDeviceBytesPerSecond: n
     scoreClass: (id: number): ScoreClass | undefined => scoring.classes.get(id),
     classesOfSession: (sessionId: number) => scoring.classes.ofSession(sessionId),
     classesOfWorkload: (workloadId: number) => scoring.classes.ofWorkload(workloadId),
-    markStale: (blockIds: ArrayLike<number>) => scoring.classes.classify(blockIds, true),
+    markStale: (blockIds: ArrayLike<number>) => scoring.classes.classify(blockIds, Staleness.Stale),
+    markDead: (blockIds: ArrayLike<number>) => scoring.classes.classify(blockIds, Staleness.Dead),
     invalidate: (classIds: Iterable<number>) => scoring.invalidate(classIds),
     lastPrompt: (session: string, agent?: string) => sessions.lastPrompt(session, agent),
     session: (name: string) => sessions.get(name),

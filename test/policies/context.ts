@@ -9,7 +9,7 @@ import { BlockManager } from '../../src/blocks/block_manager.js';
 import { cpuBackend } from '../../src/compute/backend.js';
 import { EventKind, Tier, type BlockManagerOptions } from '../../src/blocks/types.js';
 import type { AgentRef, FrameworkEvent, Policy, PolicyContext, ScoreClass, SessionView } from '../../src/policies/types.js';
-import { ClassBook } from '../../src/runtime/classes.js';
+import { ClassBook, Staleness } from '../../src/runtime/classes.js';
 import { NameRegistry } from '../../src/runtime/names.js';
 import { SessionBook } from '../../src/runtime/sessions.js';
 
@@ -29,6 +29,7 @@ export class TestContext implements PolicyContext {
   /** Every class id passed to invalidate(), in order. */
   readonly invalidated: number[] = [];
   readonly stale: number[] = [];
+  readonly dead: number[] = [];
   readonly #filesClasses: boolean;
   #nextRequest = 1;
 
@@ -54,7 +55,11 @@ export class TestContext implements PolicyContext {
   }
   markStale(blockIds: ArrayLike<number>): void {
     this.stale.push(...Array.from(blockIds));
-    this.classes.classify(blockIds, true);
+    this.classes.classify(blockIds, Staleness.Stale);
+  }
+  markDead(blockIds: ArrayLike<number>): void {
+    this.dead.push(...Array.from(blockIds));
+    this.classes.classify(blockIds, Staleness.Dead);
   }
   invalidate(classIds: Iterable<number>): void {
     this.invalidated.push(...classIds);

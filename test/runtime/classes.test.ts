@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { BlockManager } from '../../src/blocks/block_manager.js';
 import type { RequestTags } from '../../src/blocks/types.js';
-import { ClassBook, depthBucket } from '../../src/runtime/classes.js';
+import { ClassBook, depthBucket, Staleness } from '../../src/runtime/classes.js';
 
 const BLOCK_SIZE = 2;
 
@@ -124,7 +124,7 @@ describe('ClassBook', () => {
     const ids = serve(manager, 1, [1n, 2n, 3n], { workload: 0, agent: 0, session: 0 });
     book.classify(Int32Array.from(ids));
     book.takeFresh();
-    book.classify(Int32Array.of(1), true);
+    book.classify(Int32Array.of(1), Staleness.Stale);
     expect(book.isStale(1)).toBe(true);
     expect(book.isStale(2)).toBe(false);
     expect(ids.map((id) => book.classOf(id))).toEqual([0, 2, 1]);
@@ -135,7 +135,7 @@ describe('ClassBook', () => {
     expect(book.takeFresh()).toEqual([2]);
 
     // Block 2 joins it; the fresh class 1 empties and is recycled.
-    book.classify(Int32Array.of(2), true);
+    book.classify(Int32Array.of(2), Staleness.Stale);
     expect(book.classOf(2)).toBe(2);
     expect(book.get(1)).toBeUndefined();
     expect(summary(book, 2)).toMatchObject({ blocks: 2 });
@@ -147,6 +147,23 @@ describe('ClassBook', () => {
     expect(book.classOf(1)).toBe(1);
     expect(summary(book, 1)).toMatchObject({ stale: false, depthBucket: 1, blocks: 1 });
     expect(book.takeFresh()).toEqual([1]);
+  });
+
+  it('files dead blocks apart from stale ones, stale as well, and brings them back when touched', () => {
+    const { manager, book } = setup();
+    const ids = serve(manager, 1, [1n, 2n, 3n], { workload: 0, agent: 0, session: 0 });
+    book.classify(Int32Array.from(ids));
+    book.classify(Int32Array.of(1), Staleness.Stale);
+    book.classify(Int32Array.of(2), Staleness.Dead);
+    expect([book.isStale(1), book.isDead(1), book.isStale(2), book.isDead(2)]).toEqual([true, false, true, true]);
+    // Same workload, session, agents and depth bucket: three classes by staleness alone.
+    expect(new Set(ids.map((id) => book.classOf(id))).size).toBe(3);
+    expect(book.get(book.classOf(2))).toMatchObject({ stale: true, dead: true, depthBucket: 1 });
+    expect(book.get(book.classOf(1))).toMatchObject({ stale: true, dead: false, depthBucket: 1 });
+    expect(book.get(book.classOf(2))!.family).not.toBe(book.get(book.classOf(1))!.family);
+    book.classify(Int32Array.of(2));
+    expect([book.isStale(2), book.isDead(2)]).toEqual([false, false]);
+    expect(book.get(book.classOf(2))).toMatchObject({ stale: false, dead: false });
   });
 
   it('recycles a class when its last block leaves the cache', () => {
