@@ -137,6 +137,11 @@ export class CrossSessionTracker {
     return this.#readers[entry]!;
   }
 
+  /** When an entry's block was last read (written, at first), in event seconds. */
+  readAtOf(entry: number): number {
+    return this.#readAt[entry]!;
+  }
+
   /** The counts an entry's block feeds. */
   statsAt(entry: number): CrossSessionReuse {
     return this.#stats[this.#stat[entry]!]!;

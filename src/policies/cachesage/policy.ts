@@ -32,6 +32,7 @@ import { sharedPrefixLength, wordsOf } from '../../util/words.js';
 import type { Action, Policy, PolicyContext, PredictQuery, Prediction, RuntimeEvent, SessionView, StepOrigin, SurvivalWork } from '../types.js';
 import { settingsOf, type CacheSageOptions, type Settings } from './options.js';
 import { prefetchPlan } from './prefetch.js';
+import { DEAD_BELOW, ReadAging } from './aging.js';
 import { CrossSessionTracker, depthBucketOf, nextReaderRateAt } from './cross_session.js';
 import { observePrefixReuse } from './prefix_reuse.js';
 import { classScore, reuseOf, scoreClasses } from './retention.js';
@@ -96,8 +97,6 @@ const DEAD_ABOVE_RESTARTS = 0.9;
 // Counts decay (three calls weigh 2.94): this is "three calls".
 const DEAD_AFTER_CALLS = 2.5;
 
-// A shared block whose next reader comes less often than this is taken as read for the last time.
-const SHARED_DEAD_BELOW = 0.02;
 
 /** A step's origin when the model starts the session afresh. */
 const FRESH: StepOrigin = { agent: null, inStep: false, stepEndedAt: null };
@@ -109,6 +108,8 @@ class CacheSagePolicy implements Policy, TransitionSharing {
   /** Sessions whose step ended since the last act(): prefetch candidates. */
   readonly #pendingPrefetch = new Set<string>();
   #lastIdleSweep = 0;
+  /** Blocks kept for other sessions' reads that nobody read for too long go first (aging.ts). */
+  readonly #aging = new ReadAging();
 
   constructor(settings: Settings) {
     this.#state = { settings, context: null, workloads: new Map(), due: new Set(), expired: new Set(), reusedPrefix: new Map(), sessionSteps: new Map(), crossSession: null };
@@ -153,6 +154,7 @@ class CacheSagePolicy implements Policy, TransitionSharing {
         w.lastPrompt.set(agent, event.hashes);
         w.lastPromptSession.set(agent, session.id);
         this.#state.crossSession?.admitted(event.hashes, session.id, event.time);
+        this.#aging.admitted(this.#state, ctx, event.time);
         if (event.extendsPrevious !== undefined) {
           const c = w.continuation.get(agent) ?? { extended: 0, calls: 0 };
           c.extended = c.extended * CONTINUATION_DECAY + (event.extendsPrevious ? 1 : 0);
@@ -224,7 +226,7 @@ class CacheSagePolicy implements Policy, TransitionSharing {
       const readers = tracker.readersAt(known);
       if (readers < 2) continue;
       const rate = nextReaderRateAt(tracker.statsAt(known), readers, depthBucketOf(m.depth[id]!));
-      if (rate !== undefined && rate < SHARED_DEAD_BELOW) dead.push(id);
+      if (rate !== undefined && rate < DEAD_BELOW) dead.push(id);
     }
     if (dead.length > 0) ctx.markStale(dead);
   }

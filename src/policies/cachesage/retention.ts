@@ -150,6 +150,7 @@ function reuseBeforeDepth(state: CacheSageState, classId: number): ReuseBeforeDe
   const ctx = state.context;
   const cls = ctx?.scoreClass(classId);
   if (!ctx || !cls) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'unknown class' };
+  if (cls.dead) return { probability: 0, value: 0, reason: 'dead: no session is expected to read it again' };
   if (cls.workload < 0) return { probability: UNTAGGED_REUSE, value: UNTAGGED_VALUE, reason: 'untagged: recency decides' };
   const workloadName = ctx.registry.workloadName(cls.workload);
   const w = workloadName === undefined ? undefined : state.workloads.get(workloadName);

@@ -77,4 +77,61 @@ describe('cachesage policy: cross-session reuse', () => {
     expect(ctx.stale).toEqual(expect.arrayContaining([ids[3], ids[4], ids[5], ids[6]]));
     expect(ctx.stale).not.toContain(ids[0]);
   });
+
+  it("marks an ended session's private blocks dead once nobody read them for long past the usual gap, and a read revives them", () => {
+    const { ctx, policy } = setup();
+    // Documents are asked about twice, one second apart.
+    for (let d = 0; d < 4; d++) {
+      session(ctx, policy, `first-${d}`, document(100 * (d + 1)));
+      session(ctx, policy, `second-${d}`, document(100 * (d + 1)));
+    }
+    const ids = session(ctx, policy, 'unread', document(1000));
+    expect(policy.explain!(ids[6]!)!.reason).toMatch(/^private to an ended session, by other sessions /);
+    // Forty seconds of other documents, each read twice: nobody reads this one.
+    for (let d = 0; d < 20; d++) {
+      session(ctx, policy, `later-first-${d}`, document(10_000 + 100 * d));
+      session(ctx, policy, `later-second-${d}`, document(10_000 + 100 * d));
+    }
+    expect(ctx.dead).toEqual(expect.arrayContaining(Array.from(ids.subarray(1))));
+    // The system block is shared by every session, read a moment ago: never dead.
+    expect(ctx.dead).not.toContain(ids[0]);
+    expect(policy.explain!(ids[6]!)).toMatchObject({ reuseProbability: 0, score: 0, reason: 'dead: no session is expected to read it again' });
+    // A later read makes the blocks live again.
+    session(ctx, policy, 'late-reader', document(1000), true);
+    expect(policy.explain!(ids[6]!)!.reason).not.toMatch(/^dead/);
+  });
+
+  it('leaves blocks alone while their idle time is within the gaps such reads take', () => {
+    const { ctx, policy } = setup();
+    for (let d = 0; d < 4; d++) {
+      session(ctx, policy, `first-${d}`, document(100 * (d + 1)));
+      session(ctx, policy, `second-${d}`, document(100 * (d + 1)));
+    }
+    const ids = session(ctx, policy, 'waiting', document(1000));
+    // Sixteen documents, each read a second time 16 s after the first: by
+    // the end this block is some 30 s idle, about two of the gaps seen
+    // (were reads a second apart, it would be thirty).
+    for (let d = 0; d < 16; d++) session(ctx, policy, `slow-first-${d}`, document(20_000 + 100 * d));
+    for (let d = 0; d < 16; d++) session(ctx, policy, `slow-second-${d}`, document(20_000 + 100 * d));
+    expect(ctx.dead).not.toContain(ids[6]);
+  });
+
+  it('marks shared blocks stale once nobody read them for long past the usual gap, though such blocks often get another reader', () => {
+    const { ctx, policy } = setup();
+    // Half the documents are asked about three times, half twice.
+    for (let d = 0; d < 6; d++) {
+      for (let q = 0; q < (d % 2 === 0 ? 3 : 2); q++) session(ctx, policy, `doc-${d}-${q}`, document(100 * (d + 1)));
+    }
+    session(ctx, policy, 'a', document(1000));
+    const ids = session(ctx, policy, 'b', document(1000));
+    // Read by two sessions: a third comes half the time, so not stale yet.
+    expect(ctx.stale).not.toContain(ids[6]);
+    for (let d = 0; d < 20; d++) {
+      session(ctx, policy, `later-first-${d}`, document(10_000 + 100 * d));
+      session(ctx, policy, `later-second-${d}`, document(10_000 + 100 * d));
+      session(ctx, policy, `later-third-${d}`, document(10_000 + 100 * d));
+    }
+    expect(ctx.stale).toEqual(expect.arrayContaining([ids[4], ids[5], ids[6]]));
+    expect(ctx.stale).not.toContain(ids[0]);
+  });
 });

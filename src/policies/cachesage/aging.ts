@@ -1,0 +1,155 @@
+/**
+ * Aging of blocks kept for other sessions' reads. A shared block (a
+ * document several sessions ask about), or a session's block that only
+ * another session may still read (its own agent moved past it, or its
+ * session ended), is valued by how often such blocks get another reader
+ * (cross_session.ts). That rate is an average over blocks of every age;
+ * one nobody read for far longer than such reads usually wait was most
+ * likely read for the last time already (the document's questions were
+ * all asked). Kept at the average value, such blocks hold the cache
+ * against blocks a live session is about to read.
+ *
+ * By survival: if a block gets another reader with probability r, after a
+ * wait with mean g (taken as exponential), the chance that one still comes
+ * when none came for `idle` seconds is r·S / (r·S + 1 − r), S = e^(−idle/g).
+ * Under DEAD_BELOW it goes first: a shared block as stale (its class is
+ * worth nothing), a private one as dead (a stale private block keeps the
+ * value of other sessions' reads, so it needs a class of its own). A
+ * later read makes either live again.
+ *
+ * The scan walks the block ids a bounded number per admit, round the
+ * whole table, so its cost per call does not grow with the cache; only
+ * blocks untouched for a while are looked at. Idle time is the cross-
+ * session tracker's when it knows the block (its last read, in event
+ * seconds), else at least the time since the first clock sample taken
+ * after the block's last access.
+ */
+import { Tier } from '../../blocks/types.js';
+import { wordsOf } from '../../util/words.js';
+import type { PolicyContext } from '../types.js';
+import { crossSessionGapAt, crossSessionRateAt, depthBucketOf, nextReaderRateAt, sharedRereadRateAt } from './cross_session.js';
+import { isLive, modelAgent, type CacheSageState } from './workload.js';
+
+/** A block whose next reader comes with less than this probability is taken as read for the last time. */
+export const DEAD_BELOW = 0.02;
+/** Block ids looked at per admit. */
+const IDS_PER_ADMIT = 1024;
+/** A clock sample (manager clock, event time) every this many admits... */
+const SAMPLE_EVERY = 16;
+/** ...and this many kept: they date a block's last access by the manager's logical clock. */
+const SAMPLES_KEPT = 64;
+
+/** What other sessions' reads of a class's blocks look like; null: the class is not aged. */
+type OthersReads = { rate: number; gap: number } | null;
+
+export class ReadAging {
+  #cursor = 0;
+  #admits = 0;
+  readonly #clocks = new Float64Array(SAMPLES_KEPT);
+  readonly #times = new Float64Array(SAMPLES_KEPT);
+  /** Samples taken so far (the ring holds the last SAMPLES_KEPT). */
+  #samples = 0;
+  /** Per class id, within one admit's slice: memoised {@link othersReadsOf}. */
+  readonly #byClass = new Map<number, OthersReads>();
+  readonly #stale: number[] = [];
+  readonly #dead: number[] = [];
+
+  /** An admit at `now` (event seconds): looks at the next slice of block ids. */
+  admitted(state: CacheSageState, ctx: PolicyContext, now: number): void {
+    const manager = ctx.manager;
+    if (this.#admits++ % SAMPLE_EVERY === 0) {
+      const k = this.#samples++ % SAMPLES_KEPT;
+      this.#clocks[k] = manager.clock;
+      this.#times[k] = now;
+    }
+    const tracker = state.crossSession;
+    if (!tracker || this.#samples < 2) return;
+    // Touched since the latest sample but one: too recent to be looked at.
+    const recent = this.#clocks[(this.#samples - 2) % SAMPLES_KEPT]!;
+    const m = manager.metadata;
+    const words = wordsOf(m.hash);
+    const n = manager.numBlockIds;
+    const end = Math.min(n, this.#cursor + IDS_PER_ADMIT);
+    const stale = this.#stale;
+    const dead = this.#dead;
+    const byClass = this.#byClass;
+    for (let id = this.#cursor; id < end; id++) {
+      if (!m.committed[id] || m.refCount[id] !== 0 || m.tier[id] === Tier.Free || m.lastAccess[id]! > recent) continue;
+      const c = m.scoreClass[id]!;
+      if (c < 0) continue;
+      let others = byClass.get(c);
+      if (others === undefined) byClass.set(c, (others = othersReadsOf(state, ctx, c)));
+      if (others === null) continue;
+      const shared = m.session[id] === -1;
+      const bucket = depthBucketOf(m.depth[id]!);
+      let rate: number | undefined;
+      let gap: number | undefined;
+      let idle: number;
+      const known = tracker.find(words[2 * id]!, words[2 * id + 1]!);
+      if (known >= 0) {
+        const stats = tracker.statsAt(known);
+        rate = shared ? (nextReaderRateAt(stats, tracker.readersAt(known), bucket) ?? sharedRereadRateAt(stats, bucket)) : crossSessionRateAt(stats, bucket);
+        gap = crossSessionGapAt(stats, bucket);
+        idle = now - tracker.readAtOf(known);
+      } else {
+        // A private block the tracker forgot has no reads to go by.
+        if (!shared) continue;
+        idle = now - this.#firstSampleAfter(m.lastAccess[id]!);
+      }
+      rate ??= others.rate;
+      gap ??= others.gap;
+      if (!(rate > 0 && rate < 1) || !(gap > 0) || !(idle > 0)) continue;
+      const survives = rate * Math.exp(-idle / gap);
+      if (survives / (survives + 1 - rate) < DEAD_BELOW) (shared ? stale : dead).push(id);
+    }
+    this.#cursor = end === n ? 0 : end;
+    byClass.clear();
+    if (stale.length > 0) ctx.markStale(stale);
+    if (dead.length > 0) ctx.markDead(dead);
+    stale.length = 0;
+    dead.length = 0;
+  }
+
+  /** Event time of the oldest kept sample taken at or after manager clock `clock`. */
+  #firstSampleAfter(clock: number): number {
+    const kept = Math.min(this.#samples, SAMPLES_KEPT);
+    let time = this.#times[(this.#samples - 1) % SAMPLES_KEPT]!;
+    for (let back = 1; back <= kept; back++) {
+      const k = (this.#samples - back) % SAMPLES_KEPT;
+      if (this.#clocks[k]! < clock) break;
+      time = this.#times[k]!;
+    }
+    return time;
+  }
+}
+
+/**
+ * For a class whose blocks only other sessions may read (shared and not
+ * stale; or private, not dead, and stale or of an ended session): how
+ * often its agents' blocks get another session's read, and after how
+ * long; null for other classes or when that is unknown.
+ */
+function othersReadsOf(state: CacheSageState, ctx: PolicyContext, classId: number): OthersReads {
+  const cls = ctx.scoreClass(classId);
+  const tracker = state.crossSession;
+  if (!cls || cls.dead || cls.workload < 0 || !tracker) return null;
+  if (cls.session === -1 ? cls.stale : !cls.stale && liveSession(state, ctx, cls.session)) return null;
+  const name = ctx.registry.workloadName(cls.workload);
+  const w = name === undefined ? undefined : state.workloads.get(name);
+  if (!w) return null;
+  let rate = 0;
+  let gap = Infinity;
+  for (const bit of cls.agents) {
+    const agent = ctx.registry.agentName(cls.workload, bit);
+    const stats = agent === undefined ? undefined : tracker.peek(w.name, modelAgent(w, agent));
+    if (!stats) return null;
+    rate = Math.max(rate, cls.session === -1 ? sharedRereadRateAt(stats, cls.depthBucket) : crossSessionRateAt(stats, cls.depthBucket));
+    gap = Math.min(gap, crossSessionGapAt(stats, cls.depthBucket) ?? Infinity);
+  }
+  return Number.isFinite(gap) ? { rate, gap } : null;
+}
+
+function liveSession(state: CacheSageState, ctx: PolicyContext, sessionId: number): boolean {
+  const session = ctx.sessionById(sessionId);
+  return session !== undefined && isLive(state, session);
+}
