@@ -26,14 +26,14 @@
  */
 import { Tier } from '../../blocks/types.js';
 import { wordsOf } from '../../util/words.js';
-import type { PolicyContext } from '../types.js';
+import type { PolicyContext, ScoreClass } from '../types.js';
 import { crossSessionGapAt, crossSessionRateAt, depthBucketOf, nextReaderRateAt, sharedRereadRateAt } from './cross_session.js';
 import { isLive, modelAgent, type CacheSageState } from './workload.js';
 
 /** A block whose next reader comes with less than this probability is taken as read for the last time. */
 export const DEAD_BELOW = 0.02;
 /** Block ids looked at per admit. */
-const IDS_PER_ADMIT = 1024;
+const IDS_PER_ADMIT = 256;
 /** A clock sample (manager clock, event time) every this many admits... */
 const SAMPLE_EVERY = 16;
 /** ...and this many kept: they date a block's last access by the manager's logical clock. */
@@ -49,8 +49,17 @@ export class ReadAging {
   readonly #times = new Float64Array(SAMPLES_KEPT);
   /** Samples taken so far (the ring holds the last SAMPLES_KEPT). */
   #samples = 0;
-  /** Per class id, within one admit's slice: memoised {@link othersReadsOf}. */
-  readonly #byClass = new Map<number, OthersReads>();
+  /** Passes over the block ids begun so far. */
+  #pass = 1;
+  /**
+   * Per class id, {@link othersReadsOf} memoised for one pass: the pass it
+   * was computed in, for which class (an id recycled since is another
+   * class), and its rate and gap (NaN rate: null).
+   */
+  #memoPass = new Int32Array(0);
+  readonly #memoClass: (ScoreClass | undefined)[] = [];
+  #memoRate = new Float64Array(0);
+  #memoGap = new Float64Array(0);
   readonly #stale: number[] = [];
   readonly #dead: number[] = [];
 
@@ -67,24 +76,43 @@ export class ReadAging {
     // Touched since the latest sample but one: too recent to be looked at.
     const recent = this.#clocks[(this.#samples - 2) % SAMPLES_KEPT]!;
     const m = manager.metadata;
-    const words = wordsOf(m.hash);
     const n = manager.numBlockIds;
     const end = Math.min(n, this.#cursor + IDS_PER_ADMIT);
     const stale = this.#stale;
     const dead = this.#dead;
-    const byClass = this.#byClass;
+    if (this.#memoPass.length < manager.maxClasses) {
+      this.#memoPass = new Int32Array(manager.maxClasses);
+      this.#memoRate = new Float64Array(manager.maxClasses);
+      this.#memoGap = new Float64Array(manager.maxClasses);
+    }
+    const memoPass = this.#memoPass;
+    const memoRate = this.#memoRate;
+    const memoGap = this.#memoGap;
+    const memoClass = this.#memoClass;
+    const pass = this.#pass;
+    let words: Uint32Array | undefined;
     for (let id = this.#cursor; id < end; id++) {
       if (!m.committed[id] || m.refCount[id] !== 0 || m.tier[id] === Tier.Free || m.lastAccess[id]! > recent) continue;
       const c = m.scoreClass[id]!;
       if (c < 0) continue;
-      let others = byClass.get(c);
-      if (others === undefined) byClass.set(c, (others = othersReadsOf(state, ctx, c)));
-      if (others === null) continue;
+      // A class is looked at once per pass; one that is not aged stays so
+      // for the pass even if its id is recycled meanwhile (it is skipped:
+      // the safe side), one that is aged is checked to be the same class.
+      if (memoPass[c] !== pass || (!Number.isNaN(memoRate[c]!) && ctx.scoreClass(c) !== memoClass[c])) {
+        const cls = ctx.scoreClass(c);
+        const others = cls === undefined ? null : othersReadsOf(state, ctx, cls);
+        memoPass[c] = pass;
+        memoClass[c] = cls;
+        memoRate[c] = others === null ? NaN : others.rate;
+        memoGap[c] = others === null ? NaN : others.gap;
+      }
+      if (Number.isNaN(memoRate[c]!)) continue;
       const shared = m.session[id] === -1;
       const bucket = depthBucketOf(m.depth[id]!);
       let rate: number | undefined;
       let gap: number | undefined;
       let idle: number;
+      words ??= wordsOf(m.hash);
       const known = tracker.find(words[2 * id]!, words[2 * id + 1]!);
       if (known >= 0) {
         const stats = tracker.statsAt(known);
@@ -96,14 +124,16 @@ export class ReadAging {
         if (!shared) continue;
         idle = now - this.#firstSampleAfter(m.lastAccess[id]!);
       }
-      rate ??= others.rate;
-      gap ??= others.gap;
+      rate ??= memoRate[c]!;
+      gap ??= memoGap[c]!;
       if (!(rate > 0 && rate < 1) || !(gap > 0) || !(idle > 0)) continue;
       const survives = rate * Math.exp(-idle / gap);
       if (survives / (survives + 1 - rate) < DEAD_BELOW) (shared ? stale : dead).push(id);
     }
-    this.#cursor = end === n ? 0 : end;
-    byClass.clear();
+    if (end === n) {
+      this.#cursor = 0;
+      this.#pass++;
+    } else this.#cursor = end;
     if (stale.length > 0) ctx.markStale(stale);
     if (dead.length > 0) ctx.markDead(dead);
     stale.length = 0;
@@ -129,10 +159,9 @@ export class ReadAging {
  * often its agents' blocks get another session's read, and after how
  * long; null for other classes or when that is unknown.
  */
-function othersReadsOf(state: CacheSageState, ctx: PolicyContext, classId: number): OthersReads {
-  const cls = ctx.scoreClass(classId);
+function othersReadsOf(state: CacheSageState, ctx: PolicyContext, cls: ScoreClass): OthersReads {
   const tracker = state.crossSession;
-  if (!cls || cls.dead || cls.workload < 0 || !tracker) return null;
+  if (cls.dead || cls.workload < 0 || !tracker) return null;
   if (cls.session === -1 ? cls.stale : !cls.stale && liveSession(state, ctx, cls.session)) return null;
   const name = ctx.registry.workloadName(cls.workload);
   const w = name === undefined ? undefined : state.workloads.get(name);
