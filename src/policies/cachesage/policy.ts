@@ -18,7 +18,9 @@
  * - cross-session reuse (cross_session.ts): how often other sessions read
  *   the blocks one session wrote, and how often a shared block gets yet
  *   another reader, so a document several sessions ask about is kept past
- *   its first session, and dropped after its last usual reader.
+ *   its first session, and dropped after its last usual reader; blocks
+ *   kept only for such reads that nobody read for far longer than such
+ *   reads wait go first (aging.ts).
  * - score (by class): retention.ts.
  * - act: prefetch.ts.
  *
