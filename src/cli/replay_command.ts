@@ -72,6 +72,11 @@ Replays one trace under each policy and reports hit rates, TTFT and
 throughput. Every policy sees the same arrivals. The trace format, its
 rules and its limits: docs/trace-format.md.
 
+The baselines run too: vanilla (lru with no host tier) always; with a host
+tier, cachesage once more without it (cachesage-nohost) when it is
+replayed, and belady too (belady-nohost) when both are: a run without a
+host tier has its gap closed measured between vanilla and belady-nohost.
+
 Options:
   --trace FILE         trace to replay (JSON lines, one LLM call a line)
   --strict             refuse any id seen with two token counts, as a segment
