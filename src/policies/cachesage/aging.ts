@@ -18,8 +18,9 @@
  * later read makes either live again.
  *
  * The scan walks the block ids a bounded number per admit, round the
- * whole table, so its cost per call does not grow with the cache; only
- * blocks untouched for a while are looked at. Idle time is the cross-
+ * whole table, so its cost per call does not grow with the cache, and
+ * slows down to a sixteenth after passes that aged nothing; only blocks
+ * untouched for a while are looked at. Idle time is the cross-
  * session tracker's when it knows the block (its last read, in event
  * seconds), else at least the time since the first clock sample taken
  * after the block's last access.
@@ -32,8 +33,10 @@ import { isLive, modelAgent, type CacheSageState } from './workload.js';
 
 /** A block whose next reader comes with less than this probability is taken as read for the last time. */
 export const DEAD_BELOW = 0.02;
-/** Block ids looked at per admit. */
+/** Block ids looked at per admit while passes find blocks to age... */
 const IDS_PER_ADMIT = 256;
+/** ...and down to this many after passes that found none (halved per such pass). */
+const IDS_PER_ADMIT_IDLE = 16;
 /** A clock sample (manager clock, event time) every this many admits... */
 const SAMPLE_EVERY = 16;
 /** ...and this many kept: they date a block's last access by the manager's logical clock. */
@@ -51,13 +54,16 @@ export class ReadAging {
   #samples = 0;
   /** Passes over the block ids begun so far. */
   #pass = 1;
+  /** Ids looked at per admit now, and blocks aged in the pass under way. */
+  #idsPerAdmit = IDS_PER_ADMIT;
+  #agedThisPass = 0;
   /**
    * Per class id, {@link othersReadsOf} memoised for one pass: the pass it
    * was computed in, for which class (an id recycled since is another
    * class), and its rate and gap (NaN rate: null).
    */
   #memoPass = new Int32Array(0);
-  readonly #memoClass: (ScoreClass | undefined)[] = [];
+  #memoClass: (ScoreClass | undefined)[] = [];
   #memoRate = new Float64Array(0);
   #memoGap = new Float64Array(0);
   readonly #stale: number[] = [];
@@ -77,13 +83,15 @@ export class ReadAging {
     const recent = this.#clocks[(this.#samples - 2) % SAMPLES_KEPT]!;
     const m = manager.metadata;
     const n = manager.numBlockIds;
-    const end = Math.min(n, this.#cursor + IDS_PER_ADMIT);
+    const end = Math.min(n, this.#cursor + this.#idsPerAdmit);
     const stale = this.#stale;
     const dead = this.#dead;
     if (this.#memoPass.length < manager.maxClasses) {
       this.#memoPass = new Int32Array(manager.maxClasses);
       this.#memoRate = new Float64Array(manager.maxClasses);
       this.#memoGap = new Float64Array(manager.maxClasses);
+      // Filled, not grown by assignment: a sparse array falls back to a dictionary.
+      this.#memoClass = new Array<ScoreClass | undefined>(manager.maxClasses).fill(undefined);
     }
     const memoPass = this.#memoPass;
     const memoRate = this.#memoRate;
@@ -91,9 +99,11 @@ export class ReadAging {
     const memoClass = this.#memoClass;
     const pass = this.#pass;
     let words: Uint32Array | undefined;
+    // The metadata's arrays, read once: the loop touches a few per block.
+    const { committed, refCount, tier, lastAccess, scoreClass, session, depth } = m;
     for (let id = this.#cursor; id < end; id++) {
-      if (!m.committed[id] || m.refCount[id] !== 0 || m.tier[id] === Tier.Free || m.lastAccess[id]! > recent) continue;
-      const c = m.scoreClass[id]!;
+      if (!committed[id] || refCount[id] !== 0 || tier[id] === Tier.Free || lastAccess[id]! > recent) continue;
+      const c = scoreClass[id]!;
       if (c < 0) continue;
       // A class is looked at once per pass; one that is not aged stays so
       // for the pass even if its id is recycled meanwhile (it is skipped:
@@ -107,8 +117,8 @@ export class ReadAging {
         memoGap[c] = others === null ? NaN : others.gap;
       }
       if (Number.isNaN(memoRate[c]!)) continue;
-      const shared = m.session[id] === -1;
-      const bucket = depthBucketOf(m.depth[id]!);
+      const shared = session[id] === -1;
+      const bucket = depthBucketOf(depth[id]!);
       let rate: number | undefined;
       let gap: number | undefined;
       let idle: number;
@@ -122,7 +132,7 @@ export class ReadAging {
       } else {
         // A private block the tracker forgot has no reads to go by.
         if (!shared) continue;
-        idle = now - this.#firstSampleAfter(m.lastAccess[id]!);
+        idle = now - this.#firstSampleAfter(lastAccess[id]!);
       }
       rate ??= memoRate[c]!;
       gap ??= memoGap[c]!;
@@ -130,9 +140,14 @@ export class ReadAging {
       const survives = rate * Math.exp(-idle / gap);
       if (survives / (survives + 1 - rate) < DEAD_BELOW) (shared ? stale : dead).push(id);
     }
+    this.#agedThisPass += stale.length + dead.length;
     if (end === n) {
       this.#cursor = 0;
       this.#pass++;
+      // A workload whose blocks nobody else reads has nothing to age: the
+      // scan slows down there, and speeds up again once a pass ages any.
+      this.#idsPerAdmit = this.#agedThisPass > 0 ? IDS_PER_ADMIT : Math.max(IDS_PER_ADMIT_IDLE, this.#idsPerAdmit >> 1);
+      this.#agedThisPass = 0;
     } else this.#cursor = end;
     if (stale.length > 0) ctx.markStale(stale);
     if (dead.length > 0) ctx.markDead(dead);
