@@ -373,6 +373,76 @@ describe('Runtime snapshots', () => {
   });
 });
 
+describe('Runtime snapshots of what CacheSage learned of reads across sessions', () => {
+  /** Sessions of one mapper call each; documents are asked about twice. Returns the last call's block ids. */
+  function documents(rt: Runtime, first: number, count: number, twice = true): Int32Array {
+    let ids: Int32Array = new Int32Array(0);
+    for (let d = first; d < first + count; d++) {
+      for (const q of twice ? [0, 1] : [0]) {
+        const session = `doc-${d}-${q}`;
+        const t = 10 * d + q;
+        rt.observe({ type: 'session.start', time: t, session, workload: 'w' });
+        ids = call(rt, 1000 * d + q + 1, session, 'w', 'mapper', prompt(piece('sys', 2), piece(`doc-${d}`, 6)), t).blockIds;
+        rt.observe({ type: 'session.end', time: t + 0.5, session });
+      }
+    }
+    return ids;
+  }
+  const reasonOf = (rt: Runtime, id: number) => (rt.explain(id).policies as Record<string, { reason: string }>).cachesage!.reason;
+
+  it('carries the cross-session counts, restarts and common prefixes, so a restored runtime values such blocks at once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cachesage-snapshot-'));
+    const trained = runtime(512);
+    documents(trained, 0, 8);
+    trained.snapshot(join(dir, 'one.json'));
+    const saved = JSON.parse(readFileSync(join(dir, 'one.json'), 'utf8')).policies.cachesage;
+    expect(saved.crossSession.w.mapper.adopted.some((x: number) => x > 0)).toBe(true);
+    expect(saved.workloads.w.commonPrefix.mapper.length).toBeGreaterThan(0);
+
+    const fresh = runtime(512);
+    fresh.restore(join(dir, 'one.json'));
+    fresh.snapshot(join(dir, 'two.json'));
+    const again = JSON.parse(readFileSync(join(dir, 'two.json'), 'utf8')).policies.cachesage;
+    expect(again.crossSession).toEqual(saved.crossSession);
+    expect(again.workloads.w.restarts).toEqual(saved.workloads.w.restarts);
+    expect(again.workloads.w.commonPrefix).toEqual(saved.workloads.w.commonPrefix);
+
+    // A document asked about once so far: the restored runtime keeps it for
+    // the second question; one that learned nothing does not.
+    const restoredIds = documents(fresh, 100, 1, false);
+    expect(reasonOf(fresh, restoredIds[5]!)).toMatch(/by other sessions/);
+    const untrained = runtime(512);
+    const untrainedIds = documents(untrained, 100, 1, false);
+    expect(reasonOf(untrained, untrainedIds[5]!)).not.toMatch(/by other sessions/);
+  });
+
+  it('refuses a corrupt cross-session part, naming it, and keeps what it had', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cachesage-snapshot-'));
+    const trained = runtime(512);
+    documents(trained, 0, 8);
+    trained.snapshot(join(dir, 'one.json'));
+    const good = readFileSync(join(dir, 'one.json'), 'utf8');
+    const cases: [(s: Record<string, any>) => void, RegExp][] = [
+      [(s) => (s.crossSession.w.mapper.adopted = [1, 2]), /crossSession\.w\.mapper\.adopted must be \d+ finite counts >= 0/],
+      [(s) => (s.crossSession.w.mapper.gaps[0] = -1), /crossSession\.w\.mapper\.gaps/],
+      [(s) => (s.crossSession.w = 3), /crossSession\.w is not an object/],
+      [(s) => (s.workloads.w.restarts.mapper = { restarted: 5, calls: 1 }), /w\.restarts\.mapper is not \{restarted <= calls\}/],
+      [(s) => (s.workloads.w.commonPrefix.mapper = [1.5]), /w\.commonPrefix\.mapper is not a list/],
+    ];
+    const learned = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8')).policies;
+    const fresh = runtime(512);
+    fresh.snapshot(join(dir, 'empty.json'));
+    for (const [corrupt, message] of cases) {
+      const bad = JSON.parse(good);
+      corrupt(bad.policies.cachesage);
+      writeFileSync(join(dir, 'bad.json'), JSON.stringify(bad));
+      expect(() => fresh.restore(join(dir, 'bad.json'))).toThrow(message);
+      fresh.snapshot(join(dir, 'after.json'));
+      expect(learned('after.json')).toEqual(learned('empty.json'));
+    }
+  });
+});
+
 describe('Runtime policy context', () => {
   it('gives policies a read-only view of the block manager', () => {
     let seen: Record<string, unknown> | undefined;

@@ -121,6 +121,33 @@ export class CrossSessionTracker {
     return i;
   }
 
+  /** The learned counts per workload and agent, as JSON-compatible arrays (the remembered hashes are left out). */
+  countsJSON(): Record<string, Record<string, Record<keyof CrossSessionReuse, number[]>>> {
+    const out: Record<string, Record<string, Record<keyof CrossSessionReuse, number[]>>> = {};
+    for (const [workload, agents] of this.#byKey) {
+      const byAgent: Record<string, Record<keyof CrossSessionReuse, number[]>> = (out[workload] = {});
+      for (const [agent, i] of agents) {
+        const stats = this.#stats[i]!;
+        byAgent[agent] = Object.fromEntries(COUNT_FIELDS.map((field) => [field, Array.from(stats[field])])) as Record<keyof CrossSessionReuse, number[]>;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Replaces the learned counts of the workloads and agents in `parsed`
+   * (from {@link parseCrossSessionCounts}); others are kept, and so are
+   * the remembered hashes, which go on feeding the counts they fed.
+   */
+  restoreCounts(parsed: Map<string, Map<string, CrossSessionReuse>>): void {
+    for (const [workload, agents] of parsed) {
+      for (const [agent, counts] of agents) {
+        const stats = this.#stats[this.#indexOf(workload, agent)]!;
+        for (const field of COUNT_FIELDS) stats[field].set(counts[field]);
+      }
+    }
+  }
+
   /** Sessions that read the block with this hash in turn, and whose counts it feeds; undefined when not known. */
   readersOf(hash: bigint): { readers: number; stats: CrossSessionReuse } | undefined {
     const e = this.#index.find(Number(hash & 0xffffffffn), Number(hash >> 32n));
@@ -228,6 +255,37 @@ export class CrossSessionTracker {
       index.touch(e);
     }
   }
+}
+
+/** The fields of a {@link CrossSessionReuse}, in snapshot order. */
+const COUNT_FIELDS: readonly (keyof CrossSessionReuse)[] = ['written', 'adopted', 'sharedReads', 'sharedRereads', 'gapSeconds', 'gaps', 'byReaders', 'byReadersNext'];
+
+/**
+ * Parses what {@link CrossSessionTracker.countsJSON} wrote.
+ * @throws TypeError / RangeError naming the workload, agent and field that is wrong.
+ */
+export function parseCrossSessionCounts(raw: unknown, what: string): Map<string, Map<string, CrossSessionReuse>> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new TypeError(`${what} is not an object`);
+  const out = new Map<string, Map<string, CrossSessionReuse>>();
+  for (const [workload, agents] of Object.entries(raw)) {
+    if (typeof agents !== 'object' || agents === null || Array.isArray(agents)) throw new TypeError(`${what}.${workload} is not an object`);
+    const byAgent = new Map<string, CrossSessionReuse>();
+    for (const [agent, counts] of Object.entries(agents)) {
+      if (typeof counts !== 'object' || counts === null) throw new TypeError(`${what}.${workload}.${agent} is not an object`);
+      const parsed = {} as CrossSessionReuse;
+      for (const field of COUNT_FIELDS) {
+        const length = field === 'byReaders' || field === 'byReadersNext' ? MAX_READERS * DEPTH_BUCKETS : DEPTH_BUCKETS;
+        const values = (counts as Record<string, unknown>)[field];
+        if (!Array.isArray(values) || values.length !== length || !values.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) {
+          throw new RangeError(`${what}.${workload}.${agent}.${field} must be ${length} finite counts >= 0`);
+        }
+        parsed[field] = Float64Array.from(values as number[]);
+      }
+      byAgent.set(agent, parsed);
+    }
+    out.set(workload, byAgent);
+  }
+  return out;
 }
 
 /** The share of shared blocks at `bucket` that another session reads after their last reader; 1 until known. */

@@ -3,10 +3,11 @@
  * restore parses everything before it replaces anything, so a corrupt part
  * leaves the policy as it was; live sessions keep their places.
  */
+import { parseCrossSessionCounts } from './cross_session.js';
 import { DEPTH_BUCKETS, type PrefixReuse } from './prefix_reuse.js';
 import { DurationEstimator } from './timing.js';
 import { TransitionModel } from './transitions.js';
-import { newWorkload, type CacheSageState, type WorkloadState } from './workload.js';
+import { COMMON_PREFIX_WINDOW, newWorkload, type CacheSageState, type WorkloadState } from './workload.js';
 
 export function snapshotOf(state: CacheSageState): unknown {
   const workloads: Record<string, unknown> = {};
@@ -20,9 +21,11 @@ export function snapshotOf(state: CacheSageState): unknown {
         [...w.prefixReuse].map(([agent, r]) => [agent, { reused: Array.from(r.reused), seen: Array.from(r.seen) }]),
       ),
       interArrival: w.interArrival.toJSON(),
+      restarts: Object.fromEntries(w.restarts),
+      commonPrefix: Object.fromEntries(w.commonPrefix),
     };
   }
-  return { workloads };
+  return state.crossSession ? { workloads, crossSession: state.crossSession.countsJSON() } : { workloads };
 }
 
 /** @throws TypeError / RangeError naming the part of the snapshot that is wrong. */
@@ -41,8 +44,13 @@ export function restoreFrom(state: CacheSageState, snapshot: unknown): void {
     w.continuation = continuationFrom(r.continuation, name);
     if (r.prefixReuse !== undefined) w.prefixReuse = prefixReuseOf(r.prefixReuse, name);
     w.interArrival = DurationEstimator.fromJSON(r.interArrival);
+    // Absent from snapshots written before these were kept: learned afresh.
+    if (r.restarts !== undefined) w.restarts = restartsFrom(r.restarts, name);
+    if (r.commonPrefix !== undefined) w.commonPrefix = commonPrefixFrom(r.commonPrefix, name);
     parsed.set(name, w);
   }
+  const raw = (snapshot as { crossSession?: unknown }).crossSession;
+  const crossSession = raw === undefined ? undefined : parseCrossSessionCounts(raw, 'cachesage snapshot: crossSession');
   // Everything parsed: replace what was learned, keeping live sessions' places.
   for (const [name, w] of parsed) {
     const old = state.workloads.get(name);
@@ -53,6 +61,32 @@ export function restoreFrom(state: CacheSageState, snapshot: unknown): void {
     }
     state.workloads.set(name, w);
   }
+  if (crossSession !== undefined) state.crossSession?.restoreCounts(crossSession);
+}
+
+function restartsFrom(raw: unknown, name: string): Map<string, { restarted: number; calls: number }> {
+  if (typeof raw !== 'object' || raw === null) throw new TypeError(`cachesage snapshot: ${name}.restarts is not an object`);
+  const out = new Map<string, { restarted: number; calls: number }>();
+  for (const [agent, value] of Object.entries(raw)) {
+    const v = value as { restarted?: unknown; calls?: unknown };
+    if (typeof v?.restarted !== 'number' || typeof v.calls !== 'number' || !(v.restarted >= 0) || !(v.calls >= v.restarted) || !Number.isFinite(v.calls)) {
+      throw new RangeError(`cachesage snapshot: ${name}.restarts.${agent} is not {restarted <= calls}`);
+    }
+    out.set(agent, { restarted: v.restarted, calls: v.calls });
+  }
+  return out;
+}
+
+function commonPrefixFrom(raw: unknown, name: string): Map<string, number[]> {
+  if (typeof raw !== 'object' || raw === null) throw new TypeError(`cachesage snapshot: ${name}.commonPrefix is not an object`);
+  const out = new Map<string, number[]>();
+  for (const [agent, value] of Object.entries(raw)) {
+    if (!Array.isArray(value) || value.length > COMMON_PREFIX_WINDOW || !value.every((x) => Number.isSafeInteger(x) && x >= 0)) {
+      throw new RangeError(`cachesage snapshot: ${name}.commonPrefix.${agent} is not a list of at most ${COMMON_PREFIX_WINDOW} block counts`);
+    }
+    out.set(agent, [...(value as number[])]);
+  }
+  return out;
 }
 
 function prefixReuseOf(raw: unknown, name: string): Map<string, PrefixReuse> {

@@ -216,7 +216,7 @@ export function meanStepSeconds(w: WorkloadState, defaultGapSeconds: number): nu
 
 
 /** Cross-session comparisons an agent's common prefix is the least of. */
-const COMMON_PREFIX_WINDOW = 16;
+export const COMMON_PREFIX_WINDOW = 16;
 
 /** Records how many leading blocks an agent's prompt shared with its previous one from another session. */
 export function observeCommonPrefix(w: WorkloadState, agent: string, shared: number): void {
