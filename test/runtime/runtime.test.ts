@@ -416,7 +416,7 @@ describe('Runtime snapshots of what CacheSage learned of reads across sessions',
     expect(reasonOf(untrained, untrainedIds[5]!)).not.toMatch(/by other sessions/);
   });
 
-  it('refuses a corrupt cross-session part, naming it, and keeps what it had', () => {
+  it('refuses a corrupt cross-session part, naming it, and keeps what it had; restores a snapshot without those parts', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cachesage-snapshot-'));
     const trained = runtime(512);
     documents(trained, 0, 8);
@@ -440,6 +440,15 @@ describe('Runtime snapshots of what CacheSage learned of reads across sessions',
       fresh.snapshot(join(dir, 'after.json'));
       expect(learned('after.json')).toEqual(learned('empty.json'));
     }
+    // A snapshot written before these parts were kept restores without them.
+    const older = JSON.parse(good);
+    delete older.policies.cachesage.crossSession;
+    delete older.policies.cachesage.workloads.w.restarts;
+    delete older.policies.cachesage.workloads.w.commonPrefix;
+    writeFileSync(join(dir, 'older.json'), JSON.stringify(older));
+    fresh.restore(join(dir, 'older.json'));
+    fresh.snapshot(join(dir, 'after.json'));
+    expect(learned('after.json').cachesage.workloads.w.model).toEqual(JSON.parse(good).policies.cachesage.workloads.w.model);
   });
 });
 
