@@ -40,14 +40,18 @@ function session(ctx: TestContext, policy: Policy, name: string, prompt: BigUint
 /** A document behind the mapper's system block: [SYSTEM, base, base + 1, ...], 8 blocks deep. */
 const document = (base: number) => BigUint64Array.from([BigInt(SYSTEM), ...chain(base, 7)]);
 
+/** `count` documents from `first` (100 apart), each asked about by `times` ended sessions in a row. */
+function askAbout(ctx: TestContext, policy: Policy, name: string, count: number, first: number, times = 2): void {
+  for (let d = 0; d < count; d++) {
+    for (let q = 0; q < times; q++) session(ctx, policy, `${name}-${d}-${q}`, document(first + 100 * d));
+  }
+}
+
 describe('cachesage policy: cross-session reuse', () => {
   it("values an ended session's private blocks by how often other sessions read such blocks", () => {
     const { ctx, policy } = setup();
     // Each document is asked about twice: the second session reads the first's blocks.
-    for (let d = 0; d < 4; d++) {
-      session(ctx, policy, `first-${d}`, document(100 * (d + 1)));
-      session(ctx, policy, `second-${d}`, document(100 * (d + 1)));
-    }
+    askAbout(ctx, policy, 'doc', 4, 100);
     session(ctx, policy, 'live', document(5000), true);
     const ids = session(ctx, policy, 'new', document(1000));
     const deep = policy.explain!(ids[6]!)!;
@@ -65,10 +69,7 @@ describe('cachesage policy: cross-session reuse', () => {
 
   it('marks shared blocks stale once as many sessions read them as such blocks ever get', () => {
     const { ctx, policy } = setup();
-    for (let d = 0; d < 4; d++) {
-      session(ctx, policy, `first-${d}`, document(100 * (d + 1)));
-      session(ctx, policy, `second-${d}`, document(100 * (d + 1)));
-    }
+    askAbout(ctx, policy, 'doc', 4, 100);
     session(ctx, policy, 'first-new', document(1000));
     ctx.stale.length = 0;
     const ids = session(ctx, policy, 'second-new', document(1000));
@@ -81,17 +82,11 @@ describe('cachesage policy: cross-session reuse', () => {
   it("marks an ended session's private blocks dead once nobody read them for long past the usual gap, and a read revives them", () => {
     const { ctx, policy } = setup();
     // Documents are asked about twice, one second apart.
-    for (let d = 0; d < 4; d++) {
-      session(ctx, policy, `first-${d}`, document(100 * (d + 1)));
-      session(ctx, policy, `second-${d}`, document(100 * (d + 1)));
-    }
+    askAbout(ctx, policy, 'doc', 4, 100);
     const ids = session(ctx, policy, 'unread', document(1000));
     expect(policy.explain!(ids[6]!)!.reason).toMatch(/^private to an ended session, by other sessions /);
     // Forty seconds of other documents, each read twice: nobody reads this one.
-    for (let d = 0; d < 20; d++) {
-      session(ctx, policy, `later-first-${d}`, document(10_000 + 100 * d));
-      session(ctx, policy, `later-second-${d}`, document(10_000 + 100 * d));
-    }
+    askAbout(ctx, policy, 'later', 20, 10_000);
     expect(ctx.dead).toEqual(expect.arrayContaining(Array.from(ids.subarray(1))));
     // The system block is shared by every session, read a moment ago: never dead.
     expect(ctx.dead).not.toContain(ids[0]);
@@ -103,10 +98,7 @@ describe('cachesage policy: cross-session reuse', () => {
 
   it('leaves blocks alone while their idle time is within the gaps such reads take', () => {
     const { ctx, policy } = setup();
-    for (let d = 0; d < 4; d++) {
-      session(ctx, policy, `first-${d}`, document(100 * (d + 1)));
-      session(ctx, policy, `second-${d}`, document(100 * (d + 1)));
-    }
+    askAbout(ctx, policy, 'doc', 4, 100);
     const ids = session(ctx, policy, 'waiting', document(1000));
     // Sixteen documents, each read a second time 16 s after the first: by
     // the end this block is some 30 s idle, about two of the gaps seen
@@ -126,11 +118,7 @@ describe('cachesage policy: cross-session reuse', () => {
     const ids = session(ctx, policy, 'b', document(1000));
     // Read by two sessions: a third comes half the time, so not stale yet.
     expect(ctx.stale).not.toContain(ids[6]);
-    for (let d = 0; d < 20; d++) {
-      session(ctx, policy, `later-first-${d}`, document(10_000 + 100 * d));
-      session(ctx, policy, `later-second-${d}`, document(10_000 + 100 * d));
-      session(ctx, policy, `later-third-${d}`, document(10_000 + 100 * d));
-    }
+    askAbout(ctx, policy, 'later', 20, 10_000, 3);
     expect(ctx.stale).toEqual(expect.arrayContaining([ids[4], ids[5], ids[6]]));
     expect(ctx.stale).not.toContain(ids[0]);
   });
