@@ -41,11 +41,11 @@ export function restoreFrom(state: CacheSageState, snapshot: unknown): void {
     w.model = TransitionModel.fromJSON(r.model);
     w.service = estimators(r.service, `${name}.service`);
     w.gap = estimators(r.gap, `${name}.gap`);
-    w.continuation = continuationFrom(r.continuation, name);
+    w.continuation = callCountsFrom(r.continuation, name, 'continuation', 'extended');
     if (r.prefixReuse !== undefined) w.prefixReuse = prefixReuseOf(r.prefixReuse, name);
     w.interArrival = DurationEstimator.fromJSON(r.interArrival);
     // Absent from snapshots written before these were kept: learned afresh.
-    if (r.restarts !== undefined) w.restarts = restartsFrom(r.restarts, name);
+    if (r.restarts !== undefined) w.restarts = callCountsFrom(r.restarts, name, 'restarts', 'restarted');
     if (r.commonPrefix !== undefined) w.commonPrefix = commonPrefixFrom(r.commonPrefix, name);
     parsed.set(name, w);
   }
@@ -62,19 +62,6 @@ export function restoreFrom(state: CacheSageState, snapshot: unknown): void {
     state.workloads.set(name, w);
   }
   if (crossSession !== undefined) state.crossSession?.restoreCounts(crossSession);
-}
-
-function restartsFrom(raw: unknown, name: string): Map<string, { restarted: number; calls: number }> {
-  if (typeof raw !== 'object' || raw === null) throw new TypeError(`cachesage snapshot: ${name}.restarts is not an object`);
-  const out = new Map<string, { restarted: number; calls: number }>();
-  for (const [agent, value] of Object.entries(raw)) {
-    const v = value as { restarted?: unknown; calls?: unknown };
-    if (typeof v?.restarted !== 'number' || typeof v.calls !== 'number' || !(v.restarted >= 0) || !(v.calls >= v.restarted) || !Number.isFinite(v.calls)) {
-      throw new RangeError(`cachesage snapshot: ${name}.restarts.${agent} is not {restarted <= calls}`);
-    }
-    out.set(agent, { restarted: v.restarted, calls: v.calls });
-  }
-  return out;
 }
 
 function commonPrefixFrom(raw: unknown, name: string): Map<string, number[]> {
@@ -106,15 +93,21 @@ function prefixReuseOf(raw: unknown, name: string): Map<string, PrefixReuse> {
   return out;
 }
 
-function continuationFrom(raw: unknown, name: string): Map<string, { extended: number; calls: number }> {
-  if (typeof raw !== 'object' || raw === null) throw new TypeError(`cachesage snapshot: ${name}.continuation is not an object`);
-  const out = new Map<string, { extended: number; calls: number }>();
+/**
+ * Per agent, a decayed count of calls and of those with some property
+ * (`part`: continuation counts `extended`, restarts `restarted`).
+ */
+function callCountsFrom<K extends string>(raw: unknown, name: string, part: string, hits: K): Map<string, Record<K | 'calls', number>> {
+  if (typeof raw !== 'object' || raw === null) throw new TypeError(`cachesage snapshot: ${name}.${part} is not an object`);
+  const out = new Map<string, Record<K | 'calls', number>>();
   for (const [agent, value] of Object.entries(raw)) {
-    const v = value as { extended?: unknown; calls?: unknown };
-    if (typeof v?.extended !== 'number' || typeof v.calls !== 'number' || !(v.extended >= 0) || !(v.calls >= v.extended)) {
-      throw new RangeError(`cachesage snapshot: ${name}.continuation.${agent} is not {extended <= calls}`);
+    const v = value as Record<string, unknown> | null;
+    const count = v?.[hits];
+    const calls = v?.calls;
+    if (typeof count !== 'number' || typeof calls !== 'number' || !(count >= 0) || !(calls >= count) || !Number.isFinite(calls)) {
+      throw new RangeError(`cachesage snapshot: ${name}.${part}.${agent} is not {${hits} <= calls}`);
     }
-    out.set(agent, { extended: v.extended, calls: v.calls });
+    out.set(agent, { [hits]: count, calls } as Record<K | 'calls', number>);
   }
   return out;
 }
