@@ -1,8 +1,8 @@
 /**
  * Score classes: blocks that share workload, agent set, session, depth
- * bucket and staleness (live, stale or dead) share a reuse probability, so a class-scoring policy
- * scores classes, not blocks, and the core orders blocks within a class by
- * recency. The book files committed blocks under classes, recycles classes
+ * bucket and staleness (live, stale or dead) share a reuse probability, so
+ * a class-scoring policy scores classes, not blocks, and the core orders
+ * blocks within a class by recency. The book files committed blocks under classes, recycles classes
  * that lose their last block, and indexes them by session and workload.
  */
 import type { BlockManagerLike } from '../blocks/types.js';

@@ -16,11 +16,11 @@ import type { AgentRef } from '../policies/types.js';
 import { checkInt } from '../util/check.js';
 import { sharedPrefixLength } from '../util/words.js';
 import { HOLD_ID_BASE } from './actions.js';
+import { Staleness } from './classes.js';
 import { checkAgentRef, checkTime } from './events.js';
 import { checkName } from './names.js';
 import { drainBlockEvents, emit, rescore, type RuntimeParts } from './parts.js';
 import type { AdmitDecision, AdmitRequest } from './types.js';
-import { Staleness } from './classes.js';
 
 interface RequestState {
   requestId: number;

@@ -8,9 +8,9 @@ import type { BlockManagerLike } from '../blocks/types.js';
 import { cpuBackend, selectionOf, type BackendSelection } from '../compute/backend.js';
 import { createPolicy } from '../policies/registry.js';
 import type { Policy, PolicyContext, ScoreClass } from '../policies/types.js';
+import { Staleness } from './classes.js';
 import type { RuntimeParts } from './parts.js';
 import type { PolicySpec, RuntimeOptions } from './types.js';
-import { Staleness } from './classes.js';
 
 /** The policies' view of the runtime: the session model, the class book and a read-only block manager. */
 export function policyContext(parts: RuntimeParts, hostToDeviceBytesPerSecond: number): PolicyContext {

@@ -99,7 +99,6 @@ const DEAD_ABOVE_RESTARTS = 0.9;
 // Counts decay (three calls weigh 2.94): this is "three calls".
 const DEAD_AFTER_CALLS = 2.5;
 
-
 /** A step's origin when the model starts the session afresh. */
 const FRESH: StepOrigin = { agent: null, inStep: false, stepEndedAt: null };
 
