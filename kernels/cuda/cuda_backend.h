@@ -27,6 +27,7 @@
 
 #include "block_manager.h"
 #include "data_plane.h"
+#include "engine.h"
 #include "hit_scoring.h"
 #include "model_config.h"
 #include "survival.h"
@@ -241,6 +242,31 @@ class CudaPagedAttention {
 
   // The host waits for everything queued so far.
   void synchronize();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The reference engine's attention (native/engine/engine.h) on the device,
+// for an engine whose KV pool is device memory (a CudaDataPlane's device
+// pool): each layer's new K/V rows and queries go up in one copy each, the
+// appends, prefills and the batched decode run as CudaPagedAttention
+// kernels on one stream, and the attention output comes back before the
+// layer's dense parts run on the host. Checks as the CPU kernels do.
+class CudaEngineAttention final : public engine::AttentionBackend {
+ public:
+  CudaEngineAttention();
+  ~CudaEngineAttention() override;
+  CudaEngineAttention(const CudaEngineAttention&) = delete;
+  CudaEngineAttention& operator=(const CudaEngineAttention&) = delete;
+
+  const char* name() const override { return "cuda"; }
+  void attend(const engine::PagedKv& kv, int32_t heads, int32_t layer, engine::ForwardPass& pass,
+              engine::ThreadPool& threads) override;
+  void decode(const engine::PagedKv& kv, int32_t layer, int32_t heads, int32_t batch,
+              const engine::BlockTableView* tables, const int32_t* positions, const float* q, float* out,
+              engine::ThreadPool& threads) override;
 
  private:
   struct Impl;

@@ -10,9 +10,28 @@
 
 namespace cachesage::engine {
 
+namespace {
+
+// The attention of an engine over a pool it cannot address.
+class ExternalAttention final : public AttentionBackend {
+ public:
+  const char* name() const override { return "external"; }
+  void attend(const PagedKv&, int32_t, int32_t, ForwardPass&, ThreadPool&) override {
+    throw std::logic_error(
+        "forward: this engine's KV pool is not in this process's memory; attend where it lives, layer by layer "
+        "(ForwardPass)");
+  }
+  void decode(const PagedKv&, int32_t, int32_t, int32_t, const BlockTableView*, const int32_t*, const float*, float*,
+              ThreadPool&) override {
+    throw std::logic_error("decodeAttention: this engine's KV pool is not in this process's memory");
+  }
+};
+
+}  // namespace
+
 Engine::Engine(const ModelConfig& config, Weights weights, int32_t blockSize, void* pool, int64_t poolBytes,
-               int32_t threads)
-    : config_(config), weights_(std::move(weights)), pool_(threads) {
+               int32_t threads, std::unique_ptr<AttentionBackend> attention)
+    : config_(config), weights_(std::move(weights)), pool_(threads), attention_(std::move(attention)) {
   checkWeights(config_, weights_);
   kv_.layout = pageLayout(config_, blockSize);
   if (pool == nullptr || reinterpret_cast<uintptr_t>(pool) % alignof(float) != 0) {
@@ -25,6 +44,15 @@ Engine::Engine(const ModelConfig& config, Weights weights, int32_t blockSize, vo
   }
   kv_.base = static_cast<float*>(pool);
   kv_.blocks = static_cast<int32_t>(poolBytes / bytesPerBlock);
+  if (!attention_) attention_ = std::make_unique<CpuAttention>();
+}
+
+Engine::Engine(const ModelConfig& config, Weights weights, int32_t blockSize, int32_t blocks, int32_t threads)
+    : config_(config), weights_(std::move(weights)), pool_(threads), attention_(std::make_unique<ExternalAttention>()) {
+  checkWeights(config_, weights_);
+  kv_.layout = pageLayout(config_, blockSize);
+  if (blocks < 1) throw std::out_of_range("Engine: the KV pool must have at least one block");
+  kv_.blocks = blocks;
 }
 
 int64_t Engine::logitRows(const std::vector<SequenceChunk>& batch, bool allLogits) {
@@ -35,6 +63,7 @@ int64_t Engine::logitRows(const std::vector<SequenceChunk>& batch, bool allLogit
 }
 
 void Engine::check(const std::vector<SequenceChunk>& batch) const {
+  if (batch.empty()) throw std::out_of_range("forward: the batch has no chunks");
   for (size_t s = 0; s < batch.size(); s++) {
     const SequenceChunk& chunk = batch[s];
     std::string op = "forward: chunk " + std::to_string(s);
@@ -56,103 +85,181 @@ void Engine::check(const std::vector<SequenceChunk>& batch) const {
 }
 
 void Engine::forward(const std::vector<SequenceChunk>& batch, bool allLogits, float* logits) {
-  check(batch);
-  const ModelConfig& c = config_;
-  const int64_t d = c.modelDim, kvDim = c.kvDim(), f = c.ffnDim;
-  int64_t total = 0;
-  for (const auto& chunk : batch) total += chunk.count;
-  std::vector<int32_t> positions(static_cast<size_t>(total));
-  std::vector<int64_t> firstRow(batch.size());
-  std::vector<float> x(static_cast<size_t>(total * d));
-  {
-    int64_t row = 0;
-    for (size_t s = 0; s < batch.size(); s++) {
-      firstRow[s] = row;
-      for (int32_t i = 0; i < batch[s].count; i++, row++) {
-        positions[static_cast<size_t>(row)] = batch[s].start + i;
-        std::memcpy(&x[static_cast<size_t>(row * d)], &weights_.embedding[static_cast<size_t>(batch[s].tokens[i] * d)],
-                    sizeof(float) * static_cast<size_t>(d));
-      }
-    }
+  ForwardPass pass(*this, batch, allLogits);
+  for (int32_t l = 0; l < config_.layers; l++) {
+    pass.project();
+    attention_->attend(kv_, config_.heads, l, pass, pool_);
+    pass.finishLayer();
   }
-  // Single-token chunks go through the batched decode kernel.
-  std::vector<size_t> decodes;
-  std::vector<BlockTableView> decodeTables;
-  std::vector<int32_t> decodePositions;
-  for (size_t s = 0; s < batch.size(); s++) {
-    if (batch[s].count == 1) {
-      decodes.push_back(s);
-      decodeTables.push_back(batch[s].table);
-      decodePositions.push_back(batch[s].start);
-    }
-  }
-  std::vector<float> h(x.size()), q(x.size()), attention(x.size()), projected(x.size());
-  std::vector<float> k(static_cast<size_t>(total * kvDim)), v(k.size());
-  std::vector<float> gate(static_cast<size_t>(total * f)), up(gate.size());
-  std::vector<float> decodeQ(decodes.size() * static_cast<size_t>(d)), decodeOut(decodeQ.size());
-  for (int32_t l = 0; l < c.layers; l++) {
-    const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
-    rmsNorm(x.data(), w.attentionNorm.data(), h.data(), total, d, c.normEps);
-    matmulTransposed(h.data(), w.wq.data(), q.data(), total, d, d, pool_);
-    matmulTransposed(h.data(), w.wk.data(), k.data(), total, d, kvDim, pool_);
-    matmulTransposed(h.data(), w.wv.data(), v.data(), total, d, kvDim, pool_);
-    applyRope(q.data(), total, c.heads, c.headDim(), positions.data(), c.ropeTheta);
-    applyRope(k.data(), total, c.kvHeads, c.headDim(), positions.data(), c.ropeTheta);
-    for (size_t s = 0; s < batch.size(); s++) {
-      const SequenceChunk& chunk = batch[s];
-      int32_t skip = std::clamp(chunk.writeFrom - chunk.start, 0, chunk.count);
-      int64_t row = firstRow[s] + skip;
-      appendKv(kv_, l, chunk.table, chunk.start + skip, chunk.count - skip, &k[static_cast<size_t>(row * kvDim)],
-               &v[static_cast<size_t>(row * kvDim)]);
-    }
-    for (size_t s = 0; s < batch.size(); s++) {
-      const SequenceChunk& chunk = batch[s];
-      if (chunk.count == 1) continue;
-      size_t offset = static_cast<size_t>(firstRow[s] * d);
-      pagedPrefillAttention(kv_, l, c.heads, chunk.table, chunk.start, chunk.count, &q[offset], &attention[offset],
-                            pool_);
-    }
-    if (!decodes.empty()) {
-      for (size_t i = 0; i < decodes.size(); i++) {
-        std::memcpy(&decodeQ[i * static_cast<size_t>(d)], &q[static_cast<size_t>(firstRow[decodes[i]] * d)],
-                    sizeof(float) * static_cast<size_t>(d));
-      }
-      pagedDecodeAttention(kv_, l, c.heads, static_cast<int32_t>(decodes.size()), decodeTables.data(),
-                           decodePositions.data(), decodeQ.data(), decodeOut.data(), pool_);
-      for (size_t i = 0; i < decodes.size(); i++) {
-        std::memcpy(&attention[static_cast<size_t>(firstRow[decodes[i]] * d)], &decodeOut[i * static_cast<size_t>(d)],
-                    sizeof(float) * static_cast<size_t>(d));
-      }
-    }
-    matmulTransposed(attention.data(), w.wo.data(), projected.data(), total, d, d, pool_);
-    for (size_t i = 0; i < x.size(); i++) x[i] += projected[i];
-    rmsNorm(x.data(), w.mlpNorm.data(), h.data(), total, d, c.normEps);
-    matmulTransposed(h.data(), w.wGate.data(), gate.data(), total, d, f, pool_);
-    matmulTransposed(h.data(), w.wUp.data(), up.data(), total, d, f, pool_);
-    swiglu(gate.data(), up.data(), gate.data(), total * f);
-    matmulTransposed(gate.data(), w.wDown.data(), projected.data(), total, f, d, pool_);
-    for (size_t i = 0; i < x.size(); i++) x[i] += projected[i];
-  }
-  // The output head runs only on the rows whose logits are wanted.
-  int64_t rows = logitRows(batch, allLogits);
-  std::vector<float> selected(static_cast<size_t>(rows * d));
-  if (allLogits) {
-    selected = x;
-  } else {
-    for (size_t s = 0; s < batch.size(); s++) {
-      std::memcpy(&selected[s * static_cast<size_t>(d)], &x[static_cast<size_t>((firstRow[s] + batch[s].count - 1) * d)],
-                  sizeof(float) * static_cast<size_t>(d));
-    }
-  }
-  rmsNorm(selected.data(), weights_.finalNorm.data(), selected.data(), rows, d, c.normEps);
-  matmulTransposed(selected.data(), weights_.head().data(), logits, rows, d, c.vocab, pool_);
+  pass.logits(logits);
 }
 
 void Engine::decodeAttention(int32_t layer, const std::vector<BlockTableView>& tables, const int32_t* positions,
                              const float* q, float* out) {
   if (layer < 0 || layer >= config_.layers) throw std::out_of_range("decodeAttention: layer out of range");
-  pagedDecodeAttention(kv_, layer, config_.heads, static_cast<int32_t>(tables.size()), tables.data(), positions, q, out,
-                       pool_);
+  attention_->decode(kv_, layer, config_.heads, static_cast<int32_t>(tables.size()), tables.data(), positions, q, out,
+                     pool_);
+}
+
+ForwardPass::ForwardPass(Engine& engine, const std::vector<SequenceChunk>& batch, bool allLogits)
+    : engine_(engine), allLogits_(allLogits) {
+  engine.check(batch);
+  const ModelConfig& c = engine.config();
+  const int64_t d = c.modelDim;
+  size_t tableTotal = 0;
+  for (const auto& chunk : batch) {
+    rows_ += chunk.count;
+    tableTotal += static_cast<size_t>(chunk.table.length);
+  }
+  tokens_.reserve(static_cast<size_t>(rows_));
+  tables_.reserve(tableTotal);
+  chunks_.reserve(batch.size());
+  for (const auto& chunk : batch) {
+    SequenceChunk copy = chunk;
+    copy.tokens = tokens_.data() + tokens_.size();
+    copy.table.slots = tables_.data() + tables_.size();
+    tokens_.insert(tokens_.end(), chunk.tokens, chunk.tokens + chunk.count);
+    tables_.insert(tables_.end(), chunk.table.slots, chunk.table.slots + chunk.table.length);
+    chunks_.push_back(copy);
+  }
+  positions_.resize(static_cast<size_t>(rows_));
+  firstRow_.resize(chunks_.size());
+  x_.resize(static_cast<size_t>(rows_ * d));
+  int64_t row = 0;
+  for (size_t s = 0; s < chunks_.size(); s++) {
+    const SequenceChunk& chunk = chunks_[s];
+    firstRow_[s] = row;
+    for (int32_t i = 0; i < chunk.count; i++, row++) {
+      positions_[static_cast<size_t>(row)] = chunk.start + i;
+      std::memcpy(&x_[static_cast<size_t>(row * d)],
+                  &engine.weights().embedding[static_cast<size_t>(chunk.tokens[i]) * static_cast<size_t>(d)],
+                  sizeof(float) * static_cast<size_t>(d));
+    }
+    if (chunk.count == 1) {
+      decodes_.push_back(s);
+      decodeTables_.push_back(chunk.table);
+      decodePositions_.push_back(chunk.start);
+    }
+  }
+  const int64_t kvDim = c.kvDim(), f = c.ffnDim;
+  h_.resize(x_.size());
+  q_.resize(x_.size());
+  attention_.resize(x_.size());
+  projectedRows_.resize(x_.size());
+  k_.resize(static_cast<size_t>(rows_ * kvDim));
+  v_.resize(k_.size());
+  gate_.resize(static_cast<size_t>(rows_ * f));
+  up_.resize(gate_.size());
+}
+
+int32_t ForwardPass::skip(size_t chunk) const {
+  const SequenceChunk& c = chunks_[chunk];
+  return std::clamp(c.writeFrom - c.start, 0, c.count);
+}
+
+void ForwardPass::gatherDecodeQueries(float* out) const {
+  const size_t d = static_cast<size_t>(engine_.config().modelDim);
+  for (size_t i = 0; i < decodes_.size(); i++) {
+    std::memcpy(out + i * d, &q_[static_cast<size_t>(firstRow_[decodes_[i]]) * d], sizeof(float) * d);
+  }
+}
+
+void ForwardPass::scatterDecodeOutputs(const float* outputs) {
+  const size_t d = static_cast<size_t>(engine_.config().modelDim);
+  for (size_t i = 0; i < decodes_.size(); i++) {
+    std::memcpy(&attention_[static_cast<size_t>(firstRow_[decodes_[i]]) * d], outputs + i * d, sizeof(float) * d);
+  }
+}
+
+void ForwardPass::project() {
+  const ModelConfig& c = engine_.config();
+  if (finished_ || projected_ || layer_ >= c.layers) throw std::logic_error("project: every layer of this pass is already projected");
+  const LayerWeights& w = engine_.weights().layers[static_cast<size_t>(layer_)];
+  ThreadPool& threads = engine_.threadPool();
+  const int64_t d = c.modelDim, kvDim = c.kvDim();
+  rmsNorm(x_.data(), w.attentionNorm.data(), h_.data(), rows_, d, c.normEps);
+  matmulTransposed(h_.data(), w.wq.data(), q_.data(), rows_, d, d, threads);
+  matmulTransposed(h_.data(), w.wk.data(), k_.data(), rows_, d, kvDim, threads);
+  matmulTransposed(h_.data(), w.wv.data(), v_.data(), rows_, d, kvDim, threads);
+  applyRope(q_.data(), rows_, c.heads, c.headDim(), positions_.data(), c.ropeTheta);
+  applyRope(k_.data(), rows_, c.kvHeads, c.headDim(), positions_.data(), c.ropeTheta);
+  projected_ = true;
+}
+
+void ForwardPass::finishLayer() {
+  if (!projected_) throw std::logic_error("finishLayer: the layer is not projected yet (call project first)");
+  const ModelConfig& c = engine_.config();
+  const LayerWeights& w = engine_.weights().layers[static_cast<size_t>(layer_)];
+  ThreadPool& threads = engine_.threadPool();
+  const int64_t d = c.modelDim, f = c.ffnDim;
+  matmulTransposed(attention_.data(), w.wo.data(), projectedRows_.data(), rows_, d, d, threads);
+  for (size_t i = 0; i < x_.size(); i++) x_[i] += projectedRows_[i];
+  rmsNorm(x_.data(), w.mlpNorm.data(), h_.data(), rows_, d, c.normEps);
+  matmulTransposed(h_.data(), w.wGate.data(), gate_.data(), rows_, d, f, threads);
+  matmulTransposed(h_.data(), w.wUp.data(), up_.data(), rows_, d, f, threads);
+  swiglu(gate_.data(), up_.data(), gate_.data(), rows_ * f);
+  matmulTransposed(gate_.data(), w.wDown.data(), projectedRows_.data(), rows_, f, d, threads);
+  for (size_t i = 0; i < x_.size(); i++) x_[i] += projectedRows_[i];
+  projected_ = false;
+  layer_++;
+}
+
+int64_t ForwardPass::logitRows() const { return allLogits_ ? rows_ : static_cast<int64_t>(chunks_.size()); }
+
+void ForwardPass::logits(float* out) {
+  const ModelConfig& c = engine_.config();
+  if (finished_) throw std::logic_error("logits: this pass has ended");
+  if (layer_ < c.layers) {
+    throw std::logic_error("logits: layer " + std::to_string(layer_) + " of " + std::to_string(c.layers) +
+                           " has not run yet");
+  }
+  const int64_t d = c.modelDim;
+  // The output head runs only on the rows whose logits are wanted.
+  const int64_t rows = logitRows();
+  std::vector<float> selected(static_cast<size_t>(rows * d));
+  if (allLogits_) {
+    selected = x_;
+  } else {
+    for (size_t s = 0; s < chunks_.size(); s++) {
+      std::memcpy(&selected[s * static_cast<size_t>(d)],
+                  &x_[static_cast<size_t>((firstRow_[s] + chunks_[s].count - 1) * d)], sizeof(float) * static_cast<size_t>(d));
+    }
+  }
+  rmsNorm(selected.data(), engine_.weights().finalNorm.data(), selected.data(), rows, d, c.normEps);
+  matmulTransposed(selected.data(), engine_.weights().head().data(), out, rows, d, c.vocab, engine_.threadPool());
+  finished_ = true;
+}
+
+void CpuAttention::attend(const PagedKv& kv, int32_t heads, int32_t layer, ForwardPass& pass, ThreadPool& threads) {
+  const int64_t d = static_cast<int64_t>(heads) * kv.layout.headDim;
+  const int64_t kvDim = static_cast<int64_t>(kv.layout.kvHeads) * kv.layout.headDim;
+  const auto& chunks = pass.chunks();
+  for (size_t s = 0; s < chunks.size(); s++) {
+    const SequenceChunk& chunk = chunks[s];
+    const int32_t skip = pass.skip(s);
+    const size_t row = static_cast<size_t>(pass.firstRow(s) + skip);
+    appendKv(kv, layer, chunk.table, chunk.start + skip, chunk.count - skip, pass.k() + row * kvDim,
+             pass.v() + row * kvDim);
+  }
+  for (size_t s = 0; s < chunks.size(); s++) {
+    const SequenceChunk& chunk = chunks[s];
+    if (chunk.count == 1) continue;
+    const size_t offset = static_cast<size_t>(pass.firstRow(s) * d);
+    pagedPrefillAttention(kv, layer, heads, chunk.table, chunk.start, chunk.count, pass.q() + offset,
+                          pass.attention() + offset, threads);
+  }
+  const size_t decodes = pass.decodes().size();
+  if (decodes == 0) return;
+  std::vector<float> queries(decodes * static_cast<size_t>(d)), outputs(queries.size());
+  pass.gatherDecodeQueries(queries.data());
+  pagedDecodeAttention(kv, layer, heads, static_cast<int32_t>(decodes), pass.decodeTables().data(),
+                       pass.decodePositions().data(), queries.data(), outputs.data(), threads);
+  pass.scatterDecodeOutputs(outputs.data());
+}
+
+void CpuAttention::decode(const PagedKv& kv, int32_t layer, int32_t heads, int32_t batch, const BlockTableView* tables,
+                          const int32_t* positions, const float* q, float* out, ThreadPool& threads) {
+  pagedDecodeAttention(kv, layer, heads, batch, tables, positions, q, out, threads);
 }
 
 std::vector<float> referenceForward(const ModelConfig& c, const Weights& w, const int32_t* tokens, int32_t count) {

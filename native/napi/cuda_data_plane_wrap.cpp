@@ -9,6 +9,13 @@
 
 namespace cachesage::napi {
 
+namespace {
+
+// Marks the JS objects that wrap a CudaDataPlane (napi_type_tag_object).
+const napi_type_tag kCudaDataPlaneTag = {0x8c3f1d2a6b7e4f90ULL, 0x1e5a9c7d3b2f6a48ULL};
+
+}  // namespace
+
 Napi::Function CudaDataPlaneWrap::Define(Napi::Env env) {
   return DefineClass(env, kName,
                      {
@@ -31,9 +38,15 @@ CudaDataPlaneWrap::CudaDataPlaneWrap(const Napi::CallbackInfo& info)
   const int32_t hostBlocks = int32Arg(info, 2, kName, 0);
   requireDevice(info.Env(), kName);
   plane_ = cudaGuarded(info.Env(), [&] {
-    return std::make_unique<CudaDataPlane>(static_cast<int64_t>(bytesPerBlock), deviceBlocks,
+    return std::make_shared<CudaDataPlane>(static_cast<int64_t>(bytesPerBlock), deviceBlocks,
                                            hostBlocks);
   });
+  info.This().As<Napi::Object>().TypeTag(&kCudaDataPlaneTag);
+}
+
+std::shared_ptr<CudaDataPlane> CudaDataPlaneWrap::Shared(Napi::Value value) {
+  if (!value.IsObject() || !value.As<Napi::Object>().CheckTypeTag(&kCudaDataPlaneTag)) return nullptr;
+  return Unwrap(value.As<Napi::Object>())->plane_;
 }
 
 CudaDataPlane& CudaDataPlaneWrap::plane(const Napi::CallbackInfo& info) const {

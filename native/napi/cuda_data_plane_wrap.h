@@ -26,6 +26,11 @@ class CudaDataPlaneWrap : public Napi::ObjectWrap<CudaDataPlaneWrap> {
   static Napi::Function Define(Napi::Env env);
   explicit CudaDataPlaneWrap(const Napi::CallbackInfo& info);
 
+  // The plane behind a JS NativeCudaDataPlane (checked by type tag), shared
+  // so that an engine computing in its device pool keeps the memory alive
+  // past destroy(); null when `value` is not one, or was destroyed.
+  static std::shared_ptr<CudaDataPlane> Shared(Napi::Value value);
+
  private:
   static constexpr const char* kName = "NativeCudaDataPlane";
 
@@ -43,7 +48,7 @@ class CudaDataPlaneWrap : public Napi::ObjectWrap<CudaDataPlaneWrap> {
   Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 
-  std::unique_ptr<CudaDataPlane> plane_;
+  std::shared_ptr<CudaDataPlane> plane_;
 };
 
 }  // namespace cachesage::napi

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { CpuDataPlane } from '../../src/blocks/data_plane.js';
 import { kvBytesPerBlock, loadModelConfig, modelConfigFromJson, MODEL_PRESETS } from '../../src/engine/config.js';
+import { nativeAddon } from '../../src/blocks/addon.js';
 import { Engine } from '../../src/engine/engine.js';
 import { maxRelativeError, randomTokens, TOLERANCE } from './helpers.js';
 
@@ -105,6 +106,44 @@ describe('Engine', () => {
     expect(() => new Engine({ model: { ...MODEL, kvHeads: 3 }, blockSize: BLOCK, pool: new ArrayBuffer(8192) })).toThrow(RangeError);
   });
 
+  it('runs a pass layer by layer where the attention is computed outside, and refuses passes out of order', () => {
+    type Native = {
+      forward(...args: unknown[]): Float32Array;
+      beginPass(...args: unknown[]): void;
+      project(): { layer: number; q: Float32Array; k: Float32Array; v: Float32Array };
+      finishLayer(attention: Float32Array): void;
+      passLogits(): Float32Array;
+    };
+    const NativeEngine = (nativeAddon() as unknown as { NativeEngine: new (...args: unknown[]) => Native }).NativeEngine;
+    // The same weights twice: one engine over an ArrayBuffer, one over 8 blocks it cannot address.
+    const pool = new ArrayBuffer(8 * kvBytesPerBlock(MODEL, BLOCK));
+    const inMemory = new NativeEngine(MODEL, BLOCK, pool, 1, 3, null);
+    const external = new NativeEngine(MODEL, BLOCK, 8, 1, 3, null);
+    const tokens = prompt.subarray(0, 20);
+    const batch = [tokens, Int32Array.of(20), Int32Array.of(0), Int32Array.of(0), Int32Array.of(4, 5), Int32Array.of(2), false];
+    expect(() => external.forward(...batch)).toThrow(/not in this process's memory/);
+    expect(() => external.project()).toThrow(/no pass is running \(call beginPass first\)/);
+    expect(() => external.beginPass(tokens, Int32Array.of(20), Int32Array.of(0), Int32Array.of(0), Int32Array.of(4, 8), Int32Array.of(2), false)).toThrow(/slot 8, outside the pool of 8 blocks/);
+    // The caller's attention: plain causal attention over the pass's own K/V
+    // (a prompt from position 0 needs nothing from the pool). The logits
+    // must be the in-memory engine's.
+    external.beginPass(...batch);
+    expect(() => external.passLogits()).toThrow(/layer 0 of 2 has not run yet/);
+    expect(() => external.finishLayer(new Float32Array(20 * MODEL.modelDim))).toThrow(/not projected yet/);
+    for (let layer = 0; layer < MODEL.layers; layer++) {
+      const { layer: projected, q, k, v } = external.project();
+      expect(projected).toBe(layer);
+      expect(() => external.project()).toThrow(/is projected and waits for finishLayer/);
+      expect(() => external.finishLayer(new Float32Array(3))).toThrow(/rows x modelDim = 1280 floats, got 3/);
+      external.finishLayer(causalAttention(q, k, v, 20, MODEL.heads, MODEL.kvHeads, MODEL.modelDim / MODEL.heads));
+    }
+    expect(() => external.project()).toThrow(/every layer has run/);
+    const got = external.passLogits();
+    const want = inMemory.forward(...batch);
+    expect(maxRelativeError(got, want)).toBeLessThanOrEqual(TOLERANCE);
+    expect(() => external.passLogits()).toThrow(/no pass is running/);
+  });
+
   it('reads model configs in its own or Hugging Face field names', () => {
     expect(loadModelConfig('tiny')).toEqual(MODEL);
     const hf = { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 128, vocab_size: 512, tie_word_embeddings: true };
@@ -113,3 +152,30 @@ describe('Engine', () => {
     expect(() => loadModelConfig('no-such-model.json')).toThrow(/model config no-such-model.json: cannot read it/);
   });
 });
+
+/** Causal attention of n rows over their own K/V ([n][kvHeads][hd]), plain loops in double. */
+function causalAttention(q: Float32Array, k: Float32Array, v: Float32Array, n: number, heads: number, kvHeads: number, hd: number): Float32Array {
+  const out = new Float32Array(n * heads * hd);
+  const group = heads / kvHeads;
+  for (let i = 0; i < n; i++) {
+    for (let h = 0; h < heads; h++) {
+      const kh = Math.floor(h / group);
+      const scores = new Float64Array(i + 1);
+      let max = -Infinity;
+      for (let j = 0; j <= i; j++) {
+        let dot = 0;
+        for (let d = 0; d < hd; d++) dot += q[(i * heads + h) * hd + d]! * k[(j * kvHeads + kh) * hd + d]!;
+        scores[j] = dot / Math.sqrt(hd);
+        max = Math.max(max, scores[j]!);
+      }
+      let sum = 0;
+      for (let j = 0; j <= i; j++) sum += (scores[j] = Math.exp(scores[j]! - max));
+      for (let d = 0; d < hd; d++) {
+        let acc = 0;
+        for (let j = 0; j <= i; j++) acc += scores[j]! * v[(j * kvHeads + kh) * hd + d]!;
+        out[(i * heads + h) * hd + d] = acc / sum;
+      }
+    }
+  }
+  return out;
+}

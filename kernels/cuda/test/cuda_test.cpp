@@ -853,6 +853,69 @@ void testPagedAttentionErrors(Random& random) {
   pools.compare(attention, "refused paged attention calls wrote nothing");
 }
 
+// The whole engine with its KV pool in device memory (CudaEngineAttention)
+// against the same engine on the CPU kernels: a one-shot prefill, then the
+// same prompt in random chunks, each batched with a decode step of the
+// first sequence. The dense parts run on the host in both; layer 0's K/V
+// rows are copies of the same floats, later layers' went through each
+// side's attention, so the pools and the logits agree within 1e-4.
+void testEngineOnDevice(Random& random) {
+  for (int trial = 0; trial < 4; trial++) {
+    engine::ModelConfig c;
+    c.kvHeads = 1 + static_cast<int32_t>(random() % 2);
+    c.heads = c.kvHeads * (1 + static_cast<int32_t>(random() % 3));
+    c.modelDim = c.heads * 8 * (1 + static_cast<int32_t>(random() % 2));
+    c.layers = 1 + static_cast<int32_t>(random() % 2);
+    c.ffnDim = 2 * c.modelDim;
+    c.vocab = 97;
+    const int32_t blockSize = 1 + static_cast<int32_t>(random() % 8);
+    const int32_t n = 2 + static_cast<int32_t>(random() % 40);
+    std::vector<int32_t> tokens(static_cast<size_t>(n));
+    for (auto& t : tokens) t = static_cast<int32_t>(random() % static_cast<uint64_t>(c.vocab));
+    const engine::Weights weights = engine::randomWeights(c, random());
+    const int32_t perSequence = (n + blockSize - 1) / blockSize;
+    PagedPools pools(random, engine::pageLayout(c, blockSize), 2 * perSequence + 1);
+    const int64_t poolBytes = static_cast<int64_t>(pools.host.size() * sizeof(float));
+    engine::Engine cpu(c, weights, blockSize, pools.host.data(), poolBytes, 2);
+    engine::Engine gpu(c, weights, blockSize, pools.device.data(), poolBytes, 2, std::make_unique<CudaEngineAttention>());
+    std::vector<int32_t> slots(static_cast<size_t>(pools.blocks));
+    std::iota(slots.begin(), slots.end(), 0);
+    std::shuffle(slots.begin(), slots.end(), random);
+    const engine::BlockTableView tableA{slots.data(), perSequence};
+    const engine::BlockTableView tableB{slots.data() + perSequence, perSequence};
+    const std::string shape = "engine on the device, layers " + std::to_string(c.layers) + " heads " +
+                              std::to_string(c.heads) + "/" + std::to_string(c.kvHeads) + " block " +
+                              std::to_string(blockSize) + " tokens " + std::to_string(n);
+    auto both = [&](const std::vector<engine::SequenceChunk>& batch, bool allLogits, const std::string& what) {
+      const size_t rows = static_cast<size_t>(engine::Engine::logitRows(batch, allLogits));
+      std::vector<float> want(rows * static_cast<size_t>(c.vocab)), got(want.size());
+      cpu.forward(batch, allLogits, want.data());
+      gpu.forward(batch, allLogits, got.data());
+      double worst = 0;
+      for (size_t i = 0; i < want.size(); i++) {
+        const double error = std::fabs(static_cast<double>(got[i]) - want[i]) / (1 + std::fabs(want[i]));
+        if (!(error <= worst)) worst = std::isnan(error) ? INFINITY : error;
+      }
+      expect(worst <= 1e-4, shape + ", " + what + ": worst logit error " + std::to_string(worst));
+    };
+    both({{tokens.data(), n, 0, 0, tableA}}, true, "one-shot prefill");
+    for (int32_t at = 0; at < n;) {
+      const int32_t count = std::min<int32_t>(n - at, 1 + static_cast<int32_t>(random() % 9));
+      both({{tokens.data() + at, count, at, at, tableB}, {tokens.data() + n - 1, 1, n - 1, n, tableA}}, false,
+           "chunk at " + std::to_string(at) + " beside a decode");
+      at += count;
+    }
+    std::vector<float> device(pools.host.size());
+    pools.device.download(device.data(), device.size() * sizeof(float));
+    double worst = 0;
+    for (size_t i = 0; i < device.size(); i++) {
+      const double error = std::fabs(static_cast<double>(device[i]) - pools.host[i]) / (1 + std::fabs(pools.host[i]));
+      if (!(error <= worst)) worst = std::isnan(error) ? INFINITY : error;
+    }
+    expect(worst <= 1e-4, shape + ": the device pool holds the CPU engine's K/V, worst error " + std::to_string(worst));
+  }
+}
+
 }  // namespace
 }  // namespace cachesage
 
@@ -877,6 +940,7 @@ int main(int argc, char** argv) {
       {"survival", testSurvival},
       {"paged prefill", testPagedPrefill}, {"paged decode", testPagedDecode},
       {"paged attention errors", testPagedAttentionErrors},
+      {"engine on the device", testEngineOnDevice},
   };
   for (const auto& suite : suites) {
     try {
