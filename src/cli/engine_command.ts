@@ -3,8 +3,12 @@
  * (src/engine), once per policy, with the flags and units of `replay`:
  * measured token hit rate, TTFT and throughput instead of modelled ones.
  */
+import { CudaUnavailableError } from '../compute/cuda/cuda.js';
+import { WebGpuUnavailableError } from '../compute/webgpu/device.js';
 import { calibrate, UNMEASURABLY_FAST } from '../engine/calibrate.js';
 import { loadModelConfig, type ModelConfig } from '../engine/config.js';
+import type { EngineBackend } from '../engine/engine.js';
+import { ENGINE_BACKENDS } from '../engine/planes.js';
 import { serveTrace, type ServeResult } from '../engine/server.js';
 import { isBound } from '../policies/registry.js';
 import { replay, type Capacity, capacityBlocks } from '../sim/replay.js';
@@ -29,14 +33,15 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   'token-budget': { kind: 'value' },
   threads: { kind: 'value' },
   seed: { kind: 'value' },
+  backend: { kind: 'value' },
   json: { kind: 'switch' },
 };
 
 export const ENGINE_HELP = `Usage: cachesage engine --trace FILE.jsonl [options]
 
-Serves one trace on the reference engine (a Llama-architecture decoder on
-the CPU whose attention runs on cachesage's paged KV blocks) under each
-policy, closed loop, and reports what was measured: token hit rate, TTFT
+Serves one trace on the reference engine (a Llama-architecture decoder
+whose attention runs on cachesage's paged KV blocks) under each policy,
+closed loop, and reports what was measured: token hit rate, TTFT
 and throughput on the wall clock. Prompt tokens are derived from the
 trace's segment ids, replies are decoded teacher-forced. Beside each
 measured TTFT it prints what the simulator (cachesage replay) predicts for
@@ -67,6 +72,11 @@ Options:
                        (the first admitted prompt whatever its size) (default ${DEFAULTS.tokenBudget})
   --threads N          compute threads (default: up to 8, the machine's)
   --seed N             seed of the random weights (default ${DEFAULTS.seed})
+  --backend B          where the KV pool lives and attention runs: cpu (default),
+                       cuda (a CUDA device's memory, CUDA kernels) or webgpu (a
+                       WebGPU device's buffer, WGSL kernels); the dense parts
+                       run on the CPU in every case, and the calibration
+                       measures the chosen backend
   --json               print one JSON object on stdout instead of the table
   -h, --help           show this help
 `;
@@ -147,6 +157,11 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
     throw new UsageError(`engine: --model: ${(error as Error).message}`);
   }
   const weights = text('weights');
+  const backendText = text('backend') ?? 'cpu';
+  if (!(ENGINE_BACKENDS as readonly string[]).includes(backendText)) {
+    throw new UsageError(`engine: --backend must be one of ${ENGINE_BACKENDS.join(', ')}; got ${JSON.stringify(backendText)}`);
+  }
+  const backend = backendText as EngineBackend;
 
   const file = await readTraceFile(trace);
   if (file.calls.length === 0) throw new TraceError(trace, null, 'the trace has no calls');
@@ -168,7 +183,14 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
   const progress = (line: string) => process.stderr.isTTY && process.stderr.write(`\r\x1b[2K${line}`);
   progress('calibrating the cost model on the engine ...');
   const longest = Math.max(...calls.map((c) => c.segments.reduce((n, x) => n + x.tokens, 0)));
-  const { costModel, samples } = calibrate({ model, blockSize, tokenBudget, threads, weights, seed, maxContext: Math.max(256, Math.min(2048, longest)) });
+  let calibration0;
+  try {
+    calibration0 = await calibrate({ model, blockSize, tokenBudget, threads, weights, seed, backend, maxContext: Math.max(256, Math.min(2048, longest)) });
+  } catch (error) {
+    if (error instanceof CudaUnavailableError || error instanceof WebGpuUnavailableError) throw new UsageError(`engine: --backend ${backend}: ${error.message}`);
+    throw error;
+  }
+  const { costModel, samples } = calibration0;
   // The simulator serves the same calls the engine's way: no tool time, each policy its own closed loop.
   const predicted = replay(trace, calls, {
     policies, blockSize, ...loop, model: costModel, toolGaps: false, ownArrivals: true,
@@ -177,8 +199,8 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
   const results = [];
   for (const [i, policy] of policies.entries()) {
     progress(`serving ${calls.length} calls under ${policy} (${i + 1}/${policies.length}) ...`);
-    const measured = summary(serveTrace(calls, {
-      model, weights, seed, policy, workload, blockSize, deviceBlocks, hostBlocks, ...loop, tokenBudget, threads,
+    const measured = summary(await serveTrace(calls, {
+      model, weights, seed, policy, workload, blockSize, deviceBlocks, hostBlocks, ...loop, tokenBudget, threads, backend,
       hostToDeviceBytesPerSecond: costModel.hostToDeviceBytesPerSecond,
     }));
     const prediction = predicted.results.find((r) => r.policy === policy)!;
@@ -187,7 +209,7 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
   progress('');
   const { name: _name, ...constants } = costModel;
   const calibration = { ...constants, samples };
-  const report = { trace, blockSize, model, weights: weights ?? null, peakLiveBlocks: sizing.peakLiveBlocks, capacityBlocks: deviceBlocks, hostCapacityBlocks: hostBlocks, calls: calls.length, ...loop, calibration, results };
+  const report = { trace, backend, blockSize, model, weights: weights ?? null, peakLiveBlocks: sizing.peakLiveBlocks, capacityBlocks: deviceBlocks, hostCapacityBlocks: hostBlocks, calls: calls.length, ...loop, calibration, results };
   if (flags.switches.has('json')) {
     process.stdout.write(JSON.stringify(report) + '\n');
     return;
@@ -195,6 +217,7 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
   process.stdout.write(
     [
       `trace     ${trace}: ${calls.length} calls (of ${file.calls.length}), ${arrivalRate === undefined ? `closed loop, ${concurrency} sessions in flight` : `open loop, ${arrivalRate} sessions/s`}`,
+      `backend   ${backend} (KV pool and attention; dense parts on the CPU)`,
       `model     ${model.layers} layers, dim ${model.modelDim}, ${model.heads}/${model.kvHeads} heads, vocab ${model.vocab}, ${weights ?? `random weights (seed ${seed})`}`,
       `device    ${deviceBlocks} blocks of ${blockSize} tokens (peak live footprint ${sizing.peakLiveBlocks}); host ${hostBlocks === 0 ? 'none' : `${hostBlocks} blocks`}`,
       `calibrated prefill ${costModel.prefillTokensPerSecond >= UNMEASURABLY_FAST ? 'attention only' : `${fixed(costModel.prefillTokensPerSecond, 0)} tok/s`} + ${costModel.attentionSecondsPerTokenPair.toExponential(2)} s per token pair; ` +

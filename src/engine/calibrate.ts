@@ -6,22 +6,23 @@
  * The cost model (sim/cost_model.ts) prices prefill as n / P + A * n *
  * (cached + n / 2) for n new tokens after `cached`, a decode iteration as
  * D0 + D1 * sequences, and a host -> device batch as L + bytes / B. Each
- * constant is fitted here from timed forward passes and copies on the CPU:
+ * constant is fitted here from timed forward passes and copies on the
+ * engine's backend (the CPU, a CUDA device or a WebGPU device):
  * - P and A: least squares through the origin over prefills of several
  *   lengths, from nothing and after a long cached prefix;
  * - D0 and D1: decode steps of one and of eight sequences at the same
  *   context length;
- * - L and B: copy plans of one block and of many blocks between the data
- *   plane's host and device pools.
+ * - L and B: copy plans of one block and of many blocks between the host
+ *   and device pools of the backend's data plane.
  * Each timing is the median of a few runs, after one warm-up.
  */
 import { performance } from 'node:perf_hooks';
 
-import { CpuDataPlane } from '../blocks/data_plane.js';
 import { Tier, type CopyPlan } from '../blocks/types.js';
 import type { CostModel } from '../sim/cost_model.js';
 import { kvBytesPerBlock, type ModelConfig } from './config.js';
-import { Engine, type EngineChunk } from './engine.js';
+import { Engine, type EngineBackend, type EngineChunk } from './engine.js';
+import { createEnginePlane } from './planes.js';
 
 export interface CalibrationOptions {
   model: ModelConfig;
@@ -33,6 +34,8 @@ export interface CalibrationOptions {
   seed?: number;
   /** Longest context the fits use, in tokens (default 2,048). */
   maxContext?: number;
+  /** The backend the engine serves on (default 'cpu'). */
+  backend?: EngineBackend;
 }
 
 export interface Calibration {
@@ -50,15 +53,17 @@ const DECODE_SEQUENCES = 8;
 /** Tokens per second standing for "too fast to measure" (a finite number, so JSON keeps it). */
 export const UNMEASURABLY_FAST = 1e15;
 
-function timed(f: () => void): number {
+async function timed(f: () => unknown): Promise<number> {
   const start = performance.now();
-  f();
+  await f();
   return (performance.now() - start) / 1000;
 }
 
-function median(runs: number, f: () => void): number {
-  f();
-  const values = Array.from({ length: runs }, () => timed(f)).sort((a, b) => a - b);
+async function median(runs: number, f: () => unknown): Promise<number> {
+  await f();
+  const values: number[] = [];
+  for (let i = 0; i < runs; i++) values.push(await timed(f));
+  values.sort((a, b) => a - b);
   return values[Math.floor(values.length / 2)]!;
 }
 
@@ -81,30 +86,45 @@ function fitTwo(x1: number[], x2: number[], y: number[]): [number, number] {
   return [a, b];
 }
 
-export function calibrate(options: CalibrationOptions): Calibration {
+export async function calibrate(options: CalibrationOptions): Promise<Calibration> {
   const { model, blockSize } = options;
   const maxContext = options.maxContext ?? 2048;
   const bytesPerBlock = kvBytesPerBlock(model, blockSize);
   const blocksPerSequence = Math.ceil((maxContext + 1) / blockSize);
-  const engine = new Engine({
-    model,
-    blockSize,
-    pool: new ArrayBuffer(DECODE_SEQUENCES * blocksPerSequence * bytesPerBlock),
-    threads: options.threads,
-    seed: options.seed,
-    weights: options.weights,
-  });
+  const many = 64;
+  const deviceBlocks = Math.max(many, DECODE_SEQUENCES * blocksPerSequence);
+  const plane = await createEnginePlane(options.backend ?? 'cpu', { bytesPerBlock, deviceBlocks, hostBlocks: many });
+  let engine: Engine | undefined;
+  try {
+    engine = await Engine.create({ model, blockSize, pool: plane.pool, threads: options.threads, seed: options.seed, weights: options.weights });
+    return await measure(options, engine, (plan) => plane.run(plan), { bytesPerBlock, blocksPerSequence, many });
+  } finally {
+    engine?.destroy();
+    plane.destroy();
+  }
+}
+
+async function measure(
+  options: CalibrationOptions,
+  engine: Engine,
+  run: (plan: CopyPlan) => unknown,
+  sizes: { bytesPerBlock: number; blocksPerSequence: number; many: number },
+): Promise<Calibration> {
+  const { model, blockSize } = options;
+  const maxContext = options.maxContext ?? 2048;
+  const { bytesPerBlock, blocksPerSequence, many } = sizes;
   const tables = Array.from({ length: DECODE_SEQUENCES }, (_, s) =>
     Int32Array.from({ length: blocksPerSequence }, (_, i) => s * blocksPerSequence + i));
   const prompts = tables.map((_, s) => Int32Array.from({ length: maxContext + 1 }, (_, i) => (s * 7919 + i * 104729) % model.vocab));
-  const forward = (chunks: EngineChunk[]) => void engine.forward(chunks);
+  const forward = (chunks: EngineChunk[]) => engine.forwardAsync(chunks);
   const prefill = (s: number, from: number, to: number) => forward([{ tokens: prompts[s]!.subarray(from, to), start: from, blockTable: tables[s]! }]);
 
   // Prefill from nothing at three lengths, and a short suffix after a long cached prefix.
   const half = Math.floor(maxContext / 2);
   const points: [number, number][] = [[Math.min(128, maxContext), 0], [half, 0], [maxContext, 0], [Math.min(128, maxContext - half), half], [Math.min(128, maxContext - half), maxContext - Math.min(128, maxContext - half)]];
-  prefill(0, 0, maxContext);
-  const prefillSamples = points.map(([n, cached]) => ({ newTokens: n, cachedTokens: cached, seconds: median(3, () => prefill(0, cached, cached + n)) }));
+  await prefill(0, 0, maxContext);
+  const prefillSamples = [];
+  for (const [n, cached] of points) prefillSamples.push({ newTokens: n, cachedTokens: cached, seconds: await median(3, () => prefill(0, cached, cached + n)) });
   const [perToken, perPair] = fitTwo(
     prefillSamples.map((p) => p.newTokens),
     prefillSamples.map((p) => p.newTokens * (p.cachedTokens + p.newTokens / 2)),
@@ -112,15 +132,14 @@ export function calibrate(options: CalibrationOptions): Calibration {
   );
 
   // Decode at half the context: every sequence's prompt must be in place first.
-  for (let s = 1; s < DECODE_SEQUENCES; s++) prefill(s, 0, half);
+  for (let s = 1; s < DECODE_SEQUENCES; s++) await prefill(s, 0, half);
   const step = (count: number) => forward(Array.from({ length: count }, (_, s): EngineChunk => ({ tokens: prompts[s]!.subarray(half, half + 1), start: half, blockTable: tables[s]! })));
-  const decodeSamples = [1, DECODE_SEQUENCES].map((sequences) => ({ sequences, context: half, seconds: median(5, () => step(sequences)) }));
+  const decodeSamples = [];
+  for (const sequences of [1, DECODE_SEQUENCES]) decodeSamples.push({ sequences, context: half, seconds: await median(5, () => step(sequences)) });
   const perSequence = Math.max(0, (decodeSamples[1]!.seconds - decodeSamples[0]!.seconds) / (DECODE_SEQUENCES - 1));
   const iteration = Math.max(0, decodeSamples[0]!.seconds - perSequence);
 
   // Host -> device copies on the data plane the engine serves from.
-  const many = 64;
-  const plane = new CpuDataPlane({ bytesPerBlock, deviceBlocks: many, hostBlocks: many });
   const plan = (blocks: number): CopyPlan => ({
     srcTier: new Uint8Array(blocks).fill(Tier.Host),
     srcSlot: Int32Array.from({ length: blocks }, (_, i) => i),
@@ -131,8 +150,8 @@ export function calibrate(options: CalibrationOptions): Calibration {
   const one = plan(1);
   const batch = plan(many);
   const copySamples = [
-    { blocks: 1, seconds: median(9, () => plane.execute(one)) },
-    { blocks: many, seconds: median(5, () => plane.execute(batch)) },
+    { blocks: 1, seconds: await median(9, () => run(one)) },
+    { blocks: many, seconds: await median(5, () => run(batch)) },
   ];
   const perBlock = Math.max(1e-12, (copySamples[1]!.seconds - copySamples[0]!.seconds) / (many - 1));
 

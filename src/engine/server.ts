@@ -28,8 +28,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { BlockManager } from '../blocks/block_manager.js';
-import { CpuDataPlane } from '../blocks/data_plane.js';
-import { Tier } from '../blocks/types.js';
+import { Tier, type CopyPlan } from '../blocks/types.js';
 import type { FutureUses } from '../policies/belady.js';
 import { POLICIES } from '../policies/registry.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -38,7 +37,8 @@ import { PromptHasher } from '../trace/hashing.js';
 import { checkInt, checkNumber } from '../util/check.js';
 import { seededRandom } from '../util/random.js';
 import { kvBytesPerBlock, type ModelConfig } from './config.js';
-import { Engine, type EngineChunk } from './engine.js';
+import { Engine, type EngineBackend, type EngineChunk } from './engine.js';
+import { createEnginePlane, ENGINE_BACKENDS } from './planes.js';
 import { TraceTokens } from './tokens.js';
 
 export interface ServeOptions {
@@ -60,6 +60,8 @@ export interface ServeOptions {
   /** Tokens per engine iteration: one per running decode, the rest for prefill chunks (default 512). */
   tokenBudget?: number;
   threads?: number;
+  /** Where the KV pool lives and attention runs (default 'cpu'); see planes.ts. */
+  backend?: EngineBackend;
   /** Host -> device bandwidth the runtime budgets prefetches with (the data plane's measured copy speed). */
   hostToDeviceBytesPerSecond?: number;
   /** Called once per call with the logits of its last prompt token, as computed from the cache. */
@@ -134,7 +136,7 @@ function sessionsOf(calls: readonly TraceCall[]): TraceCall[][] {
   return [...bySession.values()].map((list) => list.sort((a, b) => a.seq - b.seq));
 }
 
-export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): ServeResult {
+export async function serveTrace(calls: readonly TraceCall[], options: ServeOptions): Promise<ServeResult> {
   const policyName = options.policy ?? 'lru';
   const entry = POLICIES[policyName];
   if (entry === undefined) throw new RangeError(`serveTrace: unknown policy ${JSON.stringify(policyName)}; known: ${Object.keys(POLICIES).join(', ')}`);
@@ -150,11 +152,45 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
   const deviceBlocks = checkInt(options.deviceBlocks, 'serveTrace: deviceBlocks', 1, 0x7fffffff);
   const hostBlocks = checkInt(options.hostBlocks ?? 0, 'serveTrace: hostBlocks', 0, 0x7fffffff);
   const bytesPerBlock = kvBytesPerBlock(options.model, blockSize);
+  const backend = options.backend ?? 'cpu';
+  if (!ENGINE_BACKENDS.includes(backend)) throw new RangeError(`serveTrace: backend must be one of ${ENGINE_BACKENDS.join(', ')}; got ${JSON.stringify(backend)}`);
 
   // As the simulator builds its runtime: a score class exists only while it holds a block.
   const manager = new BlockManager({ blockSize, bytesPerBlock, deviceBlocks, hostBlocks, maxClasses: Math.min(1 << 20, deviceBlocks + hostBlocks) });
-  const plane = new CpuDataPlane({ bytesPerBlock, deviceBlocks, hostBlocks });
-  const engine = new Engine({ model: options.model, blockSize, pool: plane, threads: options.threads, seed: options.seed, weights: options.weights });
+  const plane = await createEnginePlane(backend, { bytesPerBlock, deviceBlocks, hostBlocks });
+  let engine: Engine;
+  try {
+    engine = await Engine.create({ model: options.model, blockSize, pool: plane.pool, threads: options.threads, seed: options.seed, weights: options.weights });
+  } catch (error) {
+    plane.destroy();
+    throw error;
+  }
+  try {
+    return await serve(calls, options, { policyName, entry, workload, blockSize, concurrency, arrivalRate, tokenBudget, deviceBlocks, hostBlocks, bytesPerBlock, manager, engine, run: (plan) => plane.run(plan) });
+  } finally {
+    engine.destroy();
+    plane.destroy();
+  }
+}
+
+interface ServeSetup {
+  policyName: string;
+  entry: NonNullable<(typeof POLICIES)[string]>;
+  workload: string;
+  blockSize: number;
+  concurrency: number;
+  arrivalRate: number | null;
+  tokenBudget: number;
+  deviceBlocks: number;
+  hostBlocks: number;
+  bytesPerBlock: number;
+  manager: BlockManager;
+  engine: Engine;
+  run: (plan: CopyPlan) => void | Promise<void>;
+}
+
+async function serve(calls: readonly TraceCall[], options: ServeOptions, setup: ServeSetup): Promise<ServeResult> {
+  const { policyName, entry, workload, blockSize, concurrency, arrivalRate, tokenBudget, deviceBlocks, hostBlocks, bytesPerBlock, manager, engine } = setup;
   // KVFlow is told the trace's step graph in advance; no registry entry used here reads the future.
   const prepared = entry.prepare?.({ calls, workload, future: undefined as unknown as FutureUses });
   // Deferred work (survival tables) runs between iterations, where the simulator runs it.
@@ -198,10 +234,10 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
       result.runtimeSeconds += (performance.now() - t0) / 1000;
     }
   };
-  const runCopies = () => plane.execute(inRuntime(() => runtime.takeCopyPlan()));
-  const compute = (chunks: EngineChunk[]): Float32Array => {
+  const runCopies = async () => setup.run(inRuntime(() => runtime.takeCopyPlan()));
+  const compute = async (chunks: EngineChunk[]): Promise<Float32Array> => {
     const t0 = performance.now();
-    const logits = engine.forward(chunks);
+    const logits = await engine.forwardAsync(chunks);
     result.engineSeconds += (performance.now() - t0) / 1000;
     result.iterations++;
     return logits;
@@ -232,7 +268,7 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
 
   const waiting: Pending[] = [];
   let running: Active[] = [];
-  const arrive = (session: number, index: number, time: number) => {
+  const arrive = async (session: number, index: number, time: number) => {
     if (index === -1) {
       inRuntime(() => runtime.observe({ type: 'session.start', time, session: sessionName(session), workload }));
       schedule(time, session, 0);
@@ -243,7 +279,7 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
       runtime.observe({ type: 'step.start', time, session: call.session, agent: agent(call) });
       runtime.act(time);
     });
-    runCopies();
+    await runCopies();
     const prompt = hasher.hashPrompt(call.segments);
     if (prompt.numTokens < 1) throw new RangeError(`serveTrace: call ${call.seq} of session ${JSON.stringify(call.session)} has an empty prompt`);
     const all = hasher.hashWithOutput(call.segments, call.outputId, call.outputTokens);
@@ -256,7 +292,7 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
       replyHashes: all.hashes.subarray(prompt.hashes.length),
     });
   };
-  const finish = (r: Active, time: number) => {
+  const finish = async (r: Active, time: number) => {
     const session = sessionName(r.session);
     const last = r.index === sessions[r.session]!.length - 1;
     inRuntime(() => {
@@ -267,7 +303,7 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
       runtime.act(time);
     });
     if (last && arrivalRate === null && nextClosedLoopSession < sessions.length) schedule(time, nextClosedLoopSession++, -1);
-    runCopies();
+    await runCopies();
     result.calls++;
     result.outputTokens += r.outputTokens;
     // The next call arrives as soon as this reply is complete: no tool time.
@@ -279,10 +315,10 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
     // Between iterations: the runtime's deferred work, then reclaim's copies.
     let now = clock();
     inRuntime(() => runtime.refreshSync(now));
-    runCopies();
+    await runCopies();
     while (arrivals.length > 0 && arrivals[0]!.time <= now) {
       const a = arrivals.shift()!;
-      arrive(a.session, a.call, a.time);
+      await arrive(a.session, a.call, a.time);
     }
     if (waiting.length === 0 && running.length === 0) {
       if (arrivals.length === 0) break;
@@ -306,7 +342,7 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
       }));
       if (decision === null) break; // the head waits for room, and everyone behind it
       waiting.shift();
-      runCopies(); // host blocks load into the device pool before the engine reads them
+      await runCopies(); // host blocks load into the device pool before the engine reads them
       const cachedTokens = Math.min(decision.cachedDeviceTokens, p.promptTokens - 1);
       const fromHost = Math.min(decision.loadedBlocks * blockSize, p.promptTokens - 1 - cachedTokens);
       budget -= p.promptTokens - cachedTokens - fromHost;
@@ -329,7 +365,7 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
       else sleepUntil(now + 0.001);
       now = clock();
       inRuntime(() => runtime.act(now));
-      runCopies();
+      await runCopies();
       continue;
     }
     stalledSince = null;
@@ -344,28 +380,28 @@ export function serveTrace(calls: readonly TraceCall[], options: ServeOptions): 
       const to = r.remaining === 1 ? r.promptTokens + r.outputTokens : from + 1;
       chunks.push({ tokens: r.tokens.subarray(from, to), start: from, blockTable: r.table });
     }
-    const logits = compute(chunks);
+    const logits = await compute(chunks);
     const time = clock();
-    prefilled.forEach((r, i) => {
+    for (const [i, r] of prefilled.entries()) {
       result.prefilledTokens += r.promptTokens - r.done - Math.max(0, Math.min(r.promptTokens, r.cached) - r.done);
       r.done = r.promptTokens;
       result.ttftSeconds[ttftCount++] = time - r.arrival;
       options.onPrefill?.(r.call, logits.slice(i * options.model.vocab, (i + 1) * options.model.vocab), r.cached);
       // Committing may swap a block for an equal one cached meanwhile: refresh the table.
       r.table = slots(inRuntime(() => runtime.prefillDone(r.requestId, time)));
-    });
+    }
     const still: Active[] = [];
     for (const r of running) {
       r.fed = r.remaining === 1 ? r.outputTokens : r.fed + 1;
       r.remaining--;
-      if (r.remaining <= 0) finish(r, time);
+      if (r.remaining <= 0) await finish(r, time);
       else still.push(r);
     }
     // A one-token reply is complete at its prefill: write that token's KV, then finish.
     const done = prefilled.filter((r) => r.remaining <= 0);
     if (done.length > 0) {
-      compute(done.map((r) => ({ tokens: r.tokens.subarray(r.promptTokens, r.promptTokens + 1), start: r.promptTokens, blockTable: r.table })));
-      for (const r of done) finish(r, time);
+      await compute(done.map((r) => ({ tokens: r.tokens.subarray(r.promptTokens, r.promptTokens + 1), start: r.promptTokens, blockTable: r.table })));
+      for (const r of done) await finish(r, time);
     }
     for (const r of prefilled) if (r.remaining > 0) still.push(r);
     running = still;

@@ -2,7 +2,7 @@
 // call's first-token logits, computed from whatever the cache held (device
 // hits, blocks loaded back from host, recomputation after eviction), equal
 // the logits of its prompt computed from nothing.
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 import { kvBytesPerBlock, MODEL_PRESETS } from '../../src/engine/config.js';
 import { Engine } from '../../src/engine/engine.js';
@@ -27,15 +27,18 @@ describe('serveTrace', () => {
 
   const options = { model: MODEL, seed: 5, workload: 'agents', blockSize: BLOCK, concurrency: 4, tokenBudget: 48, threads: 2 };
   // The trace's own reuse: the hits with room for everything.
-  const ceiling = serveTrace(calls, { ...options, deviceBlocks: 512 }).deviceHitTokens;
+  let ceiling = 0;
+  beforeAll(async () => {
+    ceiling = (await serveTrace(calls, { ...options, deviceBlocks: 512 })).deviceHitTokens;
+  });
 
   it.each([
     ['lru with a host tier', 'lru', 32, 64],
     ['cachesage with a host tier', 'cachesage', 32, 64],
     ['lru, device only (evict and recompute)', 'lru', 24, 0],
-  ])('%s: first-token logits equal those computed from nothing', (_, policy, deviceBlocks, hostBlocks) => {
+  ])('%s: first-token logits equal those computed from nothing', async (_, policy, deviceBlocks, hostBlocks) => {
     const seen: { call: TraceCall; logits: Float32Array; cached: number }[] = [];
-    const result = serveTrace(calls, {
+    const result = await serveTrace(calls, {
       ...options, policy, deviceBlocks, hostBlocks,
       onPrefill: (call, logits, cached) => seen.push({ call, logits, cached }),
     });
@@ -56,10 +59,10 @@ describe('serveTrace', () => {
     }
   });
 
-  it('runs open loop: sessions start at seeded exponential gaps on the wall clock', () => {
+  it('runs open loop: sessions start at seeded exponential gaps on the wall clock', async () => {
     const seen: Float32Array[] = [];
     const { concurrency: _, ...openOptions } = options;
-    const result = serveTrace(calls, { ...openOptions, arrivalRate: 40, deviceBlocks: 32, hostBlocks: 64, onPrefill: (call, logits) => seen.push(logits) });
+    const result = await serveTrace(calls, { ...openOptions, arrivalRate: 40, deviceBlocks: 32, hostBlocks: 64, onPrefill: (call, logits) => seen.push(logits) });
     const random = seededRandom(5);
     let lastStart = 0;
     for (let s = 1; s < 6; s++) lastStart += -Math.log(1 - random()) / 40;
@@ -67,11 +70,12 @@ describe('serveTrace', () => {
     expect(result.wallSeconds).toBeGreaterThanOrEqual(lastStart);
     expect(result.deviceHitTokens).toBeGreaterThan(0);
     expect(seen.length).toBe(calls.length);
-    expect(() => serveTrace(calls, { ...options, arrivalRate: 40, deviceBlocks: 32 })).toThrow(/closed or open loop/);
+    await expect(serveTrace(calls, { ...options, arrivalRate: 40, deviceBlocks: 32 })).rejects.toThrow(/closed or open loop/);
   });
 
-  it('refuses offline bounds and calls larger than the device', () => {
-    expect(() => serveTrace(calls, { model: MODEL, policy: 'belady', deviceBlocks: 64 })).toThrow(/offline bound/);
-    expect(() => serveTrace(calls, { model: MODEL, deviceBlocks: 4 })).toThrow(/needs 5 blocks but the device tier holds 4/);
+  it('refuses offline bounds, unknown backends and calls larger than the device', async () => {
+    await expect(serveTrace(calls, { model: MODEL, policy: 'belady', deviceBlocks: 64 })).rejects.toThrow(/offline bound/);
+    await expect(serveTrace(calls, { model: MODEL, deviceBlocks: 64, backend: 'tpu' as 'cpu' })).rejects.toThrow(/backend must be one of cpu, cuda, webgpu; got "tpu"/);
+    await expect(serveTrace(calls, { model: MODEL, deviceBlocks: 4 })).rejects.toThrow(/needs 5 blocks but the device tier holds 4/);
   });
 });

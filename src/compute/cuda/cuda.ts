@@ -205,6 +205,19 @@ function deviceStageStarts(plan: CopyPlan): Int32Array {
   return Int32Array.from(planStages(plan), ([start]) => start);
 }
 
+const planeHandles = new WeakMap<CudaDataPlane, NativeCudaDataPlaneHandle>();
+
+/**
+ * The addon object behind a CudaDataPlane, for the reference engine to
+ * compute in its device pool (the engine keeps the pool alive past
+ * `destroy()`). Not part of the public API.
+ */
+export function nativeCudaDataPlane(plane: CudaDataPlane): NativeCudaDataPlaneHandle {
+  const handle = planeHandles.get(plane);
+  if (handle === undefined) throw new TypeError('not a CudaDataPlane');
+  return handle;
+}
+
 /**
  * The CUDA data plane: the device pool in device memory and the host pool
  * in pinned host memory the device maps, so one kernel launch per stage
@@ -229,6 +242,7 @@ export class CudaDataPlane {
     this.deviceBlocks = checkInt(options.deviceBlocks, 'options.deviceBlocks', 1, 0x7fffffff);
     this.hostBlocks = checkInt(options.hostBlocks ?? 0, 'options.hostBlocks', 0, 0x7fffffff);
     this.#native = new (cudaClass('NativeCudaDataPlane'))(this.bytesPerBlock, this.deviceBlocks, this.hostBlocks);
+    planeHandles.set(this, this.#native);
   }
 
   /** @throws CudaUnavailableError where CUDA is not available. */

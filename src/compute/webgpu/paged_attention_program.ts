@@ -38,6 +38,13 @@ export interface WebGpuPagedAttentionOptions {
   layout: PagedKvLayout;
   /** Blocks in the pool. */
   blocks: number;
+  /**
+   * A buffer on the same device to use as the pool instead of a new one
+   * (a WebGpuBlockCopyProgram's devicePool, so copy plans move this KV): at
+   * least blocks x floatsPerBlock x 4 bytes, with STORAGE usage. Borrowed:
+   * destroy() leaves it alone.
+   */
+  pool?: GPUBuffer;
 }
 
 /** K/V rows of tokens at positions [start, start + count) of one layer. */
@@ -110,6 +117,7 @@ export class WebGpuPagedAttentionProgram {
   readonly pool: GPUBuffer;
   readonly #pipelines: Record<Kernel, GPUComputePipeline>;
   readonly #tasks = new TaskQueue();
+  readonly #ownsPool: boolean;
   readonly #buffers: Record<'slots' | 'sequences' | 'newKeys' | 'newValues' | 'queries' | 'outputs' | 'staging' | 'params', ReusableBuffer>;
   #destroyed = false;
 
@@ -118,6 +126,7 @@ export class WebGpuPagedAttentionProgram {
     pipelines: Record<Kernel, GPUComputePipeline>,
     layout: PagedKvLayout,
     blocks: number,
+    borrowedPool: GPUBuffer | undefined,
   ) {
     this.context = context;
     this.#pipelines = pipelines;
@@ -137,7 +146,8 @@ export class WebGpuPagedAttentionProgram {
       staging: make('attention readback', BufferUsage.MAP_READ | BufferUsage.COPY_DST),
       params: make('paged attention params', BufferUsage.UNIFORM | BufferUsage.COPY_DST),
     };
-    this.pool = device.createBuffer({
+    this.#ownsPool = borrowedPool === undefined;
+    this.pool = borrowedPool ?? device.createBuffer({
       label: 'paged KV pool',
       size: blocks * this.floatsPerBlock * 4,
       usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
@@ -163,9 +173,17 @@ export class WebGpuPagedAttentionProgram {
     if (bytes > limit) {
       throw new RangeError(`options.blocks: the pool needs ${bytes} bytes; this device binds at most ${limit} bytes per buffer`);
     }
+    const borrowed = options.pool;
+    if (borrowed !== undefined) {
+      if (typeof borrowed !== 'object' || borrowed === null || typeof (borrowed as GPUBuffer).usage !== 'number') {
+        throw new TypeError(`options.pool must be a GPUBuffer, got ${describeValue(borrowed)}`);
+      }
+      if ((borrowed.usage & BufferUsage.STORAGE) === 0) throw new RangeError('options.pool needs STORAGE usage');
+      if (borrowed.size < bytes) throw new RangeError(`options.pool has ${borrowed.size} bytes; ${blocks} blocks need ${bytes}`);
+    }
     const [append, prefill, decode] = await Promise.all(KERNELS.map((kernel) => pipelineCaches[kernel].get(device)));
     const pipelines = { append_kv: append!.pipeline, prefill_attention: prefill!.pipeline, decode_attention: decode!.pipeline };
-    return new WebGpuPagedAttentionProgram(ctx, pipelines, layout, blocks);
+    return new WebGpuPagedAttentionProgram(ctx, pipelines, layout, blocks, borrowed);
   }
 
   /** Replaces the whole pool (blocks x floatsPerBlock floats), after all calls made before. */
@@ -278,11 +296,11 @@ export class WebGpuPagedAttentionProgram {
     return this.#attend('decode_attention', { table, q, heads, layer, rows: positions.length, firstPosition: 0, sequences });
   }
 
-  /** Frees the pool and the buffers kept between calls; the pipelines stay cached with the device. */
+  /** Frees the pool (unless borrowed) and the buffers kept between calls; the pipelines stay cached with the device. */
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    this.pool.destroy();
+    if (this.#ownsPool) this.pool.destroy();
     for (const buffer of Object.values(this.#buffers)) buffer.destroy();
   }
 

@@ -9,28 +9,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { kvOffset, type ModelConfig } from '../../../src/engine/config.js';
 import { referenceDecodeAttention } from '../../../src/engine/reference.js';
-import { probeWebGpu } from '../../../src/compute/webgpu/device.js';
 import { WebGpuPagedAttentionProgram, type PagedKvLayout } from '../../../src/compute/webgpu/paged_attention_program.js';
 import { seededRandom } from '../../../src/util/random.js';
 import { maxRelativeError } from '../../engine/helpers.js';
+import { webGpuUnavailable } from './adapter.js';
 
-// Without an adapter the suite is skipped, except in CI, where a missing
-// adapter means the machine was set up wrong and must fail loudly.
-const probe = await probeWebGpu();
-const unavailable = probe.available ? null : probe.reason;
-
-if (unavailable !== null && process.env.CI) {
-  describe('webgpu paged attention', () => {
-    it('has an adapter in CI', () => {
-      throw new Error(`CI is set but ${unavailable}. Run .ci/install-vulkan.sh (Mesa 25 lavapipe) or provide a GPU.`);
-    });
-  });
-} else if (unavailable !== null) {
-  console.warn(`test/compute/webgpu/paged_attention.test.ts: skipping the WebGPU suite: ${unavailable}`);
-  describe.skip(`webgpu paged attention (skipped: ${unavailable})`, () => {
-    it('needs an adapter', () => undefined);
-  });
-}
+const unavailable = await webGpuUnavailable('webgpu paged attention', 'test/compute/webgpu/paged_attention.test.ts');
 
 // Float32 with an online softmax against the float64 oracle.
 const TOLERANCE = 1e-5;

@@ -11,26 +11,13 @@ import { WebGpuHitScoringProgram } from '../../../src/compute/webgpu/hit_scoring
 import { WebGpuSurvivalBackend } from '../../../src/compute/webgpu/survival_program.js';
 import { seededRandom as rng } from '../../../src/util/random.js';
 import { expectSurvivalClose, FINITE_ACCESS_VALUES, nearlyEndedInput, randomChains, randomMetadata } from '../inputs.js';
+import { webGpuUnavailable } from './adapter.js';
 
 const NEAR_CERTAIN = { nearCertainEnds: true };
 
-// Without an adapter the suite is skipped, except in CI, where a missing
-// adapter means the machine was set up wrong and must fail loudly.
+const unavailable = await webGpuUnavailable('webgpu', 'test/compute/webgpu/webgpu.test.ts');
+// The shared device, for the cases that use it directly.
 const probe = await probeWebGpu();
-const unavailable = probe.available ? null : probe.reason;
-
-if (unavailable !== null && process.env.CI) {
-  describe('webgpu', () => {
-    it('has an adapter in CI', () => {
-      throw new Error(`CI is set but ${unavailable}. Run .ci/install-vulkan.sh (Mesa 25 lavapipe) or provide a GPU.`);
-    });
-  });
-} else if (unavailable !== null) {
-  console.warn(`test/compute/webgpu/webgpu.test.ts: skipping the WebGPU suite: ${unavailable}`);
-  describe.skip(`webgpu (skipped: ${unavailable})`, () => {
-    it('needs an adapter', () => undefined);
-  });
-}
 
 
 function randomBytes(rand: () => number, length: number): Uint8Array {
