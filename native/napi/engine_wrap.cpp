@@ -154,6 +154,11 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
 }
 
 void EngineWrap::checkPool(const Napi::Env& env, const char* op) const {
+  if (engine_->kv().base == nullptr) {
+    throw Napi::Error::New(env, std::string(op) +
+                                    ": this engine's KV pool is not in this process's memory (it was made from a block "
+                                    "count); run passes with beginPass, project, finishLayer and passLogits");
+  }
   if (pool_.IsEmpty()) return;
   // The engine computes in the pool's memory, which the ArrayBuffer owns: a
   // transfer detaches it (the memory then goes with the new buffer, and is
@@ -181,12 +186,12 @@ Napi::Value EngineWrap::Forward(const Napi::CallbackInfo& info) {
 }
 
 // beginPass(tokens, counts, starts, writeFrom, tables, tableLengths, allLogits):
-// starts a pass (dropping any unfinished one); the pass copies the arrays.
+// starts a pass in place of any unfinished one; the pass copies the arrays.
 Napi::Value EngineWrap::BeginPass(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool allLogits = false;
   std::vector<engine::SequenceChunk> batch = batchArgs(info, "beginPass", &allLogits);
-  pass_.reset();
+  // A refused batch leaves the running pass, if any.
   pass_ = guarded(env, [&] { return std::make_unique<engine::ForwardPass>(*engine_, batch, allLogits); });
   return env.Undefined();
 }

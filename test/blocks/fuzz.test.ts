@@ -36,7 +36,7 @@ describe('N-API fuzz', () => {
     }
     expect(report.entries['NativeCpuDataPlane#executeAsync (settled)']!.rejected).toBe(0);
     if (report.exports.includes('NativeEngine')) {
-      for (const entry of ['NativeEngine()', 'NativeEngine#forward']) {
+      for (const entry of ['NativeEngine()', 'NativeEngine#forward', 'NativeEngine#beginPass', 'NativeEngine#project', 'NativeEngine#finishLayer', 'NativeEngine#passLogits']) {
         const stats = report.entries[entry]!;
         expect(stats.rejected, entry).toBeGreaterThan(0);
         expect(stats.rejected, entry).toBeLessThan(stats.calls);

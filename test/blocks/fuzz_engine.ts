@@ -4,7 +4,11 @@
  * files (random bytes and damaged safetensors headers, which the parser
  * must refuse), and `forward` over sane and broken batches. A refused
  * forward must leave every byte of the KV pool as it was, and a pool that
- * was transferred away or shrunk must be refused, never written.
+ * was transferred away or shrunk must be refused, never written. Engines
+ * over a pool they cannot address (a block count) must refuse `forward`
+ * by saying so; on every engine, passes (`beginPass`, `project`,
+ * `finishLayer`, `passLogits`) are driven in and out of order with sane
+ * and broken arguments.
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +20,7 @@ import type { FuzzContext } from './fuzz_driver.js';
 import type { Target } from './fuzz_targets.js';
 import { describe, garbage, type Rand } from './fuzz_values.js';
 
-type Engine = { forward(...args: unknown[]): unknown; info(): { bytesPerBlock: number; blocks: number; threads: number; blas: boolean } };
+type Engine = { forward(...args: unknown[]): unknown; info(): { bytesPerBlock: number; blocks: number; threads: number; blas: boolean; attention: string } };
 type EngineClass = new (...args: unknown[]) => Engine;
 
 const BLOCK_SIZE = 4;
@@ -54,6 +58,14 @@ export class EngineTarget implements Target {
   #config: Record<string, unknown> = {};
   #pool = new ArrayBuffer(0);
   #blocks = 0;
+  /** Made from a block count: no pool in this process. */
+  #external = false;
+  /**
+   * Tokens and logit rows (tokens with allLogits, else chunks) of the pass
+   * begun last; a rejected beginPass leaves the previous pass.
+   */
+  #passTokens = 0;
+  #passRows = 0;
 
   constructor(private readonly ctx: FuzzContext) {
     this.#class = (ctx.addon as unknown as Record<string, EngineClass | undefined>).NativeEngine;
@@ -66,7 +78,7 @@ export class EngineTarget implements Target {
     const { rand } = this.ctx;
     const blocks = rand.range(2, 8);
     const bytes = 2 * 2 * BLOCK_SIZE * 4 * 4 * blocks; // up to 2 layers and 2 KV heads of head size 4, K and V, f32
-    return [config(rand), BLOCK_SIZE, new ArrayBuffer(bytes), 1, rand.int(100), null];
+    return [config(rand), BLOCK_SIZE, rand.chance(0.2) ? blocks : new ArrayBuffer(bytes), 1, rand.int(100), null];
   }
 
   /** New engines, sane or broken; a made one becomes the target of forward(). */
@@ -87,13 +99,18 @@ export class EngineTarget implements Target {
     if (outcome.threw) return;
     const engine = outcome.value as Engine;
     const info = engine.info();
-    if (!(info.blocks >= 1 && info.bytesPerBlock > 0 && info.blocks * info.bytesPerBlock <= (args[2] as ArrayBuffer).byteLength)) {
-      ctx.violation('NativeEngine()', args, `info() ${JSON.stringify(info)} does not fit the pool`);
-    }
+    const external = !(args[2] instanceof ArrayBuffer);
+    const fits = external
+      ? info.blocks === args[2] && info.attention === 'external'
+      : info.blocks >= 1 && info.bytesPerBlock > 0 && info.blocks * info.bytesPerBlock <= (args[2] as ArrayBuffer).byteLength;
+    if (!fits) ctx.violation('NativeEngine()', args, `info() ${JSON.stringify(info)} does not fit the pool`);
     this.#engine = engine;
     this.#config = args[0] as Record<string, unknown>;
-    this.#pool = args[2] as ArrayBuffer;
+    this.#external = external;
+    this.#pool = external ? new ArrayBuffer(0) : (args[2] as ArrayBuffer);
     this.#blocks = info.blocks;
+    this.#passTokens = 0;
+    this.#passRows = 0;
   }
 
   #forwardArguments(): unknown[] {
@@ -125,10 +142,16 @@ export class EngineTarget implements Target {
       if (info?.blocks !== this.#blocks) ctx.violation('NativeEngine#info', [], `returned ${JSON.stringify(info)}`);
       return;
     }
-    if (rand.chance(0.02)) return this.#losePool(engine);
+    if (rand.chance(0.3)) return this.#pass(engine);
+    if (rand.chance(0.02) && !this.#external) return this.#losePool(engine);
     const args = ctx.mix(this.#forwardArguments());
     const before = Buffer.from(new Uint8Array(this.#pool));
     const outcome = ctx.method('NativeEngine#forward', engine, 'forward', args);
+    if (this.#external) {
+      const message = outcome.threw && outcome.error instanceof Error ? outcome.error.message : '';
+      if (!/not in this process's memory/.test(message)) ctx.violation('NativeEngine#forward', args, `on a pool it cannot address: ${outcome.threw ? message : 'ran'}`);
+      return;
+    }
     if (outcome.threw) {
       if (!before.equals(new Uint8Array(this.#pool))) ctx.violation('NativeEngine#forward', args, 'a refused forward wrote to the KV pool');
       return;
@@ -139,6 +162,47 @@ export class EngineTarget implements Target {
     const vocab = this.#config.vocab as number;
     if (!(logits instanceof Float32Array) || logits.length !== rows * vocab || !logits.every(Number.isFinite)) {
       ctx.violation('NativeEngine#forward', args, `returned ${describe(logits)}`);
+    }
+  }
+
+  /**
+   * One step of a pass: begin one (sane or broken batch), project, finish a
+   * layer with attention of the right or a wrong size, or take the logits,
+   * whatever state the pass is in. Out-of-order calls must be refused
+   * clearly (the driver flags internal errors); logits must be finite and
+   * one row per chunk, or per token.
+   */
+  #pass(engine: Engine): void {
+    const { ctx } = this;
+    const { rand } = ctx;
+    const modelDim = this.#config.modelDim as number;
+    const vocab = this.#config.vocab as number;
+    const roll = rand.int(4);
+    if (roll === 0) {
+      const args = ctx.mix(this.#forwardArguments());
+      const outcome = ctx.method('NativeEngine#beginPass', engine, 'beginPass', args);
+      if (!outcome.threw) {
+        this.#passTokens = (args[0] as Int32Array).length;
+        this.#passRows = args[6] === true ? this.#passTokens : (args[1] as Int32Array).length;
+      }
+    } else if (roll === 1) {
+      const outcome = ctx.method('NativeEngine#project', engine, 'project', []);
+      if (outcome.threw) return;
+      const out = outcome.value as { q?: unknown } | undefined;
+      if (!(out?.q instanceof Float32Array && out.q.length === this.#passTokens * modelDim)) {
+        ctx.violation('NativeEngine#project', [], `returned ${describe(outcome.value)}`);
+      }
+    } else if (roll === 2) {
+      const length = rand.chance(0.8) ? this.#passTokens * modelDim : rand.range(0, 3);
+      const attention = Float32Array.from({ length }, () => rand.range(-2, 2));
+      ctx.method('NativeEngine#finishLayer', engine, 'finishLayer', ctx.mix([attention]));
+    } else {
+      const outcome = ctx.method('NativeEngine#passLogits', engine, 'passLogits', []);
+      if (outcome.threw) return;
+      const logits = outcome.value;
+      if (!(logits instanceof Float32Array) || logits.length !== this.#passRows * vocab || !logits.every(Number.isFinite)) {
+        ctx.violation('NativeEngine#passLogits', [], `returned ${describe(logits)}`);
+      }
     }
   }
 
