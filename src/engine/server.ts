@@ -32,10 +32,10 @@ import { Tier, type CopyPlan } from '../blocks/types.js';
 import type { FutureUses } from '../policies/belady.js';
 import { POLICIES } from '../policies/registry.js';
 import { Runtime } from '../runtime/runtime.js';
+import { openLoopStarts } from '../sim/workload.js';
 import type { TraceCall } from '../trace/format.js';
 import { PromptHasher } from '../trace/hashing.js';
 import { checkInt, checkNumber } from '../util/check.js';
-import { seededRandom } from '../util/random.js';
 import { kvBytesPerBlock, type ModelConfig } from './config.js';
 import { Engine, type EngineBackend, type EngineChunk } from './engine.js';
 import { createEnginePlane, ENGINE_BACKENDS } from './planes.js';
@@ -258,12 +258,7 @@ async function serve(calls: readonly TraceCall[], options: ServeOptions, setup: 
     for (let s = 0; s < nextClosedLoopSession; s++) schedule(0, s, -1);
   } else {
     // The simulator's open-loop session starts, from the same seed.
-    const random = seededRandom((options.seed ?? 1) * 7919);
-    let t = 0;
-    for (let s = 0; s < sessions.length; s++) {
-      schedule(t, s, -1);
-      t += -Math.log(1 - random()) / arrivalRate;
-    }
+    openLoopStarts(sessions.length, arrivalRate, options.seed ?? 1).forEach((start, s) => schedule(start, s, -1));
   }
 
   const waiting: Pending[] = [];

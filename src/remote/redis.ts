@@ -93,6 +93,11 @@ export async function openRedis(options: RedisConnectionOptions = {}): Promise<R
   client.on('ready', () => {
     epoch++;
   });
+  // A server that goes away is reported at once, before a reconnect attempt fails with its own error.
+  let closing = false;
+  client.on('close', () => {
+    if (!closing) lastError = 'connection closed by the server or the network';
+  });
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, connectTimeout);
     function done(): void {
@@ -110,6 +115,7 @@ export async function openRedis(options: RedisConnectionOptions = {}): Promise<R
     lastError: () => lastError,
     epoch: () => epoch,
     close: async () => {
+      closing = true;
       client.disconnect(false);
     },
   };

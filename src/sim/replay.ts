@@ -21,11 +21,10 @@ import { simulateCluster, type ClusterOptions } from './cluster.js';
 import type { SpeculativeTally } from './engine_hooks.js';
 import { ROUTER_KINDS, type RouterKind } from '../policies/routing.js';
 import { checkInt } from '../util/check.js';
-import { seededRandom } from '../util/random.js';
 import type { TokenCountSummary } from '../trace/rules.js';
 import { checkReplayArguments } from './replay_checks.js';
 import type { BlockIds } from './block_ids.js';
-import { largestCallBlocks, prepareWorkload, type SimCall, type SimWorkload } from './workload.js';
+import { largestCallBlocks, openLoopStarts, prepareWorkload, type SimCall, type SimWorkload } from './workload.js';
 
 const MIN_GAP = 0.005;
 
@@ -294,15 +293,7 @@ interface FirstPass {
 function firstPass(workload: SimWorkload, model: CostModel, options: ReplayOptions, maxRequest: number): FirstPass {
   let arrivals: { sessionStarts: number[] } | { concurrency: number };
   if (options.arrivalRate !== undefined) {
-    const random = seededRandom((options.seed ?? 1) * 7919);
-    let t = 0;
-    arrivals = {
-      sessionStarts: workload.sessions.map(() => {
-        const start = t;
-        t += -Math.log(1 - random()) / options.arrivalRate!;
-        return start;
-      }),
-    };
+    arrivals = { sessionStarts: openLoopStarts(workload.sessions.length, options.arrivalRate, options.seed ?? 1) };
   } else {
     arrivals = { concurrency: options.concurrency ?? DEFAULT_CONCURRENCY };
   }

@@ -190,6 +190,22 @@ export function prepareWorkload(name: string, calls: Iterable<TraceCall>, blockS
 }
 
 /** Blocks of the workload's largest call, prompt and reply (at least 1): the least a device tier may hold. */
+/**
+ * Open-loop session starts: the first at 0, then exponential gaps with mean
+ * 1 / rate, drawn from `seed`. The simulator and the reference engine start
+ * sessions at exactly these times, so a run on either can predict the other.
+ */
+export function openLoopStarts(sessions: number, rate: number, seed: number): number[] {
+  const random = seededRandom(seed * 7919);
+  const starts: number[] = [];
+  let t = 0;
+  for (let s = 0; s < sessions; s++) {
+    starts.push(t);
+    t += -Math.log(1 - random()) / rate;
+  }
+  return starts;
+}
+
 export function largestCallBlocks(workload: SimWorkload): number {
   let largest = 1;
   for (const session of workload.sessions) {
