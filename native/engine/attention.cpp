@@ -79,13 +79,19 @@ void pagedPrefillAttention(const PagedKv& kv, int32_t layer, int32_t heads, cons
   }
   if (start < 0 || count < 0) throw std::out_of_range("pagedPrefillAttention: start and count must be non-negative");
   checkBlockTable(kv, table, static_cast<int64_t>(start) + count, "pagedPrefillAttention");
-  const int32_t group = heads / L.kvHeads;
 #ifdef CACHESAGE_HAVE_CBLAS
   if (count >= kBlasPrefillRows) {
     prefillWithGemm(kv, layer, heads, table, start, count, q, out, pool);
     return;
   }
 #endif
+  prefillPerRow(kv, layer, heads, table, start, count, q, out, pool);
+}
+
+void prefillPerRow(const PagedKv& kv, int32_t layer, int32_t heads, const BlockTableView& table, int32_t start,
+                   int32_t count, const float* q, float* out, ThreadPool& pool) {
+  const PageLayout& L = kv.layout;
+  const int32_t group = heads / L.kvHeads;
   const int64_t items = static_cast<int64_t>(count) * L.kvHeads;
   pool.parallelFor(items, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
