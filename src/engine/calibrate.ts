@@ -5,13 +5,16 @@
  *
  * The cost model (sim/cost_model.ts) prices prefill as n / P + A * n *
  * (cached + n / 2) for n new tokens after `cached`, a decode iteration as
- * D0 + D1 * sequences, and a host -> device batch as L + bytes / B. Each
- * constant is fitted here from timed forward passes and copies on the
- * engine's backend (the CPU, a CUDA device or a WebGPU device):
- * - P and A: least squares through the origin over prefills of several
- *   lengths, from nothing and after a long cached prefix;
- * - D0 and D1: decode steps of one and of eight sequences at the same
- *   context length;
+ * D0 + D1 * sequences + Dc * (context tokens of all sequences), and a
+ * host -> device batch as L + bytes / B. Each constant is fitted here from
+ * timed forward passes and copies on the engine's backend (the CPU, a CUDA
+ * device or a WebGPU device):
+ * - P and A: least squares through the origin, in relative error (each
+ *   sample counts alike, whatever its length), over prefills of several
+ *   lengths from nothing and of short and long chunks after cached
+ *   prefixes: the chunks a cache hit leaves to compute;
+ * - D0, D1 and Dc: least squares, in relative error, over decode steps of
+ *   one and of eight sequences at three context lengths;
  * - L and B: copy plans of one block and of many blocks between the host
  *   and device pools of the backend's data plane.
  * Each timing is the median of a few runs, after one warm-up.
@@ -67,23 +70,54 @@ async function median(runs: number, f: () => unknown): Promise<number> {
   return values[Math.floor(values.length / 2)]!;
 }
 
-/** Least squares y = a x1 + b x2 through the origin, both coefficients kept >= 0. */
-function fitTwo(x1: number[], x2: number[], y: number[]): [number, number] {
-  let s11 = 0, s12 = 0, s22 = 0, s1y = 0, s2y = 0;
-  for (let i = 0; i < y.length; i++) {
-    s11 += x1[i]! * x1[i]!;
-    s12 += x1[i]! * x2[i]!;
-    s22 += x2[i]! * x2[i]!;
-    s1y += x1[i]! * y[i]!;
-    s2y += x2[i]! * y[i]!;
+/**
+ * Least squares y ~ sum_j c_j x_j in relative error (each row scaled by
+ * 1 / y), every coefficient kept >= 0: a term that comes out negative (the
+ * data cannot tell it from the others) is dropped and the rest refitted.
+ */
+export function fitNonNegative(rows: readonly (readonly number[])[], y: readonly number[]): number[] {
+  const terms = rows[0]?.length ?? 0;
+  const active = Array.from({ length: terms }, (_, j) => j);
+  for (;;) {
+    const m = active.length;
+    const a = Array.from({ length: m }, () => new Array<number>(m + 1).fill(0));
+    for (let i = 0; i < y.length; i++) {
+      const w = 1 / (y[i]! * y[i]!);
+      for (let p = 0; p < m; p++) {
+        const xp = rows[i]![active[p]!]!;
+        for (let q = 0; q < m; q++) a[p]![q]! += w * xp * rows[i]![active[q]!]!;
+        a[p]![m]! += w * xp * y[i]!;
+      }
+    }
+    const solution = solve(a);
+    const coefficients = new Array<number>(terms).fill(0);
+    let negative = -1;
+    for (let p = 0; p < m; p++) {
+      const c = solution?.[p] ?? -1;
+      if (!(c >= 0) && (negative < 0 || c < (solution?.[negative] ?? 0))) negative = p;
+      coefficients[active[p]!] = c;
+    }
+    if (negative < 0) return coefficients;
+    active.splice(negative, 1);
+    if (active.length === 0) return new Array<number>(terms).fill(0);
   }
-  const det = s11 * s22 - s12 * s12;
-  let a = det > 0 ? (s1y * s22 - s2y * s12) / det : 0;
-  let b = det > 0 ? (s2y * s11 - s1y * s12) / det : 0;
-  // A negative term means the data cannot tell the two apart: fit the other alone.
-  if (a <= 0) [a, b] = [0, s2y / s22];
-  else if (b < 0) [a, b] = [s1y / s11, 0];
-  return [a, b];
+}
+
+/** Gaussian elimination with partial pivoting on an augmented matrix; null when singular. */
+function solve(a: number[][]): number[] | null {
+  const m = a.length;
+  for (let c = 0; c < m; c++) {
+    let pivot = c;
+    for (let r = c + 1; r < m; r++) if (Math.abs(a[r]![c]!) > Math.abs(a[pivot]![c]!)) pivot = r;
+    if (!(Math.abs(a[pivot]![c]!) > 0)) return null;
+    [a[c], a[pivot]] = [a[pivot]!, a[c]!];
+    for (let r = 0; r < m; r++) {
+      if (r === c) continue;
+      const f = a[r]![c]! / a[c]![c]!;
+      for (let k = c; k <= m; k++) a[r]![k]! -= f * a[c]![k]!;
+    }
+  }
+  return a.map((row, i) => row[m]! / row[i]!);
 }
 
 export async function calibrate(options: CalibrationOptions): Promise<Calibration> {
@@ -119,25 +153,36 @@ async function measure(
   const forward = (chunks: EngineChunk[]) => engine.forwardAsync(chunks);
   const prefill = (s: number, from: number, to: number) => forward([{ tokens: prompts[s]!.subarray(from, to), start: from, blockTable: tables[s]! }]);
 
-  // Prefill from nothing at three lengths, and a short suffix after a long cached prefix.
+  // Prefill from nothing at three lengths, and short and long chunks after
+  // cached prefixes of half and nearly all the context.
   const half = Math.floor(maxContext / 2);
-  const points: [number, number][] = [[Math.min(128, maxContext), 0], [half, 0], [maxContext, 0], [Math.min(128, maxContext - half), half], [Math.min(128, maxContext - half), maxContext - Math.min(128, maxContext - half)]];
+  const quarter = Math.floor(maxContext / 4);
+  const after = (n: number, cached: number): [number, number] => [Math.min(n, maxContext - cached), cached];
+  const long = maxContext - Math.min(128, maxContext - half);
+  const points: [number, number][] = [
+    [Math.min(128, maxContext), 0], [half, 0], [maxContext, 0],
+    after(16, half), after(128, half), after(16, long), after(128, long),
+  ];
   await prefill(0, 0, maxContext);
   const prefillSamples = [];
   for (const [n, cached] of points) prefillSamples.push({ newTokens: n, cachedTokens: cached, seconds: await median(3, () => prefill(0, cached, cached + n)) });
-  const [perToken, perPair] = fitTwo(
-    prefillSamples.map((p) => p.newTokens),
-    prefillSamples.map((p) => p.newTokens * (p.cachedTokens + p.newTokens / 2)),
+  const [perToken, perPair] = fitNonNegative(
+    prefillSamples.map((p) => [p.newTokens, p.newTokens * (p.cachedTokens + p.newTokens / 2)]),
     prefillSamples.map((p) => p.seconds),
-  );
+  ) as [number, number];
 
-  // Decode at half the context: every sequence's prompt must be in place first.
-  for (let s = 1; s < DECODE_SEQUENCES; s++) await prefill(s, 0, half);
-  const step = (count: number) => forward(Array.from({ length: count }, (_, s): EngineChunk => ({ tokens: prompts[s]!.subarray(half, half + 1), start: half, blockTable: tables[s]! })));
+  // Decode steps of one and of eight sequences at a quarter, half and all
+  // of the context: every sequence's prompt must be in place first.
+  for (let s = 1; s < DECODE_SEQUENCES; s++) await prefill(s, 0, maxContext);
+  const step = (count: number, at: number) => forward(Array.from({ length: count }, (_, s): EngineChunk => ({ tokens: prompts[s]!.subarray(at, at + 1), start: at, blockTable: tables[s]! })));
   const decodeSamples = [];
-  for (const sequences of [1, DECODE_SEQUENCES]) decodeSamples.push({ sequences, context: half, seconds: await median(5, () => step(sequences)) });
-  const perSequence = Math.max(0, (decodeSamples[1]!.seconds - decodeSamples[0]!.seconds) / (DECODE_SEQUENCES - 1));
-  const iteration = Math.max(0, decodeSamples[0]!.seconds - perSequence);
+  for (const context of [quarter, half, maxContext]) {
+    for (const sequences of [1, DECODE_SEQUENCES]) decodeSamples.push({ sequences, context, seconds: await median(5, () => step(sequences, context)) });
+  }
+  const [iteration, perSequence, perContextToken] = fitNonNegative(
+    decodeSamples.map((d) => [1, d.sequences, d.sequences * (d.context + 1)]),
+    decodeSamples.map((d) => d.seconds),
+  ) as [number, number, number];
 
   // Host -> device copies on the data plane the engine serves from.
   const plan = (blocks: number): CopyPlan => ({
@@ -163,6 +208,7 @@ async function measure(
     attentionSecondsPerTokenPair: perPair,
     decodeIterationSeconds: iteration,
     decodeSecondsPerSequence: perSequence,
+    decodeSecondsPerContextToken: perContextToken,
     hostToDeviceBytesPerSecond: bytesPerBlock / perBlock,
     transferLatencySeconds: Math.max(0, copySamples[0]!.seconds - perBlock),
     iterationTokenBudget: options.tokenBudget,

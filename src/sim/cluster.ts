@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { Policy, RuntimeEvent } from '../policies/types.js';
 import { createRouter, type Router, type RouterKind } from '../policies/routing.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { decodeSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
+import { decodeStepsSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
 import { EngineHooks, type Waiting } from './engine_hooks.js';
 import { EventQueue } from './serving_loop.js';
 import { checkSimulationOptions, createRuntime, resolvePolicies, type SimulationOptions, type SimulationResult } from './simulator.js';
@@ -272,12 +272,12 @@ function runCluster(options: ClusterOptions, router: Router, replicas: Replica[]
     // up to the next completion or the next arrival (anywhere: it may come here).
     let steps = 1;
     if (prefilled.length === 0 && waiting.length === 0 && replica.running.length > 0) {
-      const dt = decodeSeconds(model, replica.running.length);
+      const dt = decodeStepsSeconds(model, replica.running, 1);
       const untilEvent = events.size > 0 ? Math.floor((events.peekTime() - now) / dt) : Infinity;
       const untilDone = Math.min(...replica.running.map((r) => r.remaining));
       steps = Math.max(1, Math.min(untilDone, untilEvent));
     }
-    seconds += decodeSeconds(model, replica.running.length) * steps;
+    seconds += decodeStepsSeconds(model, replica.running, steps);
     replica.now += seconds;
     for (const r of prefilled) {
       result.ttftSeconds[ttftCount++] = replica.now - r.arrival;

@@ -19,8 +19,15 @@ export interface CostModel {
   attentionSecondsPerTokenPair: number;
   /** Fixed seconds per decode iteration (reading the weights once). */
   decodeIterationSeconds: number;
-  /** Extra seconds per sequence in a decode iteration (its KV reads). */
+  /** Extra seconds per sequence in a decode iteration. */
   decodeSecondsPerSequence: number;
+  /**
+   * Extra seconds per token of context in a decode iteration: each sequence
+   * reads the KV of every token it attends to. Optional (0 when absent, as
+   * in the presets, which fold an average context into the per-sequence
+   * term); a cost model calibrated from an engine measures it.
+   */
+  decodeSecondsPerContextToken?: number;
   /** Host -> device bandwidth, bytes per second (PCIe 5 x16, pinned memory). */
   hostToDeviceBytesPerSecond: number;
   /** Latency of one host -> device transfer batch, seconds. */
@@ -78,9 +85,29 @@ export function prefillSeconds(model: CostModel, n: number, cached: number): num
   return n / model.prefillTokensPerSecond + model.attentionSecondsPerTokenPair * n * (cached + n / 2);
 }
 
-/** Seconds of one decode iteration over `sequences` running sequences. */
-export function decodeSeconds(model: CostModel, sequences: number): number {
-  return sequences > 0 ? model.decodeIterationSeconds + model.decodeSecondsPerSequence * sequences : 0;
+/** Seconds of one decode iteration over `sequences` running sequences attending to `contextTokens` tokens in all. */
+export function decodeSeconds(model: CostModel, sequences: number, contextTokens = 0): number {
+  if (sequences <= 0) return 0;
+  return model.decodeIterationSeconds + model.decodeSecondsPerSequence * sequences + (model.decodeSecondsPerContextToken ?? 0) * contextTokens;
+}
+
+/** A sequence being decoded: its call's sizes and the decode steps it has left. */
+export interface DecodingSequence {
+  call: { promptTokens: number; outputTokens: number };
+  remaining: number;
+}
+
+/**
+ * Seconds of `steps` decode iterations over the running sequences, each
+ * attending to its prompt and the reply tokens fed so far, one more per step.
+ */
+export function decodeStepsSeconds(model: CostModel, running: readonly DecodingSequence[], steps: number): number {
+  const k = running.length;
+  if (k === 0 || steps <= 0) return 0;
+  const perToken = model.decodeSecondsPerContextToken ?? 0;
+  let context = 0;
+  if (perToken > 0) for (const r of running) context += r.call.promptTokens + r.call.outputTokens - r.remaining;
+  return steps * decodeSeconds(model, k, context) + (perToken * k * steps * (steps - 1)) / 2;
 }
 
 /** Seconds to move `blocks` blocks host -> device in one batch. */

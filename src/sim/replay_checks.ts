@@ -38,6 +38,11 @@ function checkCostModel(value: unknown, what: string): void {
     const least = COST_FIELDS_MAY_BE_ZERO.has(field) ? 0 : Number.MIN_VALUE;
     if (!Number.isFinite(v) || v < least) throw new RangeError(`${what}.${field} must be a finite number ${least === 0 ? '>= 0' : '> 0'}, got ${v}`);
   }
+  const perContext = value['decodeSecondsPerContextToken'];
+  if (perContext !== undefined) {
+    if (typeof perContext !== 'number') throw new TypeError(`${what}.decodeSecondsPerContextToken must be a number, got ${describeValue(perContext)}`);
+    if (!Number.isFinite(perContext) || perContext < 0) throw new RangeError(`${what}.decodeSecondsPerContextToken must be a finite number >= 0, got ${perContext}`);
+  }
 }
 
 /** A finite number above 0. */

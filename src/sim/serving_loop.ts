@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Tier, type CopyPlan } from '../blocks/types.js';
 import type { Policy } from '../policies/types.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { decodeSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
+import { decodeStepsSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
 import { ToolCalls } from './tool_calls.js';
 import type { SimulationOptions, SimulationResult } from './simulator.js';
 import { EngineHooks, type Waiting } from './engine_hooks.js';
@@ -344,12 +344,12 @@ export function* simulation(
     // up to the next completion or the next arrival.
     let steps = 1;
     if (prefilled.length === 0 && waiting.length === 0 && running.length > 0) {
-      const dt = decodeSeconds(model, running.length);
+      const dt = decodeStepsSeconds(model, running, 1);
       const untilEvent = events.size > 0 ? Math.floor((events.peekTime() - now) / dt) : Infinity;
       const untilDone = Math.min(...running.map((r) => r.remaining));
       steps = Math.max(1, Math.min(untilDone, untilEvent));
     }
-    seconds += decodeSeconds(model, running.length) * steps;
+    seconds += decodeStepsSeconds(model, running, steps);
     now += seconds;
     // Prompts computed in this iteration join the cache at its end: calls
     // batched beside them could not reuse them.

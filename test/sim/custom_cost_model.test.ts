@@ -3,7 +3,7 @@
 // one) and without tool gaps (as the reference engine serves a trace).
 import { describe, expect, it } from 'vitest';
 
-import { LLAMA3_8B_H100, type CostModel } from '../../src/sim/cost_model.js';
+import { decodeSeconds, decodeStepsSeconds, LLAMA3_8B_H100, type CostModel } from '../../src/sim/cost_model.js';
 import { replay } from '../../src/sim/replay.js';
 import { generateWorkload } from '../../src/workloads/index.js';
 
@@ -37,6 +37,26 @@ describe('replay with a custom cost model', () => {
     expect(twice.tokenHitRate).toBe(base.tokenHitRate);
     expect(twice.meanTtftMs).toBeCloseTo(2 * base.meanTtftMs, 1);
     expect(twice.p99TtftMs).toBeCloseTo(2 * base.p99TtftMs, 1);
+  });
+
+  it('prices decode by context when the model has a per-context-token term, and refuses a bad one by name', () => {
+    const running = [{ call: { promptTokens: 1000, outputTokens: 50 }, remaining: 40 }, { call: { promptTokens: 200, outputTokens: 8 }, remaining: 8 }];
+    // Without the term: the per-sequence price, step after step.
+    expect(decodeStepsSeconds(LLAMA3_8B_H100, running, 5)).toBe(5 * decodeSeconds(LLAMA3_8B_H100, 2));
+    // With it: each step reads every sequence's prompt and the reply so far, one token more per step.
+    const perToken = 1e-7;
+    const withContext = { ...LLAMA3_8B_H100, decodeSecondsPerContextToken: perToken };
+    let expected = 0;
+    for (let step = 0; step < 5; step++) expected += decodeSeconds(LLAMA3_8B_H100, 2) + perToken * (1000 + 10 + step + 200 + 0 + step);
+    expect(decodeStepsSeconds(withContext, running, 5)).toBeCloseTo(expected, 12);
+    expect(decodeStepsSeconds(withContext, [], 5)).toBe(0);
+
+    const base = replay('react', calls, { ...options, policies: ['lru'], toolGaps: false, model: LLAMA3_8B_H100 }).results[0]!;
+    // Decode reads of 10 us per context token: long contexts decode slowly, so the run takes longer.
+    const slowerDecode = replay('react', calls, { ...options, policies: ['lru'], toolGaps: false, model: { ...LLAMA3_8B_H100, name: 'ctx', decodeSecondsPerContextToken: 1e-5 } }).results[0]!;
+    expect(slowerDecode.throughputTokPerS).toBeLessThan(base.throughputTokPerS / 2);
+    expect(() => replay('react', calls, { ...options, model: { ...withContext, decodeSecondsPerContextToken: -1 } })).toThrow(/model\.decodeSecondsPerContextToken must be a finite number >= 0, got -1/);
+    expect(() => replay('react', calls, { ...options, model: { ...withContext, decodeSecondsPerContextToken: '1' as unknown as number } })).toThrow(/model\.decodeSecondsPerContextToken must be a number, got/);
   });
 
   it('without tool gaps, sessions run back to back: the same work in less time', () => {
