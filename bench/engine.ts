@@ -11,8 +11,12 @@
  * - decodeTokPerS: teacher-forced decode of one sequence at 2,048 tokens of
  *   context; decodeBatch8TokPerS: eight such sequences per step;
  * - attentionGBs: KV bytes per second the decode attention kernel alone
- *   reads (Engine.decodeAttention: eight sequences at 2,048 tokens of
- *   context, one layer per call).
+ *   reads (Engine.decodeAttention: 32 sequences at 2,048 tokens of context,
+ *   one layer per call, layers in turn, so each call reads more KV than a
+ *   32 MiB last-level cache holds on the small model);
+ * - memoryGBs: the machine's memory bandwidth as STREAM counts a copy
+ *   (bytes read plus bytes written per second) over 256 MiB buffers, so
+ *   attentionGBs / memoryGBs says how close decode attention gets to it.
  * Each figure is the median of several runs.
  */
 import { performance } from 'node:perf_hooks';
@@ -40,16 +44,20 @@ const BLOCK = 16;
 const PROMPT = 2048;
 const CACHED = 1920;
 const SEQUENCES = 8;
+const ATTENTION_SEQUENCES = 32;
 const DECODE_STEPS = 16;
 const blocksPerSequence = PROMPT / BLOCK + 2;
+// Written through, so every page is memory of its own (never-written pages read as one shared zero page).
+const pool = new ArrayBuffer(ATTENTION_SEQUENCES * blocksPerSequence * kvBytesPerBlock(model, BLOCK));
+new Float32Array(pool).fill(0.5);
 const engine = new Engine({
   model,
   blockSize: BLOCK,
-  pool: new ArrayBuffer(SEQUENCES * blocksPerSequence * kvBytesPerBlock(model, BLOCK)),
+  pool,
   threads,
   seed: 1,
 });
-const tables = Array.from({ length: SEQUENCES }, (_, s) => Int32Array.from({ length: blocksPerSequence }, (_, i) => s * blocksPerSequence + i));
+const tables = Array.from({ length: ATTENTION_SEQUENCES }, (_, s) => Int32Array.from({ length: blocksPerSequence }, (_, i) => s * blocksPerSequence + i));
 const tokens = (seed: number, n: number) => Int32Array.from({ length: n }, (_, i) => (seed * 7919 + i * 104729) % model.vocab);
 const prompts = tables.map((_, s) => tokens(s + 1, PROMPT + DECODE_STEPS));
 
@@ -73,11 +81,19 @@ const cached = median([0, 1, 2, 3, 4].map(() => seconds(() => prefill(0, CACHED,
 for (let s = 1; s < SEQUENCES; s++) prefill(s, 0, PROMPT);
 const decodeOne = median(Array.from({ length: DECODE_STEPS }, (_, j) => seconds(() => decodeStep(1, PROMPT + j))));
 const decodeBatch = median(Array.from({ length: DECODE_STEPS }, (_, j) => seconds(() => decodeStep(SEQUENCES, PROMPT + j))));
-const queries = Float32Array.from({ length: SEQUENCES * model.modelDim }, (_, i) => Math.sin(i));
+// Decode attention alone over every sequence's whole context: the KV is
+// attended to as it is (what values it holds does not change the reads).
+const queries = Float32Array.from({ length: ATTENTION_SEQUENCES * model.modelDim }, (_, i) => Math.sin(i));
 const attentionSequences = tables.map((blockTable) => ({ position: PROMPT + DECODE_STEPS - 1, blockTable }));
-const attention = median(Array.from({ length: 10 }, (_, i) => seconds(() => engine.decodeAttention(i % model.layers, queries, attentionSequences))));
+const attention = median(Array.from({ length: 4 * model.layers }, (_, i) => seconds(() => engine.decodeAttention(i % model.layers, queries, attentionSequences))));
 // One layer's K and V rows of every position, for every sequence.
-const attentionBytes = SEQUENCES * (PROMPT + DECODE_STEPS) * 2 * model.kvHeads * headDim(model) * 4;
+const attentionBytes = ATTENTION_SEQUENCES * (PROMPT + DECODE_STEPS) * 2 * model.kvHeads * headDim(model) * 4;
+
+// STREAM's copy: 256 MiB read and 256 MiB written per run.
+const source = new Float64Array(32 << 20).fill(1);
+const target = new Float64Array(source.length);
+const copy = median(Array.from({ length: 5 }, () => seconds(() => target.set(source))));
+const memoryGBs = (2 * source.byteLength) / copy / 1e9;
 
 const result = {
   model: modelName,
@@ -91,6 +107,7 @@ const result = {
   decodeTokPerS: 1 / decodeOne,
   decodeBatch8TokPerS: SEQUENCES / decodeBatch,
   attentionGBs: attentionBytes / attention / 1e9,
+  memoryGBs,
 };
 
 if (json) {
@@ -102,7 +119,8 @@ if (json) {
     ['prefill, 2,048 tokens from nothing', `${result.prefillTokPerS.toFixed(0)} tok/s (${result.prefillMs.toFixed(1)} ms)`],
     ['same prompt, 1,920 tokens cached', `${result.cachedPrefillMs.toFixed(1)} ms: ${result.cachedPrefillSpeedup.toFixed(1)}x faster`],
     ['decode at 2,048 context, 1 / 8 sequences', `${result.decodeTokPerS.toFixed(0)} / ${result.decodeBatch8TokPerS.toFixed(0)} tok/s`],
-    ['decode attention kernel, KV read rate', `${result.attentionGBs.toFixed(2)} GB/s`],
+    ['decode attention kernel, KV read rate', `${result.attentionGBs.toFixed(2)} GB/s (${ATTENTION_SEQUENCES} sequences at 2,048 context)`],
+    ['memory bandwidth, STREAM copy', `${result.memoryGBs.toFixed(2)} GB/s: attention reaches ${((100 * result.attentionGBs) / result.memoryGBs).toFixed(0)} % of it`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
