@@ -45,6 +45,12 @@ void prefillPerRow(const PagedKv& kv, int32_t layer, int32_t heads, const BlockT
 void prefillWithGemm(const PagedKv& kv, int32_t layer, int32_t heads, const BlockTableView& table, int32_t start,
                      int32_t count, const float* q, float* out, ThreadPool& pool);
 
+// Softmax in place over row[0, n), n >= 1: exp(x - max) / sum. Its exp is
+// a polynomial the compiler vectorizes (Cephes' expf: range reduction by
+// ln 2, degree-6 polynomial), within a few ulp of std::exp on the
+// arguments a softmax sees (<= 0); below -87.3 it is 0.
+void softmaxInPlace(float* row, int64_t n);
+
 // The oracle: causal attention over dense K/V of `start + count` positions
 // ([position][kvHeads][headDim]), in plain loops accumulated in double.
 void referenceAttention(int32_t heads, int32_t kvHeads, int32_t headDim, int32_t start, int32_t count,
