@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attention.h"
+#include "dense.h"
 
 #ifdef CACHESAGE_HAVE_CBLAS
 #include <cblas.h>
@@ -37,42 +38,48 @@ void gather(const PagedKv& kv, int32_t layer, int32_t which, int32_t kvHead, con
 
 void prefillWithGemm(const PagedKv& kv, int32_t layer, int32_t heads, const BlockTableView& table, int32_t start,
                      int32_t count, const float* q, float* out, ThreadPool& pool) {
+  useBlasSingleThreaded();
   const PageLayout& L = kv.layout;
   const int32_t hd = L.headDim;
   const int32_t group = heads / L.kvHeads;
   const int32_t context = start + count;
   const int32_t rowStride = heads * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  std::vector<float> keys(static_cast<size_t>(context) * static_cast<size_t>(hd)), values(keys.size());
-  std::vector<float> scores(static_cast<size_t>(std::min(kTileRows, count)) * static_cast<size_t>(context));
-  for (int32_t g = 0; g < L.kvHeads; g++) {
-    gather(kv, layer, 0, g, table, context, keys.data());
-    gather(kv, layer, 1, g, table, context, values.data());
-    for (int32_t h = g * group; h < (g + 1) * group; h++) {
-      for (int32_t q0 = 0; q0 < count; q0 += kTileRows) {
-        const int32_t rows = std::min(kTileRows, count - q0);
-        const int32_t visible = start + q0 + rows;  // the tile's last row sees this many keys
-        const float* tileQ = q + static_cast<int64_t>(q0) * rowStride + static_cast<int64_t>(h) * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, visible, hd, scale, tileQ, rowStride, keys.data(), hd,
-                    0.0f, scores.data(), visible);
-        pool.parallelFor(rows, [&](int64_t begin, int64_t end) {
-          for (int64_t i = begin; i < end; i++) {
-            float* row = scores.data() + i * visible;
-            const int64_t seen = start + q0 + i + 1;  // causal: positions [0, start + q0 + i]
-            float maximum = *std::max_element(row, row + seen);
-            float total = 0;
-            for (int64_t t = 0; t < seen; t++) total += (row[t] = std::exp(row[t] - maximum));
-            const float inverse = 1.0f / total;
-            for (int64_t t = 0; t < seen; t++) row[t] *= inverse;
-            std::fill(row + seen, row + visible, 0.0f);
-          }
-        });
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, visible, 1.0f, scores.data(), visible,
-                    values.data(), hd, 0.0f, out + static_cast<int64_t>(q0) * rowStride + static_cast<int64_t>(h) * hd,
-                    rowStride);
-      }
+  const int64_t perHead = static_cast<int64_t>(context) * hd;
+  // Every KV head's keys and values, contiguous; then each (query head,
+  // tile of rows) is one item for the pool, with its own scores.
+  std::vector<float> keys(static_cast<size_t>(perHead * L.kvHeads)), values(keys.size());
+  pool.parallelFor(L.kvHeads, [&](int64_t begin, int64_t end) {
+    for (auto g = static_cast<int32_t>(begin); g < end; g++) {
+      gather(kv, layer, 0, g, table, context, keys.data() + g * perHead);
+      gather(kv, layer, 1, g, table, context, values.data() + g * perHead);
     }
-  }
+  });
+  const int32_t tiles = (count + kTileRows - 1) / kTileRows;
+  pool.parallelFor(static_cast<int64_t>(heads) * tiles, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores;
+    for (int64_t item = begin; item < end; item++) {
+      const auto h = static_cast<int32_t>(item / tiles);
+      const int32_t q0 = static_cast<int32_t>(item % tiles) * kTileRows;
+      const float* headKeys = keys.data() + (h / group) * perHead;
+      const float* headValues = values.data() + (h / group) * perHead;
+      const int32_t rows = std::min(kTileRows, count - q0);
+      const int32_t visible = start + q0 + rows;  // the tile's last row sees this many keys
+      scores.resize(static_cast<size_t>(rows) * static_cast<size_t>(visible));
+      const float* tileQ = q + static_cast<int64_t>(q0) * rowStride + static_cast<int64_t>(h) * hd;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, visible, hd, scale, tileQ, rowStride, headKeys, hd,
+                  0.0f, scores.data(), visible);
+      for (int32_t i = 0; i < rows; i++) {
+        float* row = scores.data() + static_cast<int64_t>(i) * visible;
+        const int32_t seen = start + q0 + i + 1;  // causal: positions [0, start + q0 + i]
+        softmaxInPlace(row, seen);
+        std::fill(row + seen, row + visible, 0.0f);
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, visible, 1.0f, scores.data(), visible,
+                  headValues, hd, 0.0f, out + static_cast<int64_t>(q0) * rowStride + static_cast<int64_t>(h) * hd,
+                  rowStride);
+    }
+  });
 }
 
 #endif  // CACHESAGE_HAVE_CBLAS

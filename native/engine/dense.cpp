@@ -1,6 +1,7 @@
 #include "dense.h"
 
 #include <cmath>
+#include <mutex>
 #include <vector>
 
 #ifdef CACHESAGE_HAVE_CBLAS
@@ -8,6 +9,17 @@
 #endif
 
 namespace cachesage::engine {
+
+#ifdef CACHESAGE_HAVE_CBLAS
+void useBlasSingleThreaded() {
+  // OpenBLAS's own threads keep spinning for a while after each product and
+  // would take the cores from the pool's threads running attention beside
+  // them (decode attention read KV at 10 GB/s with them, 21 without):
+  // the library runs on the calling thread and the pool splits the work.
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+#endif
 
 bool haveBlas() {
 #ifdef CACHESAGE_HAVE_CBLAS
@@ -20,17 +32,21 @@ bool haveBlas() {
 void matmulTransposed(const float* x, const float* w, float* y, int64_t n, int64_t in, int64_t out,
                       ThreadPool& pool) {
 #ifdef CACHESAGE_HAVE_CBLAS
-  (void)pool;  // the BLAS library threads itself
-  if (n == 1) {
-    // One row (a decode step): a matrix-vector product streams w once, where
-    // the matrix-matrix path would first pack it.
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(out), static_cast<blasint>(in), 1.0f, w,
-                static_cast<blasint>(in), x, 1, 0.0f, y, 1);
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(out),
-              static_cast<blasint>(in), 1.0f, x, static_cast<blasint>(in), w, static_cast<blasint>(in), 0.0f,
-              y, static_cast<blasint>(out));
+  useBlasSingleThreaded();
+  // Each thread takes a range of output features: its own rows of w.
+  pool.parallelFor(out, [&](int64_t begin, int64_t end) {
+    const auto width = static_cast<blasint>(end - begin);
+    if (n == 1) {
+      // One row (a decode step): a matrix-vector product streams w once, where
+      // the matrix-matrix path would first pack it.
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, width, static_cast<blasint>(in), 1.0f, w + begin * in,
+                  static_cast<blasint>(in), x, 1, 0.0f, y + begin, 1);
+      return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n), width, static_cast<blasint>(in),
+                1.0f, x, static_cast<blasint>(in), w + begin * in, static_cast<blasint>(in), 0.0f, y + begin,
+                static_cast<blasint>(out));
+  });
 #else
   // Split over output features so every thread streams its own rows of w.
   pool.parallelFor(out, [&](int64_t begin, int64_t end) {

@@ -12,6 +12,12 @@ namespace cachesage::engine {
 // Whether matmulTransposed runs on a CBLAS library (else the plain loops).
 bool haveBlas();
 
+#ifdef CACHESAGE_HAVE_CBLAS
+// Makes the BLAS library compute on the calling thread: every caller splits
+// its products over the engine's pool instead. Idempotent.
+void useBlasSingleThreaded();
+#endif
+
 // y[n][out] = x[n][in] * w[out][in]^T.
 void matmulTransposed(const float* x, const float* w, float* y, int64_t n, int64_t in, int64_t out,
                       ThreadPool& pool);

@@ -2,7 +2,26 @@
 
 #include <stdexcept>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace cachesage::engine {
+
+namespace {
+
+// About 50 microseconds of polling before a thread sleeps on the condition variable.
+constexpr int kSpins = 2000;
+
+inline void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int32_t threads) {
   if (threads < 1 || threads > 1024) throw std::out_of_range("ThreadPool: threads must be in [1, 1024]");
@@ -35,16 +54,18 @@ void ThreadPool::runRange(int32_t index) {
 void ThreadPool::work(int32_t index) {
   uint64_t seen = 0;
   for (;;) {
+    for (int spin = 0; spin < kSpins && generation_.load(std::memory_order_acquire) == seen; spin++) relax();
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      start_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      start_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_relaxed) != seen; });
       if (stopping_) return;
-      seen = generation_;
+      seen = generation_.load(std::memory_order_relaxed);
     }
     runRange(index);
-    {
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // Under the lock, so a caller between its check and its wait cannot miss this.
       std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+      done_.notify_one();
     }
   }
 }
@@ -60,15 +81,16 @@ void ThreadPool::parallelFor(int64_t count, const std::function<void(int64_t, in
     body_ = &body;
     count_ = count;
     error_ = nullptr;
-    pending_ = static_cast<int32_t>(workers_.size());
-    ++generation_;
+    pending_.store(static_cast<int32_t>(workers_.size()), std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_.notify_all();
   runRange(0);
+  for (int spin = 0; spin < kSpins && pending_.load(std::memory_order_acquire) != 0; spin++) relax();
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
+    done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     body_ = nullptr;
     error = error_;
     error_ = nullptr;

@@ -2,8 +2,15 @@
 // as many contiguous ranges as there are threads, always the same split for
 // the same count, and each output element is computed by exactly one thread
 // in a fixed order, so results do not depend on scheduling.
+//
+// Between jobs a worker spins for a few tens of microseconds before it
+// sleeps, and so does the caller waiting for the workers: a forward pass
+// hands the pool dozens of short jobs back to back (a decode step's
+// products take tens of microseconds each), and waking a sleeping thread
+// costs about as much.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -39,8 +46,9 @@ class ThreadPool {
   std::condition_variable done_;
   const std::function<void(int64_t, int64_t)>* body_ = nullptr;
   int64_t count_ = 0;
-  uint64_t generation_ = 0;
-  int32_t pending_ = 0;
+  // Written under mutex_; read without it only to decide whether to keep spinning.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int32_t> pending_{0};
   bool stopping_ = false;
   std::exception_ptr error_;
 };
