@@ -21,7 +21,7 @@ const run = cliInProcess;
 
 describe('cachesage engine', () => {
   it('serves the trace under each policy and prints one JSON object', async () => {
-    const { code, stdout, stderr } = await run(['engine', '--trace', trace, '--policies', 'lru,cachesage', '--capacity', '0.5', '--threads', '2', '--json']);
+    const { code, stdout, stderr } = await run(['engine', '--trace', trace, '--policies', 'lru,cachesage', '--capacity', '0.5', '--model', 'tiny', '--threads', '2', '--json']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const report = JSON.parse(stdout);
