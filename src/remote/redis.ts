@@ -90,13 +90,18 @@ export async function openRedis(options: RedisConnectionOptions = {}): Promise<R
   client.on('error', (error: Error) => {
     lastError = error.message;
   });
+  // A server that goes away is reported at once, before a reconnect attempt
+  // fails with its own error; a connection that never opened keeps the
+  // error that says why (ECONNREFUSED and the like).
+  let open = false;
+  let closing = false;
   client.on('ready', () => {
     epoch++;
+    open = true;
   });
-  // A server that goes away is reported at once, before a reconnect attempt fails with its own error.
-  let closing = false;
   client.on('close', () => {
-    if (!closing) lastError = 'connection closed by the server or the network';
+    if (open && !closing) lastError = 'connection closed by the server or the network';
+    open = false;
   });
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, connectTimeout);
