@@ -1,11 +1,12 @@
-// Module entry: registers the native classes, the token hash, survival and
-// hit-scoring functions, the CUDA entry points (see cuda_wrap.h) and the
+// Module entry: registers the native classes, the token hash, the XXH64
+// checksum, survival and hit-scoring functions, the CUDA entry points (see cuda_wrap.h) and the
 // stderr mute that keeps third-party libraries' start-up chatter quiet.
 #include <fcntl.h>
 #include <napi.h>
 #include <unistd.h>
 
 #include "block_manager_wrap.h"
+#include "checksum.h"
 #include "cuda_wrap.h"
 #include "data_plane_wrap.h"
 #include "engine_wrap.h"
@@ -34,6 +35,19 @@ Napi::Value HashTokenBlocks(const Napi::CallbackInfo& info) {
   hashTokenBlocks(tokens.Data(), static_cast<int64_t>(tokens.ElementLength()), blockSize, parent,
                   out.Data());
   return out;
+}
+
+// xxh64(bytes: Uint8Array, seed: bigint) -> bigint
+Napi::Value Xxh64(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "xxh64";
+  auto bytes = typedArg<uint8_t, napi_uint8_array>(info, 0, op, "Uint8Array");
+  Napi::Value seedValue = arg(info, 1);
+  if (!seedValue.IsBigInt()) throw Napi::TypeError::New(env, argName(op, 1) + " must be a bigint");
+  bool lossless = false;
+  uint64_t seed = seedValue.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(env, argName(op, 1) + " must fit in 64 unsigned bits");
+  return Napi::BigInt::New(env, xxh64(bytes.Data(), bytes.ElementLength(), seed));
 }
 
 // How many muteStderr(true) calls are open, and where fd 2 pointed before
@@ -85,6 +99,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeCpuDataPlane", DataPlaneWrap::Define(env));
   exports.Set("NativeEngine", EngineWrap::Define(env));
   exports.Set("hashTokenBlocks", Napi::Function::New<HashTokenBlocks>(env, "hashTokenBlocks"));
+  exports.Set("xxh64", Napi::Function::New<Xxh64>(env, "xxh64"));
   exports.Set("computeSurvival", Napi::Function::New<ComputeSurvival>(env, "computeSurvival"));
   exports.Set("hitScoring", Napi::Function::New<HitScoring>(env, "hitScoring"));
   exports.Set("muteStderr", Napi::Function::New<MuteStderr>(env, "muteStderr"));

@@ -33,6 +33,7 @@ export interface NativeAddon {
   ) => NativeBlockManagerHandle;
   NativeCpuDataPlane: new (bytesPerBlock: number, deviceBlocks: number, hostBlocks: number) => NativeCpuDataPlaneHandle;
   hashTokenBlocks(tokens: Uint32Array, blockSize: number, parentHash: bigint): BigUint64Array;
+  xxh64(bytes: Uint8Array, seed: bigint): bigint;
   computeSurvival(
     workloads: number,
     states: number,

@@ -124,3 +124,58 @@ export function hashTokenBlocks(tokens: TokenArray, blockSize: number, parentHas
   }
   return out;
 }
+
+const M64 = (1n << 64n) - 1n;
+const XXH_P1 = 11400714785074694791n;
+const XXH_P2 = 14029467366897019727n;
+const XXH_P3 = 1609587929392839161n;
+const XXH_P4 = 9650029242287828579n;
+const XXH_P5 = 2870177450012600261n;
+const rotl64 = (x: bigint, r: bigint) => ((x << r) | (x >> (64n - r))) & M64;
+const mul64 = (a: bigint, b: bigint) => (a * b) & M64;
+const xxhRound = (acc: bigint, lane: bigint) => mul64(rotl64((acc + mul64(lane, XXH_P2)) & M64, 31n), XXH_P1);
+const xxhMerge = (acc: bigint, lane: bigint) => (mul64(acc ^ xxhRound(0n, lane), XXH_P1) + XXH_P4) & M64;
+
+/** The little-endian unsigned integer of bytes [at, at + n). */
+function littleEndian(bytes: Uint8Array, at: number, n: number): bigint {
+  let v = 0n;
+  for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[at + i]!);
+  return v;
+}
+
+/**
+ * XXH64 in plain BigInt arithmetic, step by step as xxHash's specification
+ * states it: the oracle of the native xxh64 (native_hash.ts), slow and
+ * meant for tests.
+ */
+export function referenceXxh64(bytes: Uint8Array, seed = 0n): bigint {
+  const length = bytes.length;
+  let at = 0;
+  let h: bigint;
+  if (length >= 32) {
+    let v1 = (seed + XXH_P1 + XXH_P2) & M64;
+    let v2 = (seed + XXH_P2) & M64;
+    let v3 = seed;
+    let v4 = (seed - XXH_P1) & M64;
+    for (; at + 32 <= length; at += 32) {
+      v1 = xxhRound(v1, littleEndian(bytes, at, 8));
+      v2 = xxhRound(v2, littleEndian(bytes, at + 8, 8));
+      v3 = xxhRound(v3, littleEndian(bytes, at + 16, 8));
+      v4 = xxhRound(v4, littleEndian(bytes, at + 24, 8));
+    }
+    h = (rotl64(v1, 1n) + rotl64(v2, 7n) + rotl64(v3, 12n) + rotl64(v4, 18n)) & M64;
+    for (const v of [v1, v2, v3, v4]) h = xxhMerge(h, v);
+  } else {
+    h = (seed + XXH_P5) & M64;
+  }
+  h = (h + BigInt(length)) & M64;
+  for (; at + 8 <= length; at += 8) h = (mul64(rotl64(h ^ xxhRound(0n, littleEndian(bytes, at, 8)), 27n), XXH_P1) + XXH_P4) & M64;
+  if (at + 4 <= length) {
+    h = (mul64(rotl64(h ^ mul64(littleEndian(bytes, at, 4), XXH_P1), 23n), XXH_P2) + XXH_P3) & M64;
+    at += 4;
+  }
+  for (; at < length; at++) h = mul64(rotl64(h ^ mul64(BigInt(bytes[at]!), XXH_P5), 11n), XXH_P1);
+  h = mul64(h ^ (h >> 33n), XXH_P2);
+  h = mul64(h ^ (h >> 29n), XXH_P3);
+  return h ^ (h >> 32n);
+}

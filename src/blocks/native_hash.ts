@@ -16,3 +16,15 @@ export function hashTokenBlocks(tokens: Uint32Array, blockSize: number, parentHa
   }
   return nativeAddon().hashTokenBlocks(tokens, blockSize, parentHash);
 }
+
+/**
+ * XXH64 of `bytes` (xxHash's 64-bit variant, as its specification defines
+ * it), computed natively at several GB/s: the remote tier's checksum of a
+ * block. Identical to referenceXxh64 in hash.ts.
+ */
+export function xxh64(bytes: Uint8Array, seed = 0n): bigint {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('xxh64: bytes must be a Uint8Array');
+  if (typeof seed !== 'bigint') throw new TypeError('xxh64: seed must be a bigint');
+  if (seed < 0n || seed >= 1n << 64n) throw new RangeError('xxh64: seed must fit in 64 unsigned bits');
+  return nativeAddon().xxh64(bytes, seed);
+}

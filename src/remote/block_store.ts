@@ -3,10 +3,10 @@
  *
  * Write protocol: a block's bytes go to its `:data` key first; only once
  * Redis has acknowledged them is its `:meta` key (the commit record:
- * format version, length, CRC-32, writer, time) written. A reader looks for
- * the commit record first and trusts bytes only through it, and checks
- * them against it (length and CRC-32), so it never uses a torn, missing or
- * foreign value: bytes without a record are an unfinished write, a record
+ * format version, length, XXH64 checksum, writer, time) written. A reader
+ * looks for the commit record first and trusts bytes only through it, and
+ * checks them against it (length and checksum; records of format 1, with a
+ * CRC-32, are still read), so it never uses a torn, missing or foreign value: bytes without a record are an unfinished write, a record
  * without matching bytes (expired, evicted, overwritten by a different
  * layout's writer) is a miss.
  *
@@ -16,6 +16,7 @@
  */
 import { crc32 } from 'node:zlib';
 
+import { xxh64 } from '../blocks/native_hash.js';
 import { checkLayout, RemoteKeys, type KvLayout } from './keys.js';
 import type { RedisClient, RedisConnection } from './redis.js';
 import { checkInt, checkOptionsObject, describeValue } from '../util/check.js';
@@ -35,17 +36,30 @@ export interface RemoteBlockStoreOptions {
 }
 
 const OPTIONS = ['namespace', 'model', 'layout', 'bytesPerBlock', 'writer', 'ttlSeconds'];
-const FORMAT = 1;
+// Format 2 sums with XXH64 (native, ~3x the speed of zlib's CRC-32, which
+// held writes to 0.77 of a plain SET); format 1 records, with a CRC-32, are
+// still read.
+const FORMAT = 2;
+const FORMAT_CRC32 = 1;
 // Bytes outlive their commit record, so that a record never points at bytes that expired first.
 const DATA_TTL_MARGIN_MS = 60_000;
 
 /** The commit record of one block, as stored (JSON) under its `:meta` key. */
 export interface BlockCommitRecord {
+  /** 2 (written now, with `xxh64`) or 1 (written before, with `crc32`). */
   v: number;
   len: number;
-  crc32: number;
+  /** XXH64 of the bytes, seed 0, 16 lower-case hex digits (format 2). */
+  xxh64?: string;
+  /** CRC-32 of the bytes (format 1). */
+  crc32?: number;
   writer: string;
   at: number;
+}
+
+/** The checksum a format-2 record carries for `bytes`. */
+export function blockChecksum(bytes: Uint8Array): string {
+  return xxh64(bytes).toString(16).padStart(16, '0');
 }
 
 export interface RemoteBlockStoreStats {
@@ -136,7 +150,7 @@ export class RemoteBlockStore {
     const commits = blocks.map((bytes, i) =>
       this.#set(this.keys.data(BigInt(hashes[i]!)), asBuffer(bytes), DATA_TTL_MARGIN_MS).then((ok) => {
         if (!ok) return false;
-        const record: BlockCommitRecord = { v: FORMAT, len: bytes.length, crc32: crc32(bytes), writer: this.#writer, at: Date.now() };
+        const record: BlockCommitRecord = { v: FORMAT, len: bytes.length, xxh64: blockChecksum(bytes), writer: this.#writer, at: Date.now() };
         return this.#set(this.keys.meta(BigInt(hashes[i]!)), JSON.stringify(record), 0);
       }),
     );
@@ -200,7 +214,10 @@ export class RemoteBlockStore {
   #parseRecord(text: string): BlockCommitRecord | null {
     try {
       const r = JSON.parse(text) as BlockCommitRecord;
-      if (r.v === FORMAT && r.len === this.bytesPerBlock && Number.isInteger(r.crc32)) return r;
+      if (r !== null && typeof r === 'object' && r.len === this.bytesPerBlock) {
+        if (r.v === FORMAT && typeof r.xxh64 === 'string' && /^[0-9a-f]{16}$/.test(r.xxh64)) return r;
+        if (r.v === FORMAT_CRC32 && Number.isInteger(r.crc32)) return r;
+      }
     } catch {
       // Falls through: not a record this store wrote.
     }
@@ -217,7 +234,8 @@ export class RemoteBlockStore {
       this.stats.misses++;
       return null;
     }
-    if (bytes === null || bytes.length !== record.len || crc32(bytes) !== record.crc32) {
+    const intact = bytes !== null && bytes.length === record.len && (record.v === FORMAT ? blockChecksum(bytes) === record.xxh64 : crc32(bytes) === record.crc32);
+    if (!intact) {
       if (bytes !== null) this.stats.invalid++;
       this.stats.misses++;
       return null;

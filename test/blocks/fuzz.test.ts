@@ -12,7 +12,7 @@ import { KNOWN_EXPORTS, runFuzz } from './fuzz_driver.js';
 
 /** Entry points that throw on bad input, and that a sane call gets through. */
 const REFUSING = [
-  'NativeBlockManager()', 'NativeCpuDataPlane()', 'hashTokenBlocks', 'computeSurvival', 'hitScoring',
+  'NativeBlockManager()', 'NativeCpuDataPlane()', 'hashTokenBlocks', 'xxh64', 'computeSurvival', 'hitScoring',
   ...['lookup', 'admit', 'append', 'commit', 'release', 'requestBlocks', 'setScores', 'setAllScores', 'setScoreClasses', 'setClassScores', 'evict', 'demote', 'drop', 'load', 'usedBlocks', 'evictableBlocks'].map((m) => `NativeBlockManager#${m}`),
   ...['execute', 'executeAsync', 'write', 'read'].map((m) => `NativeCpuDataPlane#${m}`),
 ];

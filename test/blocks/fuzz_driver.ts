@@ -61,7 +61,7 @@ export interface FuzzReport {
 
 /** Every export the driver fuzzes; the CUDA classes exist only in CUDA builds. */
 export const KNOWN_EXPORTS = [
-  'NativeBlockManager', 'NativeCpuDataPlane', 'hashTokenBlocks', 'computeSurvival', 'hitScoring', 'muteStderr',
+  'NativeBlockManager', 'NativeCpuDataPlane', 'hashTokenBlocks', 'xxh64', 'computeSurvival', 'hitScoring', 'muteStderr',
   'cudaInfo', 'NativeCudaSurvival', 'NativeCudaHitScorer', 'NativeCudaDataPlane', 'NativeEngine',
 ] as const;
 

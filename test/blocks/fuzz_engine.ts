@@ -177,6 +177,8 @@ export class EngineTarget implements Target {
     const { rand } = ctx;
     const modelDim = this.#config.modelDim as number;
     const vocab = this.#config.vocab as number;
+    // A quarter of the time a whole pass in order, so every step is also seen accepted.
+    if (rand.chance(0.25)) return this.#wholePass(engine);
     const roll = rand.int(4);
     if (roll === 0) {
       const args = ctx.mix(this.#forwardArguments());
@@ -203,6 +205,27 @@ export class EngineTarget implements Target {
       if (!(logits instanceof Float32Array) || logits.length !== this.#passRows * vocab || !logits.every(Number.isFinite)) {
         ctx.violation('NativeEngine#passLogits', [], `returned ${describe(logits)}`);
       }
+    }
+  }
+
+  /** beginPass with a sane batch, project and finishLayer for every layer, then passLogits. */
+  #wholePass(engine: Engine): void {
+    const { ctx } = this;
+    const modelDim = this.#config.modelDim as number;
+    const args = this.#forwardArguments();
+    if (ctx.method('NativeEngine#beginPass', engine, 'beginPass', args).threw) return;
+    this.#passTokens = (args[0] as Int32Array).length;
+    this.#passRows = args[6] === true ? this.#passTokens : (args[1] as Int32Array).length;
+    for (let layer = 0; layer < (this.#config.layers as number); layer++) {
+      if (ctx.method('NativeEngine#project', engine, 'project', []).threw) return;
+      const attention = Float32Array.from({ length: this.#passTokens * modelDim }, (_, i) => Math.sin(i));
+      if (ctx.method('NativeEngine#finishLayer', engine, 'finishLayer', [attention]).threw) return;
+    }
+    const outcome = ctx.method('NativeEngine#passLogits', engine, 'passLogits', []);
+    if (outcome.threw) return;
+    const logits = outcome.value;
+    if (!(logits instanceof Float32Array) || logits.length !== this.#passRows * (this.#config.vocab as number) || !logits.every(Number.isFinite)) {
+      ctx.violation('NativeEngine#passLogits', [], `returned ${describe(logits)}`);
     }
   }
 

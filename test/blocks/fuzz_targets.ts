@@ -6,7 +6,7 @@
  * `new`, and the CUDA classes, whose construction must throw a clear error
  * where no device is usable.
  */
-import { hashTokenBlocks as referenceHashTokenBlocks } from '../../src/blocks/hash.js';
+import { hashTokenBlocks as referenceHashTokenBlocks, referenceXxh64 } from '../../src/blocks/hash.js';
 import { referenceHitScoring } from '../../src/compute/hit_scoring.js';
 import { ReferenceSurvivalBackend } from '../../src/compute/survival.js';
 import type { FuzzContext, Outcome } from './fuzz_driver.js';
@@ -262,7 +262,7 @@ export function checkHitScoring(args: readonly unknown[], value: unknown): strin
   return null;
 }
 
-/** hashTokenBlocks, computeSurvival, hitScoring, cudaInfo and muteStderr. */
+/** hashTokenBlocks, xxh64, computeSurvival, hitScoring, cudaInfo and muteStderr. */
 export class FunctionTargets implements Target {
   readonly weight = 18;
   #cudaInfo: string | null = null;
@@ -273,7 +273,7 @@ export class FunctionTargets implements Target {
     const { ctx } = this;
     const { rand } = ctx;
     const addon = ctx.addon as unknown as Record<string, Fn>;
-    const which = rand.pick(['hashTokenBlocks', 'hashTokenBlocks', 'computeSurvival', 'computeSurvival', 'hitScoring', 'hitScoring', 'cudaInfo', 'muteStderr']);
+    const which = rand.pick(['hashTokenBlocks', 'hashTokenBlocks', 'xxh64', 'xxh64', 'computeSurvival', 'computeSurvival', 'hitScoring', 'hitScoring', 'cudaInfo', 'muteStderr']);
     const fn = addon[which];
     if (fn === undefined) return;
     let sane: unknown[] = [];
@@ -281,6 +281,13 @@ export class FunctionTargets implements Target {
       sane = [
         Uint32Array.from({ length: rand.range(0, 20) }, () => (rand.chance(0.9) ? rand.int(6) : 2 ** 32 - 1)),
         rand.chance(0.95) ? rand.range(1, 6) : rand.pick([0, 2 ** 20, 2 ** 20 + 1]),
+        rand.chance(0.95) ? rand.pick([0n, 7n, 2n ** 64n - 1n]) : rand.pick([-1n, 2n ** 64n]),
+      ];
+    }
+    if (which === 'xxh64') {
+      const bytes = Uint8Array.from({ length: rand.range(0, 80) }, () => rand.int(256));
+      sane = [
+        rand.chance(0.3) ? bytes.subarray(rand.range(0, Math.min(8, bytes.length))) : bytes,
         rand.chance(0.95) ? rand.pick([0n, 7n, 2n ** 64n - 1n]) : rand.pick([-1n, 2n ** 64n]),
       ];
     }
@@ -306,6 +313,7 @@ export class FunctionTargets implements Target {
       const want = referenceHashTokenBlocks(args[0] as Uint32Array, args[1] as number, args[2] as bigint);
       if (!(value instanceof BigUint64Array) || value.join() !== want.join()) problem = 'differs from the TypeScript hash';
     }
+    if (which === 'xxh64' && value !== referenceXxh64(args[0] as Uint8Array, args[1] as bigint)) problem = 'differs from the BigInt reference';
     if (which === 'computeSurvival') problem = checkSurvival(args, value, 1e-5);
     if (which === 'hitScoring') problem = checkHitScoring(args, value);
     if (which === 'cudaInfo') {

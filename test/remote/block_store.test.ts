@@ -2,9 +2,11 @@
  * RemoteBlockStore on a real redis-server: bytes-first writes, validated
  * reads, prefix reads, and what a reader does with torn or foreign values.
  */
+import { crc32 } from 'node:zlib';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { RemoteBlockStore } from '../../src/remote/block_store.js';
+import { blockChecksum, RemoteBlockStore } from '../../src/remote/block_store.js';
 import { openRedis, type RedisConnection } from '../../src/remote/redis.js';
 import { RedisServer } from './redis_server.js';
 
@@ -38,9 +40,29 @@ describe('RemoteBlockStore', () => {
     expect(b!.equals(block(2))).toBe(true);
     expect(missing).toBeNull();
     const record = JSON.parse((await connection.client.get(s.keys.meta(1n)))!);
-    expect(record).toMatchObject({ v: 1, len: BYTES, writer: 'replica-a' });
+    expect(record).toMatchObject({ v: 2, len: BYTES, xxh64: blockChecksum(block(1)), writer: 'replica-a' });
+    expect(record.xxh64).toMatch(/^[0-9a-f]{16}$/);
     expect(s.keys.data(1n)).toBe('t1:kv:v1:test-model:bs16.L2.KVH2.D64.float16:{0000000000000001}:data');
     expect(s.stats).toMatchObject({ written: 2, lookups: 3, hits: 2, misses: 1, invalid: 0, errors: 0 });
+  });
+
+  it('reads records of format 1 (a CRC-32 of the bytes), as earlier versions wrote them, and checks their bytes too', async () => {
+    const s = store({ namespace: 't1b' });
+    const formatOne = (hash: bigint, crc: number) =>
+      connection.client.set(s.keys.meta(hash), JSON.stringify({ v: 1, len: BYTES, crc32: crc, writer: 'old-replica', at: 1 }));
+    await connection.client.set(s.keys.data(30n), block(30));
+    await formatOne(30n, crc32(block(30)));
+    await connection.client.set(s.keys.data(31n), block(31));
+    await formatOne(31n, crc32(block(31)) ^ 1);
+    // A format-2 record with a malformed checksum, and one of a format this version does not know.
+    await connection.client.set(s.keys.data(32n), block(32));
+    await connection.client.set(s.keys.meta(32n), JSON.stringify({ v: 2, len: BYTES, xxh64: 'not-hex', writer: 'x', at: 1 }));
+    await connection.client.set(s.keys.data(33n), block(33));
+    await connection.client.set(s.keys.meta(33n), JSON.stringify({ v: 3, len: BYTES, xxh64: blockChecksum(block(33)), writer: 'x', at: 1 }));
+    const [good, corrupt, malformed, unknown] = await s.get([30n, 31n, 32n, 33n]);
+    expect(good!.equals(block(30))).toBe(true);
+    expect([corrupt, malformed, unknown]).toEqual([null, null, null]);
+    expect(s.stats).toMatchObject({ hits: 1, misses: 3, invalid: 3 });
   });
 
   it('reads only the leading run of a prompt', async () => {
