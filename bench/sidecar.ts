@@ -10,7 +10,10 @@
  *                  a system prompt): events/s and p99 per batch
  *   floor          GET /healthz, which does no work: what HTTP alone costs
  *                  on this machine, to read the other numbers against
- *   rss            the server's resident memory before and after the load
+ *   rss            the server's resident memory before and after the load,
+ *                  its peak, and its growth rate over the second half of
+ *                  each loaded phase (sampled from /metrics every 250 ms):
+ *                  near 0 MiB/min when memory is flat under load
  *
  *   npm run --silent bench:sidecar -- [--json] [--seconds S] [--clients N] [--batch N]
  */
@@ -109,6 +112,34 @@ function promptHashes(id: number): bigint[] {
   for (let b = 0; b < SYSTEM_BLOCKS; b++) out.push(0x5157e3000000n + BigInt(b));
   for (let b = 0; b < OWN_BLOCKS; b++) out.push((BigInt(id) << 16n) | BigInt(b + 1) | (1n << 63n));
   return out;
+}
+
+/** The server's RSS every 250 ms until stopped: [seconds, MiB] pairs. */
+function sampleRss(url: string): { stop: () => Promise<[number, number][]> } {
+  const samples: [number, number][] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      samples.push([performance.now() / 1000, (await serverUsage(url)).rssMiB]);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+  return { stop: async () => { stopped = true; await loop; return samples; } };
+}
+
+/** Least-squares slope of the second half of the samples, MiB per minute. */
+function growthPerMinute(samples: [number, number][]): number {
+  const tail = samples.slice(Math.floor(samples.length / 2));
+  if (tail.length < 2) return NaN;
+  const mt = tail.reduce((a, [t]) => a + t, 0) / tail.length;
+  const mr = tail.reduce((a, [, r]) => a + r, 0) / tail.length;
+  let num = 0;
+  let den = 0;
+  for (const [t, r] of tail) {
+    num += (t - mt) * (r - mr);
+    den += (t - mt) ** 2;
+  }
+  return den > 0 ? (60 * num) / den : NaN;
 }
 
 function quantile(values: number[], q: number): number {
@@ -221,9 +252,13 @@ try {
   const beforeFloor = await serverUsage(server.url);
   const floor = await floorPhase(server.url);
   const before = await serverUsage(server.url);
+  let sampler = sampleRss(server.url);
   const pairs = await admitReleasePhase(server.url);
+  const pairsRss = await sampler.stop();
   const between = await serverUsage(server.url);
+  sampler = sampleRss(server.url);
   const batches = await batchPhase(server.url);
+  const batchRss = await sampler.stop();
   const after = await serverUsage(server.url);
   const rssStart = beforeFloor.rssMiB;
   const rssEnd = after.rssMiB;
@@ -245,6 +280,9 @@ try {
     rssStartMiB: Number(rssStart.toFixed(1)),
     rssEndMiB: Number(rssEnd.toFixed(1)),
     rssMiB: Number(rssEnd.toFixed(1)),
+    rssPeakMiB: Number(Math.max(rssEnd, ...pairsRss.map(([, r]) => r), ...batchRss.map(([, r]) => r)).toFixed(1)),
+    // Growth over the second half of each loaded phase: near 0 when memory is flat under load.
+    rssGrowthMiBPerMin: { admitRelease: Number(growthPerMinute(pairsRss).toFixed(1)), batch: Number(growthPerMinute(batchRss).toFixed(1)) },
     // Live JS heap: it stays level while RSS follows V8's heap reservation.
     heapUsedStartMiB: Number(beforeFloor.heapUsedMiB.toFixed(1)),
     heapUsedEndMiB: Number(after.heapUsedMiB.toFixed(1)),
@@ -258,7 +296,8 @@ try {
         `admit+release   ${report.admitReleasePerSec} pairs/s   p50 ${report.p50Ms} ms   p99 ${report.p99Ms} ms per call   server CPU ${report.serverCpuUsPerPair} µs a pair`,
         `batch           ${report.eventsPerSec} engine events/s   ${report.batchItems} events a batch, p99 ${report.batchP99Ms} ms per batch   server CPU ${report.serverCpuUsPerEvent} µs an event`,
         `floor           ${report.floorRequestsPerSec} GET /healthz/s   server CPU ${report.floorCpuUsPerRequest} µs a request (HTTP alone, no work)`,
-        `server memory   rss ${report.rssStartMiB} MiB before the load, ${report.rssEndMiB} MiB after; JS heap used ${report.heapUsedStartMiB} -> ${report.heapUsedEndMiB} MiB`,
+        `server memory   rss ${report.rssStartMiB} MiB before the load, ${report.rssEndMiB} MiB after, peak ${report.rssPeakMiB} MiB; JS heap used ${report.heapUsedStartMiB} -> ${report.heapUsedEndMiB} MiB`,
+        `                over each phase's second half: ${report.rssGrowthMiBPerMin.admitRelease} MiB/min (admit+release), ${report.rssGrowthMiBPerMin.batch} MiB/min (batch)`,
         '',
       ].join('\n'),
     );
