@@ -2,7 +2,14 @@
 // computation always, and the CUDA kernels when the build has CUDA and the
 // machine a device. Prints a table, or with --json one JSON object.
 //
-//   cachesage_kernel_bench [--json] [--cpu-survival-workloads N] [--repeats N]
+//   cachesage_kernel_bench [--json] [--cpu-survival-workloads N] [--repeats N] [--no-engine]
+//
+// The reference engine (the `small` model: 4 layers, dim 512, 8/2 heads,
+// vocab 8192, random weights) runs as bench:engine runs it: a 2,048-token
+// prefill from nothing, the same prompt with 1,920 tokens cached, and a
+// decode step of 8 sequences at 2,048 tokens of context; on the CPU
+// kernels always, and with its KV pool in device memory (CudaEngineAttention;
+// dense parts still on the host) where a device answers.
 //
 // Targets on an H100 (reported, never enforced): the block-copy kernel at
 // >= 85 % of cudaMemcpy's device-to-device rate for the same bytes, hit
@@ -22,14 +29,18 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "data_plane.h"
+#include "engine.h"
 #include "random_survival.h"
 #include "survival.h"
+#include "weights.h"
 #ifdef CACHESAGE_HAVE_CUDA
 #include "cuda_backend.h"
 #endif
@@ -45,6 +56,7 @@ constexpr int32_t kGpuSurvivalWorkloads = 1024;
 
 struct Options {
   bool json = false;
+  bool engine = true;
   int repeats = 7;
   int32_t cpuCopyBlocks = 64;
   int32_t cpuSurvivalWorkloads = 1024;
@@ -200,6 +212,71 @@ CopyPlanView planView(const std::vector<uint8_t>& srcTier, const std::vector<int
                       const std::vector<uint8_t>& dstTier, const std::vector<int32_t>& dstSlot) {
   return CopyPlanView{srcTier.data(), srcSlot.data(), dstTier.data(), dstSlot.data(),
                       static_cast<int32_t>(srcSlot.size())};
+}
+
+// The `small` preset of src/engine/config.ts.
+engine::ModelConfig smallModel() {
+  engine::ModelConfig c;
+  c.layers = 4;
+  c.modelDim = 512;
+  c.heads = 8;
+  c.kvHeads = 2;
+  c.ffnDim = 1408;
+  c.vocab = 8192;
+  c.ropeTheta = 500000.0f;
+  c.tiedEmbeddings = false;
+  return c;
+}
+
+// The reference engine over a pool at `pool` (host memory, or device memory
+// when `attention` is CUDA's), as bench:engine measures it.
+Json engineForward(const Options& options, Report& report, const char* label, void* pool, int64_t poolBytes,
+                   std::unique_ptr<engine::AttentionBackend> attention) {
+  constexpr int32_t kPrompt = 2048, kCached = 1920, kSequences = 8, kBlock = 16;
+  const engine::ModelConfig c = smallModel();
+  const int32_t perSequence = kPrompt / kBlock + 1;
+  engine::Engine model(c, engine::randomWeights(c, 1), kBlock, pool, poolBytes,
+                       static_cast<int32_t>(std::min(8u, std::max(1u, std::thread::hardware_concurrency()))),
+                       std::move(attention));
+  std::vector<int32_t> slots(static_cast<size_t>(kSequences * perSequence));
+  std::iota(slots.begin(), slots.end(), 0);
+  std::vector<std::vector<int32_t>> prompts(kSequences, std::vector<int32_t>(kPrompt + 1));
+  for (int32_t s = 0; s < kSequences; ++s) {
+    for (int32_t i = 0; i <= kPrompt; ++i) prompts[s][i] = static_cast<int32_t>((s * 7919 + i * 104729) % c.vocab);
+  }
+  auto table = [&](int32_t s) { return engine::BlockTableView{slots.data() + s * perSequence, perSequence}; };
+  std::vector<float> logits(static_cast<size_t>(kSequences) * c.vocab);
+  auto prefill = [&](int32_t s, int32_t from) {
+    model.forward({{prompts[s].data() + from, kPrompt - from, from, from, table(s)}}, false, logits.data());
+  };
+  const int repeats = std::max(1, options.repeats / 2);
+  const double full = medianSeconds(repeats, [&] { prefill(0, 0); });
+  const double cached = medianSeconds(repeats, [&] { prefill(0, kCached); });
+  for (int32_t s = 1; s < kSequences; ++s) prefill(s, 0);
+  std::vector<engine::SequenceChunk> step;
+  for (int32_t s = 0; s < kSequences; ++s) step.push_back({prompts[s].data() + kPrompt, 1, kPrompt, kPrompt, table(s)});
+  const double decode = medianSeconds(options.repeats, [&] { model.forward(step, false, logits.data()); });
+  report.line("%-5s engine small   prefill 2048: %.1f ms (%.0f tok/s)   1920 cached: %.1f ms (%.1fx)   "
+              "decode 8 x 2048: %.2f ms (%.0f tok/s)",
+              label, full * 1e3, kPrompt / full, cached * 1e3, full / cached, decode * 1e3, kSequences / decode);
+  Json json;
+  json.string("attention", model.attention().name())
+      .number("prefillTokPerS", kPrompt / full)
+      .number("cachedPrefillSpeedup", full / cached)
+      .number("prefillMs", full * 1e3)
+      .number("cachedPrefillMs", cached * 1e3)
+      .number("decodeBatch8TokPerS", kSequences / decode);
+  return json;
+}
+
+// Eight sequences of 2,049 tokens in 16-token blocks.
+int64_t smallEnginePoolBytes() {
+  return engine::pageLayout(smallModel(), 16).bytesPerBlock() * 8 * (2048 / 16 + 1);
+}
+
+Json cpuEngine(const Options& options, Report& report) {
+  std::vector<float> pool(static_cast<size_t>(smallEnginePoolBytes()) / sizeof(float));
+  return engineForward(options, report, "CPU", pool.data(), smallEnginePoolBytes(), nullptr);
 }
 
 Json gpuCopy(const Options& options, Report& report) {
@@ -479,7 +556,7 @@ Json gpuPagedAttention(const Options& options, Report& report) {
 
 int usage(const char* program) {
   std::fprintf(stderr,
-               "usage: %s [--json] [--cpu-survival-workloads N] [--repeats N]\n", program);
+               "usage: %s [--json] [--cpu-survival-workloads N] [--repeats N] [--no-engine]\n", program);
   return 2;
 }
 
@@ -491,6 +568,8 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--json") {
       options.json = true;
+    } else if (arg == "--no-engine") {
+      options.engine = false;
     } else if ((arg == "--cpu-survival-workloads" || arg == "--repeats") && i + 1 < argc) {
       const long value = std::strtol(argv[++i], nullptr, 10);
       if (value < 1 || value > kMaxSurvivalWorkloads) return usage(argv[0]);
@@ -508,6 +587,7 @@ int main(int argc, char** argv) {
   try {
     Json cpu;
     cpu.object("copy", cpuCopy(options, report)).object("survival", cpuSurvival(options, report));
+    if (options.engine) cpu.object("engine", cpuEngine(options, report));
     report.json.object("cpu", cpu);
 
     Json cuda;
@@ -523,6 +603,11 @@ int main(int argc, char** argv) {
           .object("hitScoring", gpuHitScoring(options, report))
           .object("survival", gpuSurvival(options, report))
           .object("pagedAttention", gpuPagedAttention(options, report));
+      if (options.engine) {
+        CudaDeviceBuffer pool(static_cast<size_t>(smallEnginePoolBytes()));
+        cuda.object("engine", engineForward(options, report, "CUDA", pool.data(), smallEnginePoolBytes(),
+                                            std::make_unique<CudaEngineAttention>()));
+      }
     } else {
       report.line("CUDA  no device: %s (CPU figures only)", why.c_str());
       cuda.boolean("available", false).string("reason", why);

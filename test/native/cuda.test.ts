@@ -80,7 +80,7 @@ describe('CUDA data plane', () => {
 });
 
 describe('kernel benchmark', () => {
-  it('prints one JSON object with the CPU figures', () => {
+  it('prints one JSON object with the CPU figures, the reference engine included', () => {
     requireBuilt(kernelBench);
     const result = run(kernelBench, ['--json'], 180_000);
     expect(result.status, describeRun('cachesage_kernel_bench --json', result)).toBe(0);
@@ -90,6 +90,7 @@ describe('kernel benchmark', () => {
       cpu: {
         copy: Record<string, unknown>;
         survival: Record<string, unknown>;
+        engine: Record<string, unknown>;
       };
       cuda: { built: unknown; available: unknown; reason?: unknown };
     };
@@ -101,6 +102,12 @@ describe('kernel benchmark', () => {
     for (const key of ['workloads', 'ms', 'usPerWorkload']) {
       expectPositive(report.cpu.survival[key], `cpu.survival.${key}`);
     }
+    // The reference engine on the CPU kernels, as bench:engine measures it.
+    expect(report.cpu.engine.attention).toBe('cpu');
+    for (const key of ['prefillTokPerS', 'cachedPrefillSpeedup', 'prefillMs', 'cachedPrefillMs', 'decodeBatch8TokPerS']) {
+      expectPositive(report.cpu.engine[key], `cpu.engine.${key}`);
+    }
+    expect(report.cpu.engine.cachedPrefillSpeedup as number).toBeGreaterThan(1);
     expect(report.cuda.built).toBe(existsSync(cudaTest));
     expect(typeof report.cuda.available).toBe('boolean');
     if (report.cuda.available === false) expect(typeof report.cuda.reason).toBe('string');
