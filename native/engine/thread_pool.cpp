@@ -25,6 +25,10 @@ inline void relax() {
 
 ThreadPool::ThreadPool(int32_t threads) {
   if (threads < 1 || threads > 1024) throw std::out_of_range("ThreadPool: threads must be in [1, 1024]");
+  // With more threads than cores a spinning thread would take the core the
+  // one with work needs: sleep at once instead.
+  const unsigned cores = std::thread::hardware_concurrency();
+  spins_ = cores == 0 || static_cast<unsigned>(threads) <= cores ? kSpins : 0;
   workers_.reserve(static_cast<size_t>(threads - 1));
   for (int32_t i = 1; i < threads; i++) workers_.emplace_back([this, i] { work(i); });
 }
@@ -54,7 +58,7 @@ void ThreadPool::runRange(int32_t index) {
 void ThreadPool::work(int32_t index) {
   uint64_t seen = 0;
   for (;;) {
-    for (int spin = 0; spin < kSpins && generation_.load(std::memory_order_acquire) == seen; spin++) relax();
+    for (int spin = 0; spin < spins_ && generation_.load(std::memory_order_acquire) == seen; spin++) relax();
     {
       std::unique_lock<std::mutex> lock(mutex_);
       start_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_relaxed) != seen; });
@@ -86,7 +90,7 @@ void ThreadPool::parallelFor(int64_t count, const std::function<void(int64_t, in
   }
   start_.notify_all();
   runRange(0);
-  for (int spin = 0; spin < kSpins && pending_.load(std::memory_order_acquire) != 0; spin++) relax();
+  for (int spin = 0; spin < spins_ && pending_.load(std::memory_order_acquire) != 0; spin++) relax();
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);

@@ -7,7 +7,7 @@
 // sleeps, and so does the caller waiting for the workers: a forward pass
 // hands the pool dozens of short jobs back to back (a decode step's
 // products take tens of microseconds each), and waking a sleeping thread
-// costs about as much.
+// costs about as much. With more threads than cores nobody spins.
 #pragma once
 
 #include <atomic>
@@ -50,6 +50,8 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int32_t> pending_{0};
   bool stopping_ = false;
+  // Polls before sleeping: kSpins, or 0 when there are more threads than cores.
+  int spins_ = 0;
   std::exception_ptr error_;
 };
 
