@@ -222,7 +222,7 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
       `backend   ${backend} (KV pool and attention; dense parts on the CPU)`,
       `model     ${model.layers} layers, dim ${model.modelDim}, ${model.heads}/${model.kvHeads} heads, vocab ${model.vocab}, ${weights ?? `random weights (seed ${seed})`}`,
       `device    ${deviceBlocks} blocks of ${blockSize} tokens (peak live footprint ${sizing.peakLiveBlocks}); host ${hostBlocks === 0 ? 'none' : `${hostBlocks} blocks`}`,
-      `calibrated prefill ${costModel.prefillTokensPerSecond >= UNMEASURABLY_FAST ? 'attention only' : `${fixed(costModel.prefillTokensPerSecond, 0)} tok/s`} + ${costModel.attentionSecondsPerTokenPair.toExponential(2)} s per token pair; ` +
+      `calibrated prefill ${fixed((costModel.prefillIterationSeconds ?? 0) * 1000, 2)} ms per iteration + ${costModel.prefillTokensPerSecond >= UNMEASURABLY_FAST ? 'attention only' : `${fixed(costModel.prefillTokensPerSecond, 0)} tok/s`} + ${costModel.attentionSecondsPerTokenPair.toExponential(2)} s per token pair; ` +
         `decode ${fixed(costModel.decodeIterationSeconds * 1000, 2)} ms + ${fixed(costModel.decodeSecondsPerSequence * 1000, 3)} ms per sequence + ${(costModel.decodeSecondsPerContextToken ?? 0).toExponential(2)} s per context token; ` +
         `host->device ${fixed(costModel.hostToDeviceBytesPerSecond / 1e9, 2)} GB/s + ${fixed(costModel.transferLatencySeconds * 1e6, 1)} us`,
       '',

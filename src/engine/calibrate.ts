@@ -4,15 +4,17 @@
  * the simulator predicts for the same run.
  *
  * The cost model (sim/cost_model.ts) prices prefill as n / P + A * n *
- * (cached + n / 2) for n new tokens after `cached`, a decode iteration as
- * D0 + D1 * sequences + Dc * (context tokens of all sequences), and a
- * host -> device batch as L + bytes / B. Each constant is fitted here from
- * timed forward passes and copies on the engine's backend (the CPU, a CUDA
- * device or a WebGPU device):
- * - P and A: least squares through the origin, in relative error (each
- *   sample counts alike, whatever its length), over prefills of several
- *   lengths from nothing and of short and long chunks after cached
- *   prefixes: the chunks a cache hit leaves to compute;
+ * (cached + n / 2) for n new tokens after `cached`, plus F once for an
+ * iteration that prefills; a decode iteration as D0 + D1 * sequences + Dc *
+ * (context tokens of all sequences); and a host -> device batch as L +
+ * bytes / B. Each constant is fitted here from timed forward passes and
+ * copies on the engine's backend (the CPU, a CUDA device or a WebGPU
+ * device):
+ * - F, P and A: least squares in relative error (each sample counts alike,
+ *   whatever its length), over prefills of several lengths from nothing
+ *   and of short and long chunks after cached prefixes: the chunks a cache
+ *   hit leaves to compute. Without F a short chunk came out 10-14 % under
+ *   its time and a mid-sized one 13-14 % over (small model);
  * - D0, D1 and Dc: least squares, in relative error, over decode steps of
  *   one and of eight sequences at three context lengths;
  * - L and B: copy plans of one block and of many blocks between the host
@@ -166,10 +168,10 @@ async function measure(
   await prefill(0, 0, maxContext);
   const prefillSamples = [];
   for (const [n, cached] of points) prefillSamples.push({ newTokens: n, cachedTokens: cached, seconds: await median(3, () => prefill(0, cached, cached + n)) });
-  const [perToken, perPair] = fitNonNegative(
-    prefillSamples.map((p) => [p.newTokens, p.newTokens * (p.cachedTokens + p.newTokens / 2)]),
+  const [prefillFixed, perToken, perPair] = fitNonNegative(
+    prefillSamples.map((p) => [1, p.newTokens, p.newTokens * (p.cachedTokens + p.newTokens / 2)]),
     prefillSamples.map((p) => p.seconds),
-  ) as [number, number];
+  ) as [number, number, number];
 
   // Decode steps of one and of eight sequences at a quarter, half and all
   // of the context: every sequence's prompt must be in place first.
@@ -209,6 +211,7 @@ async function measure(
     decodeIterationSeconds: iteration,
     decodeSecondsPerSequence: perSequence,
     decodeSecondsPerContextToken: perContextToken,
+    prefillIterationSeconds: prefillFixed,
     hostToDeviceBytesPerSecond: bytesPerBlock / perBlock,
     transferLatencySeconds: Math.max(0, copySamples[0]!.seconds - perBlock),
     iterationTokenBudget: options.tokenBudget,

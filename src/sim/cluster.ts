@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { Policy, RuntimeEvent } from '../policies/types.js';
 import { createRouter, type Router, type RouterKind } from '../policies/routing.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { decodeStepsSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
+import { decodeStepsSeconds, prefillIterationSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
 import { EngineHooks, type Waiting } from './engine_hooks.js';
 import { EventQueue } from './serving_loop.js';
 import { checkSimulationOptions, createRuntime, resolvePolicies, type SimulationOptions, type SimulationResult } from './simulator.js';
@@ -277,6 +277,7 @@ function runCluster(options: ClusterOptions, router: Router, replicas: Replica[]
       const untilDone = Math.min(...replica.running.map((r) => r.remaining));
       steps = Math.max(1, Math.min(untilDone, untilEvent));
     }
+    if (prefilled.length > 0) seconds += prefillIterationSeconds(model, replica.running.length > 0);
     seconds += decodeStepsSeconds(model, replica.running, steps);
     replica.now += seconds;
     for (const r of prefilled) {

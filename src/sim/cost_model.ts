@@ -28,6 +28,14 @@ export interface CostModel {
    * term); a cost model calibrated from an engine measures it.
    */
   decodeSecondsPerContextToken?: number;
+  /**
+   * Fixed seconds of an iteration that prefills, whatever it prefills (one
+   * forward pass reads the weights and launches its work once). Optional (0
+   * when absent, as in the presets, whose prefill is compute-bound). An
+   * iteration that both prefills and decodes pays the larger of this and
+   * decodeIterationSeconds once, not both.
+   */
+  prefillIterationSeconds?: number;
   /** Host -> device bandwidth, bytes per second (PCIe 5 x16, pinned memory). */
   hostToDeviceBytesPerSecond: number;
   /** Latency of one host -> device transfer batch, seconds. */
@@ -83,6 +91,17 @@ export const COST_MODELS: Readonly<Record<string, CostModel>> = Object.freeze({
 export function prefillSeconds(model: CostModel, n: number, cached: number): number {
   if (n <= 0) return 0;
   return n / model.prefillTokensPerSecond + model.attentionSecondsPerTokenPair * n * (cached + n / 2);
+}
+
+/**
+ * What an iteration that prefills adds for being one: the fixed prefill
+ * cost, less the fixed decode cost the same pass already pays when it also
+ * decodes (`decoding`). 0 without a prefillIterationSeconds.
+ */
+export function prefillIterationSeconds(model: CostModel, decoding: boolean): number {
+  const fixed = model.prefillIterationSeconds ?? 0;
+  if (fixed <= 0) return 0;
+  return decoding ? Math.max(0, fixed - model.decodeIterationSeconds) : fixed;
 }
 
 /** Seconds of one decode iteration over `sequences` running sequences attending to `contextTokens` tokens in all. */

@@ -22,6 +22,8 @@ const COST_FIELDS = [
   'kvBytesPerToken', 'prefillTokensPerSecond', 'attentionSecondsPerTokenPair', 'decodeIterationSeconds',
   'decodeSecondsPerSequence', 'hostToDeviceBytesPerSecond', 'transferLatencySeconds', 'iterationTokenBudget',
 ] as const;
+/** Terms a cost model may leave out (0 when absent). */
+const OPTIONAL_COST_FIELDS = ['decodeSecondsPerContextToken', 'prefillIterationSeconds'] as const;
 /** Fields that may be 0 (a term the fit found nothing for); the others divide or bound. */
 const COST_FIELDS_MAY_BE_ZERO = new Set(['attentionSecondsPerTokenPair', 'decodeIterationSeconds', 'decodeSecondsPerSequence', 'transferLatencySeconds']);
 
@@ -38,10 +40,11 @@ function checkCostModel(value: unknown, what: string): void {
     const least = COST_FIELDS_MAY_BE_ZERO.has(field) ? 0 : Number.MIN_VALUE;
     if (!Number.isFinite(v) || v < least) throw new RangeError(`${what}.${field} must be a finite number ${least === 0 ? '>= 0' : '> 0'}, got ${v}`);
   }
-  const perContext = value['decodeSecondsPerContextToken'];
-  if (perContext !== undefined) {
-    if (typeof perContext !== 'number') throw new TypeError(`${what}.decodeSecondsPerContextToken must be a number, got ${describeValue(perContext)}`);
-    if (!Number.isFinite(perContext) || perContext < 0) throw new RangeError(`${what}.decodeSecondsPerContextToken must be a finite number >= 0, got ${perContext}`);
+  for (const field of OPTIONAL_COST_FIELDS) {
+    const v = value[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'number') throw new TypeError(`${what}.${field} must be a number, got ${describeValue(v)}`);
+    if (!Number.isFinite(v) || v < 0) throw new RangeError(`${what}.${field} must be a finite number >= 0, got ${v}`);
   }
 }
 

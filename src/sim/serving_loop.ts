@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Tier, type CopyPlan } from '../blocks/types.js';
 import type { Policy } from '../policies/types.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { decodeStepsSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
+import { decodeStepsSeconds, prefillIterationSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
 import { ToolCalls } from './tool_calls.js';
 import type { SimulationOptions, SimulationResult } from './simulator.js';
 import { EngineHooks, type Waiting } from './engine_hooks.js';
@@ -349,6 +349,7 @@ export function* simulation(
       const untilDone = Math.min(...running.map((r) => r.remaining));
       steps = Math.max(1, Math.min(untilDone, untilEvent));
     }
+    if (prefilled.length > 0) seconds += prefillIterationSeconds(model, running.length > 0);
     seconds += decodeStepsSeconds(model, running, steps);
     now += seconds;
     // Prompts computed in this iteration join the cache at its end: calls

@@ -3,7 +3,7 @@
 // one) and without tool gaps (as the reference engine serves a trace).
 import { describe, expect, it } from 'vitest';
 
-import { decodeSeconds, decodeStepsSeconds, LLAMA3_8B_H100, type CostModel } from '../../src/sim/cost_model.js';
+import { decodeSeconds, decodeStepsSeconds, LLAMA3_8B_H100, prefillIterationSeconds, type CostModel } from '../../src/sim/cost_model.js';
 import { replay } from '../../src/sim/replay.js';
 import { generateWorkload } from '../../src/workloads/index.js';
 
@@ -57,6 +57,21 @@ describe('replay with a custom cost model', () => {
     expect(slowerDecode.throughputTokPerS).toBeLessThan(base.throughputTokPerS / 2);
     expect(() => replay('react', calls, { ...options, model: { ...withContext, decodeSecondsPerContextToken: -1 } })).toThrow(/model\.decodeSecondsPerContextToken must be a finite number >= 0, got -1/);
     expect(() => replay('react', calls, { ...options, model: { ...withContext, decodeSecondsPerContextToken: '1' as unknown as number } })).toThrow(/model\.decodeSecondsPerContextToken must be a number, got/);
+  });
+
+  it('charges a prefilling iteration its fixed cost once, the larger of it and the decode one when it also decodes', () => {
+    expect(prefillIterationSeconds(LLAMA3_8B_H100, false)).toBe(0);
+    const fixed = { ...LLAMA3_8B_H100, prefillIterationSeconds: 0.01 };
+    expect(prefillIterationSeconds(fixed, false)).toBe(0.01);
+    // Decoding too: the pass pays max(0.01, 0.006) once, so 0.004 on top of the decode's 0.006.
+    expect(prefillIterationSeconds(fixed, true)).toBeCloseTo(0.01 - LLAMA3_8B_H100.decodeIterationSeconds, 12);
+    expect(prefillIterationSeconds({ ...fixed, prefillIterationSeconds: 0.001 }, true)).toBe(0);
+
+    const base = replay('react', calls, { ...options, policies: ['lru'], toolGaps: false, model: LLAMA3_8B_H100 }).results[0]!;
+    const slower = replay('react', calls, { ...options, policies: ['lru'], toolGaps: false, model: { ...fixed, name: 'fixed' } }).results[0]!;
+    // Every call's first token comes at the end of an iteration that prefilled: at least 4 ms later.
+    expect(slower.meanTtftMs).toBeGreaterThan(base.meanTtftMs + 4 - 1e-6);
+    expect(() => replay('react', calls, { ...options, model: { ...fixed, prefillIterationSeconds: Number.NaN } })).toThrow(/model\.prefillIterationSeconds must be a finite number >= 0, got NaN/);
   });
 
   it('without tool gaps, sessions run back to back: the same work in less time', () => {
