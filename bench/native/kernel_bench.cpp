@@ -228,14 +228,18 @@ engine::ModelConfig smallModel() {
   return c;
 }
 
+// The engine run's shape: prompts of kEnginePrompt tokens (and one decode
+// token) for kEngineSequences sequences in kEngineBlock-token blocks.
+constexpr int32_t kEnginePrompt = 2048, kEngineCached = 1920, kEngineSequences = 8, kEngineBlock = 16;
+constexpr int32_t kEngineBlocksPerSequence = kEnginePrompt / kEngineBlock + 1;
+
 // The reference engine over a pool at `pool` (host memory, or device memory
 // when `attention` is CUDA's), as bench:engine measures it.
 Json engineForward(const Options& options, Report& report, const char* label, void* pool, int64_t poolBytes,
                    std::unique_ptr<engine::AttentionBackend> attention) {
-  constexpr int32_t kPrompt = 2048, kCached = 1920, kSequences = 8, kBlock = 16;
+  constexpr int32_t kPrompt = kEnginePrompt, kSequences = kEngineSequences, perSequence = kEngineBlocksPerSequence;
   const engine::ModelConfig c = smallModel();
-  const int32_t perSequence = kPrompt / kBlock + 1;
-  engine::Engine model(c, engine::randomWeights(c, 1), kBlock, pool, poolBytes,
+  engine::Engine model(c, engine::randomWeights(c, 1), kEngineBlock, pool, poolBytes,
                        static_cast<int32_t>(std::min(8u, std::max(1u, std::thread::hardware_concurrency()))),
                        std::move(attention));
   std::vector<int32_t> slots(static_cast<size_t>(kSequences * perSequence));
@@ -251,7 +255,7 @@ Json engineForward(const Options& options, Report& report, const char* label, vo
   };
   const int repeats = std::max(1, options.repeats / 2);
   const double full = medianSeconds(repeats, [&] { prefill(0, 0); });
-  const double cached = medianSeconds(repeats, [&] { prefill(0, kCached); });
+  const double cached = medianSeconds(repeats, [&] { prefill(0, kEngineCached); });
   for (int32_t s = 1; s < kSequences; ++s) prefill(s, 0);
   std::vector<engine::SequenceChunk> step;
   for (int32_t s = 0; s < kSequences; ++s) step.push_back({prompts[s].data() + kPrompt, 1, kPrompt, kPrompt, table(s)});
@@ -269,9 +273,8 @@ Json engineForward(const Options& options, Report& report, const char* label, vo
   return json;
 }
 
-// Eight sequences of 2,049 tokens in 16-token blocks.
 int64_t smallEnginePoolBytes() {
-  return engine::pageLayout(smallModel(), 16).bytesPerBlock() * 8 * (2048 / 16 + 1);
+  return engine::pageLayout(smallModel(), kEngineBlock).bytesPerBlock() * kEngineSequences * kEngineBlocksPerSequence;
 }
 
 Json cpuEngine(const Options& options, Report& report) {

@@ -49,12 +49,8 @@ inline void prefetchRows(const float* rows, int64_t floats) {
   for (int64_t i = 0; i < floats; i += 64 / static_cast<int64_t>(sizeof(float))) __builtin_prefetch(rows + i);
 }
 
-// The query heads [h0, h0 + group) of one token, which share KV head
-// `kvHead`, against positions [0, context): each K and V row is read once
-// for the whole group. scores holds group x context floats. HD is the head
-// dimension when known at compile time (the loops over it then unroll and
-// each head's output stays in registers over a block), 0 for any.
-// dot() for a length known at compile time, a multiple of 8.
+// dot() (dense.h) for a length known at compile time, a multiple of 8: no
+// remainder loop, so the compiler unrolls it whole.
 template <int N>
 inline float dotOf(const float* a, const float* b) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -63,11 +59,12 @@ inline float dotOf(const float* a, const float* b) {
   }
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
-template <>
-inline float dotOf<0>(const float*, const float*) {
-  return 0;
-}
 
+// The query heads [h0, h0 + group) of one token, which share KV head
+// `kvHead`, against positions [0, context): each K and V row is read once
+// for the whole group. scores holds group x context floats. HD is the head
+// dimension when known at compile time (the loops over it then unroll and
+// each head's output stays in registers over a block), 0 for any.
 template <int HD>
 CACHESAGE_VECTOR_CLONES void attendGroupOf(const PagedKv& kv, int32_t layer, int32_t kvHead, int32_t group,
                                            const BlockTableView& table, int32_t context, const float* q, float* out,
@@ -87,7 +84,13 @@ CACHESAGE_VECTOR_CLONES void attendGroupOf(const PagedKv& kv, int32_t layer, int
       const float* key = keys + static_cast<int64_t>(t) * hd;
       for (int32_t g = 0; g < group; g++) {
         const float* query = q + static_cast<int64_t>(g) * hd;
-        s[static_cast<int64_t>(g) * context + t0 + t] = (HD > 0 ? dotOf<HD>(query, key) : dot(query, key, hd)) * scale;
+        float score;
+        if constexpr (HD > 0) {
+          score = dotOf<HD>(query, key);
+        } else {
+          score = dot(query, key, hd);
+        }
+        s[static_cast<int64_t>(g) * context + t0 + t] = score * scale;
       }
     }
   }

@@ -1,6 +1,7 @@
 // Module entry: registers the native classes, the token hash, the XXH64
-// checksum, survival and hit-scoring functions, the CUDA entry points (see cuda_wrap.h) and the
-// stderr mute that keeps third-party libraries' start-up chatter quiet.
+// checksum, survival and hit-scoring functions, the CUDA entry points (see
+// cuda_wrap.h) and the stderr mute that keeps third-party libraries'
+// start-up chatter quiet.
 #include <fcntl.h>
 #include <napi.h>
 #include <unistd.h>
@@ -25,11 +26,7 @@ Napi::Value HashTokenBlocks(const Napi::CallbackInfo& info) {
   const char* op = "hashTokenBlocks";
   auto tokens = typedArg<uint32_t, napi_uint32_array>(info, 0, op, "Uint32Array");
   int32_t blockSize = int32Arg(info, 1, op, 1, 1 << 20);
-  Napi::Value parentValue = arg(info, 2);
-  if (!parentValue.IsBigInt()) throw Napi::TypeError::New(env, argName(op, 2) + " must be a bigint");
-  bool lossless = false;
-  uint64_t parent = parentValue.As<Napi::BigInt>().Uint64Value(&lossless);
-  if (!lossless) throw Napi::RangeError::New(env, argName(op, 2) + " must fit in 64 unsigned bits");
+  uint64_t parent = uint64BigIntArg(info, 2, op);
   size_t blocks = tokens.ElementLength() / static_cast<size_t>(blockSize);
   Napi::BigUint64Array out = Napi::BigUint64Array::New(env, blocks);
   hashTokenBlocks(tokens.Data(), static_cast<int64_t>(tokens.ElementLength()), blockSize, parent,
@@ -39,15 +36,10 @@ Napi::Value HashTokenBlocks(const Napi::CallbackInfo& info) {
 
 // xxh64(bytes: Uint8Array, seed: bigint) -> bigint
 Napi::Value Xxh64(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   const char* op = "xxh64";
   auto bytes = typedArg<uint8_t, napi_uint8_array>(info, 0, op, "Uint8Array");
-  Napi::Value seedValue = arg(info, 1);
-  if (!seedValue.IsBigInt()) throw Napi::TypeError::New(env, argName(op, 1) + " must be a bigint");
-  bool lossless = false;
-  uint64_t seed = seedValue.As<Napi::BigInt>().Uint64Value(&lossless);
-  if (!lossless) throw Napi::RangeError::New(env, argName(op, 1) + " must fit in 64 unsigned bits");
-  return Napi::BigInt::New(env, xxh64(bytes.Data(), bytes.ElementLength(), seed));
+  uint64_t seed = uint64BigIntArg(info, 1, op);
+  return Napi::BigInt::New(info.Env(), xxh64(bytes.Data(), bytes.ElementLength(), seed));
 }
 
 // How many muteStderr(true) calls are open, and where fd 2 pointed before

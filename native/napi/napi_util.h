@@ -63,6 +63,16 @@ inline int32_t int32Arg(const Napi::CallbackInfo& info, size_t i, const char* op
   return static_cast<int32_t>(numberArg(info, i, op, min, max));
 }
 
+// A bigint argument that fits in 64 unsigned bits.
+inline uint64_t uint64BigIntArg(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  Napi::Value v = arg(info, i);
+  if (!v.IsBigInt()) throw Napi::TypeError::New(info.Env(), argName(op, i) + " must be a bigint");
+  bool lossless = false;
+  uint64_t value = v.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(info.Env(), argName(op, i) + " must fit in 64 unsigned bits");
+  return value;
+}
+
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 inline int64_t requestIdArg(const Napi::CallbackInfo& info, size_t i, const char* op) {
