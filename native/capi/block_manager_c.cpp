@@ -276,7 +276,7 @@ int32_t cs_bm_commit(cs_block_manager* bm, int64_t request_id, int32_t num_block
                            str(static_cast<int64_t>(have)) + " blocks but the buffers hold " +
                            str(capacity));
     }
-    const std::vector<int32_t> ids = bm->core.commit(request_id, num_blocks);
+    const std::vector<int32_t>& ids = bm->core.commit(request_id, num_blocks);
     bm->writeBlocks(ids, block_ids, block_table);
     if (num_blocks_out != nullptr) *num_blocks_out = static_cast<int32_t>(ids.size());
     return CS_OK;

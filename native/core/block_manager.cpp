@@ -23,6 +23,8 @@ namespace {
 constexpr int32_t kMaxBlockIds = 1 << 28;
 constexpr int32_t kMaxBlockSize = 1 << 20;
 constexpr int32_t kMaxClasses = 1 << 24;
+// Released requests' map nodes kept for reuse (BlockManager::spareRequests_).
+constexpr size_t kSpareRequests = 256;
 
 uint64_t agentBit(int32_t agent) {
   return agent < 0 ? 0 : (uint64_t{1} << agent);
@@ -130,13 +132,21 @@ static void checkTags(const RequestTags& tags) {
 // ---------------------------------------------------------------- lookup
 
 LookupResult BlockManager::lookup(const uint64_t* hashes, int32_t count) const {
+  LookupResult result;
+  lookupInto(hashes, count, result);
+  return result;
+}
+
+void BlockManager::lookupInto(const uint64_t* hashes, int32_t count, LookupResult& result) const {
   if (count < 0) throw std::out_of_range("lookup: count must be >= 0");
   if (count > numBlockIds()) {
     throw std::out_of_range("lookup: " + std::to_string(count) +
                             " blocks exceed the manager's capacity of " +
                             std::to_string(numBlockIds()) + " blocks");
   }
-  LookupResult result;
+  result.deviceBlocks = 0;
+  result.hostBlocks = 0;
+  result.ids.clear();
   for (int32_t i = 0; i < count; ++i) index_.prefetch(hashes[i]);
   int32_t previous = kNoBlock;
   for (int32_t i = 0; i < count; ++i) {
@@ -153,7 +163,6 @@ LookupResult BlockManager::lookup(const uint64_t* hashes, int32_t count) const {
       ++result.hostBlocks;
     }
   }
-  return result;
 }
 
 // ---------------------------------------------------------------- requests
@@ -184,7 +193,8 @@ bool BlockManager::admit(int64_t requestId, const uint64_t* hashes, int32_t hash
     throw std::invalid_argument("admit: " + requestName(requestId) + " is already admitted");
   }
 
-  LookupResult hit = lookup(hashes, hashCount);
+  LookupResult& hit = admitHit_;
+  lookupInto(hashes, hashCount, hit);
   int32_t unpinnedHits = 0;
   for (int32_t i = 0; i < hit.deviceBlocks; ++i) {
     if (meta_->refCount[hit.ids[i]] == 0) ++unpinnedHits;
@@ -193,7 +203,16 @@ bool BlockManager::admit(int64_t requestId, const uint64_t* hashes, int32_t hash
 
   clock_ += 1;
   for (int32_t i = 0; i < hit.deviceBlocks + hit.hostBlocks; ++i) pin(hit.ids[i]);
-  Request request;
+  std::unordered_map<int64_t, Request>::node_type node;
+  if (!spareRequests_.empty()) {
+    node = std::move(spareRequests_.back());
+    spareRequests_.pop_back();
+  } else {
+    node = requests_.extract(requests_.emplace(requestId, Request{}).first);
+  }
+  node.key() = requestId;
+  Request& request = node.mapped();
+  request.blocks.clear();
   request.blocks.reserve(needed);
   for (int32_t i = 0; i < hit.deviceBlocks; ++i) {
     touch(hit.ids[i], tags);
@@ -221,7 +240,7 @@ bool BlockManager::admit(int64_t requestId, const uint64_t* hashes, int32_t hash
   for (size_t i = 0; i < request.blocks.size(); ++i) {
     out.blockTable[i] = meta_->slot[request.blocks[i]];
   }
-  requests_.emplace(requestId, std::move(request));
+  requests_.insert(std::move(node));
   return true;
 }
 
@@ -294,7 +313,7 @@ int32_t BlockManager::newDeviceBlock(int32_t position, uint64_t hash, const Requ
   return id;
 }
 
-std::vector<int32_t> BlockManager::commit(int64_t requestId, int32_t numBlocks) {
+const std::vector<int32_t>& BlockManager::commit(int64_t requestId, int32_t numBlocks) {
   if (numBlocks < 0) throw std::out_of_range("commit: numBlocks must be >= 0");
   Request& request = requestOrThrow(requestId, "commit");
   if (numBlocks > static_cast<int32_t>(request.hashes.size())) {
@@ -425,7 +444,13 @@ void BlockManager::release(int64_t requestId) {
     unpin(id);
     if (!meta_->committed[id]) freeBlock(id);
   }
-  requests_.erase(it);
+  // Kept for the next admit, up to the most requests seen in flight at once
+  // in recent use (a bounded pool: a burst's nodes are freed after it).
+  if (spareRequests_.size() < kSpareRequests) {
+    spareRequests_.push_back(requests_.extract(it));
+  } else {
+    requests_.erase(it);
+  }
 }
 
 // ---------------------------------------------------------------- records

@@ -118,8 +118,9 @@ class BlockManager {
   // Commits the request's first `numBlocks` blocks into the hash index (the
   // engine has computed them). A block whose hash is already cached is
   // replaced in the request by the cached one (shared, not duplicated).
-  // Returns the request's block ids after the commit.
-  std::vector<int32_t> commit(int64_t requestId, int32_t numBlocks);
+  // Returns the request's block ids after the commit, valid until the
+  // request's next call (a reference: a commit allocates nothing).
+  const std::vector<int32_t>& commit(int64_t requestId, int32_t numBlocks);
 
   // Unpins the request's blocks: committed blocks stay cached (lazy
   // eviction), uncommitted ones are freed.
@@ -179,6 +180,8 @@ class BlockManager {
   const Request& requestOrThrow(int64_t requestId, const char* op) const;
   void checkBlockId(int32_t id, const char* op) const;
   int32_t blocksFor(int32_t tokens) const;
+  // lookup() into `result`, reusing its vector's capacity.
+  void lookupInto(const uint64_t* hashes, int32_t count, LookupResult& result) const;
 
   // Free device slots plus unpinned device blocks (all of them can be
   // evicted, leaf first, since a pinned block's ancestors are pinned too).
@@ -224,6 +227,11 @@ class BlockManager {
   std::vector<int32_t> freeHostSlots_;
   BlockTree tree_;
   std::unordered_map<int64_t, Request> requests_;
+  // Map nodes of released requests, their vectors' capacity kept: an admit
+  // reuses one instead of allocating a node and two vectors.
+  std::vector<std::unordered_map<int64_t, Request>::node_type> spareRequests_;
+  // Scratch of admit's prefix lookup (the matched ids).
+  LookupResult admitHit_;
   int32_t pinnedDevice_ = 0;
   double clock_ = 0;
   CopyPlanBuilder copies_;

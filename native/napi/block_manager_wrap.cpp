@@ -125,7 +125,7 @@ Napi::Value BlockManagerWrap::Admit(const Napi::CallbackInfo& info) {
   tags.workload = int32Arg(info, 3, op, -1);
   tags.agent = int32Arg(info, 4, op, -1, kMaxAgentBit);
   tags.session = int32Arg(info, 5, op, -1);
-  AdmitResult r;
+  AdmitResult& r = admitScratch_;
   bool admitted = guarded(env, [&] {
     return manager_->admit(requestId, hashes.Data(), lengthOf(hashes, env, op), numTokens, tags, r);
   });
@@ -144,7 +144,7 @@ Napi::Value BlockManagerWrap::Append(const Napi::CallbackInfo& info) {
   int64_t requestId = requestIdArg(info, 0, op);
   int32_t numTokens = int32Arg(info, 1, op, 0);
   auto hashes = hashesArg(info, 2, op);
-  std::vector<int32_t> ids;
+  std::vector<int32_t>& ids = appendScratch_;
   bool ok = guarded(env, [&] {
     return manager_->append(requestId, numTokens, hashes.Data(), lengthOf(hashes, env, op), ids);
   });
@@ -158,7 +158,7 @@ Napi::Value BlockManagerWrap::Commit(const Napi::CallbackInfo& info) {
   requireScratch(env, "commit");
   int64_t requestId = requestIdArg(info, 0, "commit");
   int32_t numBlocks = int32Arg(info, 1, "commit", 0);
-  auto blocks = guarded(env, [&] { return manager_->commit(requestId, numBlocks); });
+  const auto& blocks = guarded(env, [&]() -> const std::vector<int32_t>& { return manager_->commit(requestId, numBlocks); });
   return Napi::Number::New(env, emitInts({{blocks.data(), blocks.size()}}));
 }
 

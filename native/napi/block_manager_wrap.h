@@ -65,6 +65,9 @@ class BlockManagerWrap : public Napi::ObjectWrap<BlockManagerWrap> {
 
   std::unique_ptr<BlockManager> manager_;
   int64_t externalBytes_ = 0;
+  // Results of admit and append, reused so a call allocates nothing.
+  AdmitResult admitScratch_;
+  std::vector<int32_t> appendScratch_;
   Napi::Reference<Napi::Int32Array> intsRef_;
   int32_t* ints_ = nullptr;
   size_t intsLength_ = 0;
