@@ -18,6 +18,8 @@ const EMPTY_EVENTS: BlockEvents = Object.freeze({
   tier: Object.freeze(new Uint8Array(0)),
 });
 
+const NO_IDS: Int32Array = Object.freeze(new Int32Array(0)) as Int32Array;
+
 export class NativeScratch {
   readonly #native: NativeBlockManagerHandle;
   /** Block ids and counts of the last result. */
@@ -45,9 +47,14 @@ export class NativeScratch {
     return this.#native.takeOverflow();
   }
 
-  /** The block ids a call returning `code` wrote (append, commit, requestBlocks), in a fresh array. */
+  /**
+   * The block ids a call returning `code` wrote (append, commit,
+   * requestBlocks), in a fresh array; none (most decode steps add no
+   * block) in one shared empty one, which holds nothing to change.
+   */
   ids(code: number): Int32Array {
-    return this.ints.slice(0, this.written(code));
+    const n = this.written(code);
+    return n === 0 ? NO_IDS : this.ints.slice(0, n);
   }
 
   /** What lookup wrote: [deviceBlocks, hostBlocks, ...blockIds]. */
