@@ -103,7 +103,10 @@ Options:
                        one, only where the work runs changes
   --profile            also report where the runtime's time goes, in µs per LLM
                        call by phase (observe, admit, prefill, release, events,
-                       rescoring, refresh, act); in --json as profileUsPerCall
+                       rescoring, refresh, act), the total, and the total over
+                       the second half of the calls (steady state, once the
+                       code is compiled); in --json as profileUsPerCall (the
+                       steady figure is always in --json: steadyOverheadUsPerCall)
   --replicas N         serving replicas, 1..1024, each with the capacities above,
                        behind one router (default 1)
   --router R           how the router picks a replica: cache (longest cached
@@ -308,10 +311,10 @@ function tokenCountsLine(report: ReplayReport): string {
 /** The runtime's time per LLM call by phase, one row per policy. */
 export function profileTable(report: ReplayReport): string {
   return formatTable(
-    [{ title: 'policy', align: 'left' }, ...PHASES.map((phase) => ({ title: phase })), { title: 'total' }],
+    [{ title: 'policy', align: 'left' }, ...PHASES.map((phase) => ({ title: phase })), { title: 'total' }, { title: 'second half' }],
     report.results.map((r) => {
       const p = r.profileUsPerCall;
-      return [r.policy, ...PHASES.map((phase) => fixed(p?.[phase] ?? null, 1)), fixed(r.overheadUsPerCall, 1)];
+      return [r.policy, ...PHASES.map((phase) => fixed(p?.[phase] ?? null, 1)), fixed(r.overheadUsPerCall, 1), fixed(r.steadyOverheadUsPerCall, 1)];
     }),
   );
 }

@@ -21,7 +21,7 @@ import { createRouter, type Router, type RouterKind } from '../policies/routing.
 import type { Runtime } from '../runtime/runtime.js';
 import { decodeStepsSeconds, prefillIterationSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
 import { EngineHooks, type Waiting } from './engine_hooks.js';
-import { EventQueue } from './serving_loop.js';
+import { EventQueue, halfOfCalls } from './serving_loop.js';
 import { checkSimulationOptions, createRuntime, resolvePolicies, type SimulationOptions, type SimulationResult } from './simulator.js';
 import type { SimCall } from './workload.js';
 
@@ -85,11 +85,15 @@ function runCluster(options: ClusterOptions, router: Router, replicas: Replica[]
   const { workload, model } = options;
   const blockSize = workload.blockSize;
   let runtimeSeconds = 0;
+  let lateSeconds = 0;
   let runtimeCalls = 0;
+  const half = halfOfCalls(workload.calls);
   const timed = <T>(f: () => T): T => {
     const start = performance.now();
     const value = f();
-    runtimeSeconds += (performance.now() - start) / 1000;
+    const seconds = (performance.now() - start) / 1000;
+    runtimeSeconds += seconds;
+    if (arrived > half) lateSeconds += seconds;
     return value;
   };
   const result: ClusterResult = {
@@ -102,6 +106,8 @@ function runCluster(options: ClusterOptions, router: Router, replicas: Replica[]
     bytesMoved: 0,
     prefetch: { issued: 0, used: 0, wasted: 0 },
     runtimeSeconds: 0,
+    lateRuntimeSeconds: 0,
+    lateCalls: 0,
     runtimeCalls: 0,
     phaseSeconds: null,
     sessionSpans: workload.sessions.map(() => [Infinity, 0] as [number, number]),
@@ -333,6 +339,8 @@ function runCluster(options: ClusterOptions, router: Router, replicas: Replica[]
   }
   result.ttftSeconds = result.ttftSeconds.subarray(0, ttftCount);
   result.runtimeSeconds = runtimeSeconds;
+  result.lateRuntimeSeconds = lateSeconds;
+  result.lateCalls = workload.calls - half;
   result.runtimeCalls = runtimeCalls + result.refreshes;
   result.callsPerReplica = replicas.map((r) => r.calls);
   return result;

@@ -128,7 +128,15 @@ export interface PolicyResult {
   throughputTokPerS: number;
   prefetchPrecision: number | null;
   bytesMoved: number;
+  /** Runtime time per LLM call over the whole replay (admit, prefill done, release, observe, act, refresh), µs. */
   overheadUsPerCall: number;
+  /**
+   * The same over the second half of the calls (from the arrival of the
+   * middle call on): the cost once the runtime's code is compiled and its
+   * tables warm, as in a long-running engine. A short replay's mean also
+   * carries the JavaScript engine's start-up.
+   */
+  steadyOverheadUsPerCall: number;
   /** With `profile`: overheadUsPerCall by the runtime's phases (Runtime.phaseSeconds), µs per LLM call. */
   profileUsPerCall?: Record<Phase, number>;
   /** Present when the trace records tool calls: calls, memo answers, stale answers, denials and tool seconds saved. */
@@ -435,6 +443,7 @@ function summarize(policy: string, capacity: CapacityUsed, run: SimulationResult
     prefetchPrecision: run.prefetch.issued > 0 ? round(run.prefetch.used / run.prefetch.issued, 4) : null,
     bytesMoved: run.bytesMoved,
     overheadUsPerCall: round((run.runtimeSeconds * 1e6) / Math.max(1, workload.calls), 2),
+    steadyOverheadUsPerCall: round((run.lateRuntimeSeconds * 1e6) / Math.max(1, run.lateCalls), 2),
     ...(run.phaseSeconds ? { profileUsPerCall: perCall(run.phaseSeconds, workload.calls) } : {}),
     ...(run.toolCalls ? { toolCalls: { ...run.toolCalls, secondsSaved: round(run.toolCalls.secondsSaved, 3) } } : {}),
     ...(run.speculative ? { speculativePrefill: run.speculative } : {}),

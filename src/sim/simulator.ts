@@ -98,6 +98,13 @@ export interface SimulationResult {
   bytesMoved: number;
   prefetch: { issued: number; used: number; wasted: number };
   runtimeSeconds: number;
+  /**
+   * Of runtimeSeconds, the part spent once the second half of the calls
+   * began to arrive (refreshes included), and how many calls that half
+   * holds: the steady-state cost per call (serving_loop.ts, halfOfCalls).
+   */
+  lateRuntimeSeconds: number;
+  lateCalls: number;
   runtimeCalls: number;
   /** With `profile`: the runtime's own account of runtimeSeconds, by phase (Runtime.phaseSeconds); else null. */
   phaseSeconds: Record<Phase, number> | null;
@@ -144,7 +151,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
     if (step.done) return driver.into(step.value);
     step.value.copies.length = 0;
     const start = performance.now();
-    driver.add(runtime.refreshSync(step.value.time), start);
+    driver.add(runtime.refreshSync(step.value.time), start, step.value.late);
   }
 }
 
@@ -193,7 +200,7 @@ export async function simulateAsync(options: AsyncSimulationOptions): Promise<Si
     checkpoint = step.value;
     await runCopies(checkpoint.copies);
     const start = performance.now();
-    driver.add(await runtime.refresh(checkpoint.time), start);
+    driver.add(await runtime.refresh(checkpoint.time), start, checkpoint.late);
   }
 }
 
@@ -203,15 +210,21 @@ class RefreshTally {
   survivalBatches = 0;
   seconds = 0;
 
-  add(refreshed: RefreshResult, start: number): void {
+  lateSeconds = 0;
+
+  /** A refresh at a checkpoint; `late`: the checkpoint's (Checkpoint.late). */
+  add(refreshed: RefreshResult, start: number, late: boolean): void {
     this.reclaimed += refreshed.reclaimed;
     this.survivalBatches += refreshed.survivalBatches;
-    this.seconds += (performance.now() - start) / 1000;
+    const seconds = (performance.now() - start) / 1000;
+    this.seconds += seconds;
+    if (late) this.lateSeconds += seconds;
   }
 
   into(result: SimulationResult): SimulationResult {
     // Refreshes count as runtime time: they are the runtime's work between steps.
     result.runtimeSeconds += this.seconds;
+    result.lateRuntimeSeconds += this.lateSeconds;
     result.reclaimed = this.reclaimed;
     result.survivalBatches = this.survivalBatches;
     return result;

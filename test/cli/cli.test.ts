@@ -83,6 +83,7 @@ interface ContractResult {
   prefetchPrecision: number | null;
   bytesMoved: number;
   overheadUsPerCall: number;
+  steadyOverheadUsPerCall: number;
 }
 
 interface ContractReport {
@@ -108,6 +109,7 @@ const RESULT_FIELDS = [
   'prefetchPrecision',
   'bytesMoved',
   'overheadUsPerCall',
+  'steadyOverheadUsPerCall',
   'capacity',
 ];
 
@@ -153,6 +155,7 @@ describe('cachesage replay --json', () => {
       }
       expect(Number.isInteger(r.bytesMoved) && r.bytesMoved >= 0).toBe(true);
       expect(r.overheadUsPerCall).toBeGreaterThanOrEqual(0);
+      expect(r.steadyOverheadUsPerCall).toBeGreaterThan(0);
     }
 
     const hit = Object.fromEntries(report.results.map((r) => [r.policy, r.tokenHitRate]));
@@ -209,8 +212,8 @@ describe('cachesage replay (table)', () => {
   it('--profile adds the runtime time per call by phase, to the table and to the JSON', async () => {
     const out = await cli(['replay', '--trace', trace, '--policies', 'lru,cachesage', '--profile']);
     expect(out.code).toBe(0);
-    expect(out.stdout).toMatch(/^policy\s+observe\s+admit\s+prefill\s+release\s+events\s+rescoring\s+refresh\s+act\s+total$/m);
-    expect(out.stdout).toMatch(/^cachesage(\s+\d+\.\d){9}$/m);
+    expect(out.stdout).toMatch(/^policy\s+observe\s+admit\s+prefill\s+release\s+events\s+rescoring\s+refresh\s+act\s+total\s+second half$/m);
+    expect(out.stdout).toMatch(/^cachesage(\s+\d+\.\d){10}$/m);
     const report = parseReport(await cli(['replay', '--trace', trace, '--policies', 'lru,cachesage', '--profile', '--json']));
     for (const r of report.results) {
       const profile = (r as unknown as { profileUsPerCall: Record<string, number> }).profileUsPerCall;

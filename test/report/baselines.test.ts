@@ -22,6 +22,7 @@ function result(policy: string, hit: number, meanTtftMs: number, p99TtftMs: numb
     prefetchPrecision: null,
     bytesMoved: 0,
     overheadUsPerCall: 1,
+    steadyOverheadUsPerCall: 1,
   };
 }
 
