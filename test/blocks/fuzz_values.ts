@@ -157,6 +157,8 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') return 'function';
   if (typeof value !== 'object' || value === null) return String(value);
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    // A view whose buffer was transferred away cannot be iterated.
+    if (value.buffer.byteLength === 0) return `${value.constructor.name}(no bytes: detached or empty buffer)`;
     const items = Array.from(value as unknown as ArrayLike<number | bigint>).slice(0, 12);
     return `${value.constructor.name}[${items.map((v) => (typeof v === 'bigint' ? `${v}n` : String(v))).join(',')}${(value as unknown as { length: number }).length > 12 ? ',…' : ''}]`;
   }
