@@ -21,7 +21,7 @@ import { createRouter, type Router, type RouterKind } from '../policies/routing.
 import type { Runtime } from '../runtime/runtime.js';
 import { decodeStepsSeconds, prefillIterationSeconds, prefillSeconds, transferSeconds } from './cost_model.js';
 import { EngineHooks, type Waiting } from './engine_hooks.js';
-import { EventQueue, halfOfCalls } from './serving_loop.js';
+import { EventQueue, RuntimeTime } from './serving_loop.js';
 import { checkSimulationOptions, createRuntime, resolvePolicies, type SimulationOptions, type SimulationResult } from './simulator.js';
 import type { SimCall } from './workload.js';
 
@@ -84,16 +84,12 @@ export function simulateCluster(options: ClusterOptions): ClusterResult {
 function runCluster(options: ClusterOptions, router: Router, replicas: Replica[], bytesPerBlock: number): ClusterResult {
   const { workload, model } = options;
   const blockSize = workload.blockSize;
-  let runtimeSeconds = 0;
-  let lateSeconds = 0;
+  const runtimeTime = new RuntimeTime(workload.calls);
   let runtimeCalls = 0;
-  const half = halfOfCalls(workload.calls);
   const timed = <T>(f: () => T): T => {
     const start = performance.now();
     const value = f();
-    const seconds = (performance.now() - start) / 1000;
-    runtimeSeconds += seconds;
-    if (arrived > half) lateSeconds += seconds;
+    runtimeTime.add((performance.now() - start) / 1000, runtimeTime.isLate(arrived));
     return value;
   };
   const result: ClusterResult = {
@@ -338,9 +334,7 @@ function runCluster(options: ClusterOptions, router: Router, replicas: Replica[]
     }
   }
   result.ttftSeconds = result.ttftSeconds.subarray(0, ttftCount);
-  result.runtimeSeconds = runtimeSeconds;
-  result.lateRuntimeSeconds = lateSeconds;
-  result.lateCalls = workload.calls - half;
+  runtimeTime.into(result);
   result.runtimeCalls = runtimeCalls + result.refreshes;
   result.callsPerReplica = replicas.map((r) => r.calls);
   return result;

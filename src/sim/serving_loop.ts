@@ -103,16 +103,12 @@ export function* simulation(
   const bytesPerBlock = model.kvBytesPerToken * blockSize;
   const checkpoint: Checkpoint = { time: 0, copies: [], late: false };
   let refreshes = 0;
-  let runtimeSeconds = 0;
-  let lateSeconds = 0;
+  const runtimeTime = new RuntimeTime(workload.calls);
   let runtimeCalls = 0;
-  const half = halfOfCalls(workload.calls);
   const timed = <T>(f: () => T): T => {
     const start = performance.now();
     const value = f();
-    const seconds = (performance.now() - start) / 1000;
-    runtimeSeconds += seconds;
-    if (arrived > half) lateSeconds += seconds;
+    runtimeTime.add((performance.now() - start) / 1000, runtimeTime.isLate(arrived));
     return value;
   };
 
@@ -252,7 +248,7 @@ export function* simulation(
     // Between iterations: the driver runs queued copies and the runtime's refresh.
     refreshes++;
     checkpoint.time = now;
-    checkpoint.late = arrived > half;
+    checkpoint.late = runtimeTime.isLate(arrived);
     yield checkpoint;
     // Reclaim's demotions, queued behind the copies before them.
     takePlan();
@@ -390,9 +386,7 @@ export function* simulation(
   result.timeWentBack = stats.timeWentBack.count;
   if (hooks.speculates) result.speculative = hooks.speculativeTally();
   result.ttftSeconds = result.ttftSeconds.subarray(0, ttftCount);
-  result.runtimeSeconds = runtimeSeconds;
-  result.lateRuntimeSeconds = lateSeconds;
-  result.lateCalls = workload.calls - half;
+  runtimeTime.into(result);
   result.runtimeCalls = runtimeCalls + refreshes;
   result.phaseSeconds = runtime.phaseSeconds();
   if (toolCalls.tally.calls > 0) result.toolCalls = { ...toolCalls.tally };
@@ -401,12 +395,37 @@ export function* simulation(
 }
 
 /**
- * Calls that arrive before the steady-state count starts: the first half.
- * Runtime time spent after the next call arrives, over the calls from there
- * on, is the per-call cost once the runtime's code is compiled and its
- * tables are warm (a long-running engine's figure; a short replay's mean
- * also carries the start).
+ * The runtime time a replay measures: all of it, and the part spent from
+ * the arrival of the call after the first half on, over the calls from
+ * there (steadyOverheadUsPerCall): the per-call cost once the runtime's
+ * code is compiled and its tables are warm, a long-running engine's
+ * figure, where a short replay's mean also carries the start.
  */
-export function halfOfCalls(calls: number): number {
-  return Math.floor(calls / 2);
+export class RuntimeTime {
+  seconds = 0;
+  lateSeconds = 0;
+  readonly lateCalls: number;
+  readonly #half: number;
+
+  constructor(calls: number) {
+    this.#half = Math.floor(calls / 2);
+    this.lateCalls = calls - this.#half;
+  }
+
+  /** Whether a replay with `arrived` calls so far is in its second half. */
+  isLate(arrived: number): boolean {
+    return arrived > this.#half;
+  }
+
+  add(seconds: number, late: boolean): void {
+    this.seconds += seconds;
+    if (late) this.lateSeconds += seconds;
+  }
+
+  /** Adds what was measured to a result's runtimeSeconds and lateRuntimeSeconds, and sets its lateCalls. */
+  into(result: SimulationResult): void {
+    result.runtimeSeconds += this.seconds;
+    result.lateRuntimeSeconds += this.lateSeconds;
+    result.lateCalls = this.lateCalls;
+  }
 }

@@ -32,7 +32,7 @@ import { resolvePolicy } from '../runtime/setup.js';
 import type { SpeculativeTally } from './engine_hooks.js';
 import type { CostModel } from './cost_model.js';
 import type { ToolCallTally } from './tool_calls.js';
-import { simulation, type Checkpoint, type DataPlaneOp } from './serving_loop.js';
+import { RuntimeTime, simulation, type Checkpoint, type DataPlaneOp } from './serving_loop.js';
 import { largestCallBlocks, type SimCall, type SimWorkload } from './workload.js';
 import { checkInt, describeValue, isRecord } from '../util/check.js';
 
@@ -101,7 +101,7 @@ export interface SimulationResult {
   /**
    * Of runtimeSeconds, the part spent once the second half of the calls
    * began to arrive (refreshes included), and how many calls that half
-   * holds: the steady-state cost per call (serving_loop.ts, halfOfCalls).
+   * holds: the steady-state cost per call (serving_loop.ts, RuntimeTime).
    */
   lateRuntimeSeconds: number;
   lateCalls: number;
@@ -146,7 +146,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
   const policies = resolvePolicies(options);
   const runtime = createRuntime(options, policies);
   const replay = simulation(options, runtime, false, policies);
-  const driver = new RefreshTally();
+  const driver = new RefreshTally(options.workload.calls);
   for (let step = replay.next(); ; step = replay.next()) {
     if (step.done) return driver.into(step.value);
     step.value.copies.length = 0;
@@ -163,7 +163,7 @@ export async function simulateAsync(options: AsyncSimulationOptions): Promise<Si
   const plane = options.dataPlane;
   const check: DataPlaneCheck = { copies: 0, plans: 0, writes: 0, checked: 0, corrupt: 0 };
   const replay = simulation(options, runtime, plane !== undefined, policies);
-  const driver = new RefreshTally();
+  const driver = new RefreshTally(options.workload.calls);
   // The generator yields one checkpoint object throughout; its copies at the
   // end are those queued after the last yield.
   let checkpoint: Checkpoint | null = null;
@@ -208,23 +208,22 @@ export async function simulateAsync(options: AsyncSimulationOptions): Promise<Si
 class RefreshTally {
   reclaimed = 0;
   survivalBatches = 0;
-  seconds = 0;
+  // Refreshes count as runtime time: they are the runtime's work between steps.
+  readonly #time: RuntimeTime;
 
-  lateSeconds = 0;
+  constructor(calls: number) {
+    this.#time = new RuntimeTime(calls);
+  }
 
   /** A refresh at a checkpoint; `late`: the checkpoint's (Checkpoint.late). */
   add(refreshed: RefreshResult, start: number, late: boolean): void {
     this.reclaimed += refreshed.reclaimed;
     this.survivalBatches += refreshed.survivalBatches;
-    const seconds = (performance.now() - start) / 1000;
-    this.seconds += seconds;
-    if (late) this.lateSeconds += seconds;
+    this.#time.add((performance.now() - start) / 1000, late);
   }
 
   into(result: SimulationResult): SimulationResult {
-    // Refreshes count as runtime time: they are the runtime's work between steps.
-    result.runtimeSeconds += this.seconds;
-    result.lateRuntimeSeconds += this.lateSeconds;
+    this.#time.into(result);
     result.reclaimed = this.reclaimed;
     result.survivalBatches = this.survivalBatches;
     return result;
