@@ -208,6 +208,7 @@ bool BlockManager::admit(int64_t requestId, const uint64_t* hashes, int32_t hash
     node = std::move(spareRequests_.back());
     spareRequests_.pop_back();
   } else {
+    // A map hands out a fresh node only through an insertion.
     node = requests_.extract(requests_.emplace(requestId, Request{}).first);
   }
   node.key() = requestId;
@@ -444,8 +445,8 @@ void BlockManager::release(int64_t requestId) {
     unpin(id);
     if (!meta_->committed[id]) freeBlock(id);
   }
-  // Kept for the next admit, up to the most requests seen in flight at once
-  // in recent use (a bounded pool: a burst's nodes are freed after it).
+  // Kept for the next admit, at most kSpareRequests of them: past that
+  // (after a burst of requests in flight) the node is freed.
   if (spareRequests_.size() < kSpareRequests) {
     spareRequests_.push_back(requests_.extract(it));
   } else {
