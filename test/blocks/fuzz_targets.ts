@@ -10,7 +10,7 @@ import { hashTokenBlocks as referenceHashTokenBlocks, referenceXxh64 } from '../
 import { referenceHitScoring } from '../../src/compute/hit_scoring.js';
 import { ReferenceSurvivalBackend } from '../../src/compute/survival.js';
 import type { FuzzContext, Outcome } from './fuzz_driver.js';
-import { describe, garbage, type Rand } from './fuzz_values.js';
+import { describe, garbage, holdsNoBytes, type Rand } from './fuzz_values.js';
 
 export interface Target {
   /** Share of the calls this target makes. */
@@ -262,14 +262,9 @@ export function checkHitScoring(args: readonly unknown[], value: unknown): strin
   return null;
 }
 
-/**
- * The bytes a Uint8Array argument holds, as the addon reads them. A view
- * whose buffer was transferred away holds none, but optimized code was
- * seen to go on reading such a view's old length (4 where the buffer had
- * 0 bytes, in Node 20), so the buffer's own length decides.
- */
+/** The bytes a Uint8Array argument holds, as the addon reads them (none when its buffer was transferred away). */
 function bytesOf(view: Uint8Array): Uint8Array {
-  return view.buffer.byteLength === 0 ? new Uint8Array(0) : view;
+  return holdsNoBytes(view) ? new Uint8Array(0) : view;
 }
 
 /** hashTokenBlocks, xxh64, computeSurvival, hitScoring, cudaInfo and muteStderr. */

@@ -150,6 +150,16 @@ export function mixArguments(rand: Rand, sane: readonly unknown[], saneChance: n
   return sane.map((value, i) => (i === forced || rand.chance(0.1) ? bad() : value));
 }
 
+/**
+ * Whether a view's buffer holds no bytes (transferred away, or empty). Its
+ * buffer's length is the one to go by: optimized code was seen to go on
+ * reading a transferred view's old length (4 where the buffer had 0 bytes,
+ * in Node 20).
+ */
+export function holdsNoBytes(view: ArrayBufferView): boolean {
+  return view.buffer.byteLength === 0;
+}
+
 /** A short description of one value, for violation reports. */
 export function describe(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
@@ -158,7 +168,7 @@ export function describe(value: unknown): string {
   if (typeof value !== 'object' || value === null) return String(value);
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
     // A view whose buffer was transferred away cannot be iterated.
-    if (value.buffer.byteLength === 0) return `${value.constructor.name}(no bytes: detached or empty buffer)`;
+    if (holdsNoBytes(value)) return `${value.constructor.name}(no bytes: detached or empty buffer)`;
     const items = Array.from(value as unknown as ArrayLike<number | bigint>).slice(0, 12);
     return `${value.constructor.name}[${items.map((v) => (typeof v === 'bigint' ? `${v}n` : String(v))).join(',')}${(value as unknown as { length: number }).length > 12 ? ',…' : ''}]`;
   }
