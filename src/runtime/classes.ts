@@ -10,6 +10,9 @@ import type { ScoreClass } from '../policies/types.js';
 
 const NO_CLASS = -1;
 const NO_CLASSES: number[] = [];
+/** Depth buckets (depthBucket's range) times staleness values: a tuple's class slots. */
+const BUCKETS = 32;
+const STALENESS = 3;
 
 /**
  * How far a block's own chain has been left behind: live; stale (its agent
@@ -24,21 +27,41 @@ export function depthBucket(depth: number): number {
   return Math.min(31, 31 - Math.clz32(depth + 1));
 }
 
+/** A family: classes that differ only in depth bucket, with how many live. */
+interface Family {
+  id: number;
+  classes: number;
+}
+
+/**
+ * The classes of one (workload, session, agent mask): per depth bucket and
+ * staleness, the live class (NO_CLASS when none), and per staleness the
+ * family. Found by numbers, so filing a block builds no string key.
+ */
+interface Tuple {
+  readonly classes: Int32Array;
+  readonly families: (Family | undefined)[];
+  /** Live classes: the tuple is dropped with its last. */
+  live: number;
+}
+
+type ClassEntry = ScoreClass & { tuple: Tuple; maskLo: number; maskHi: number; staleness: Staleness };
+
 export class ClassBook {
   readonly #manager: BlockManagerLike;
   readonly #maskWords: Uint32Array;
   readonly #classOf: Int32Array;
   readonly #stale: Uint8Array;
-  readonly #byKey = new Map<string, number>();
-  readonly #classes: (ScoreClass & { key: string | undefined; familyKey: string; maskLo: number; maskHi: number; staleness: Staleness })[] = [];
+  /** Tuples by workload, session, the mask's low word, then its high word. */
+  readonly #tuples = new Map<number, Map<number, Map<number, Map<number, Tuple>>>>();
+  #liveClasses = 0;
+  readonly #classes: ClassEntry[] = [];
   readonly #free: number[] = [];
   readonly #bySession = new Map<number, Set<number>>();
   readonly #byWorkload = new Map<number, Set<number>>();
   /** Classes created or emptied since the last drain: they need a score. */
   readonly #fresh = new Set<number>();
   #next = 0;
-  /** Families (ScoreClass.family) by key, with how many live classes each holds. */
-  readonly #families = new Map<string, { id: number; classes: number }>();
   readonly #freeFamilies: number[] = [];
   #nextFamily = 0;
   #changedIds = new Int32Array(64);
@@ -71,7 +94,7 @@ export class ClassBook {
   }
 
   get liveClasses(): number {
-    return this.#byKey.size;
+    return this.#liveClasses;
   }
 
   /** Classes that appeared since the last call; they must be scored. */
@@ -101,14 +124,12 @@ export class ClassBook {
     const changedClasses = this.#changedClasses;
     let changed = 0;
     // Consecutive blocks of a chain usually share workload, session and
-    // agents; only the depth bucket moves. Classes found for the current
-    // tuple are cached by bucket so the string key is built once per run.
-    let tuple = '';
+    // agents; only the depth bucket moves: the tuple is looked up once per run.
+    let tuple: Tuple | undefined;
     let tupleW = NaN;
     let tupleS = NaN;
     let tupleLo = NaN;
     let tupleHi = NaN;
-    const byBucket: number[] = [];
     // Running out of classes throws mid-batch: the blocks filed before it
     // still reach the core, so the book and the core never disagree.
     try {
@@ -126,28 +147,24 @@ export class ClassBook {
           // Already filed where it belongs: nothing to do.
           if (c.workload === w && c.session === s && c.maskLo === lo && c.maskHi === hi && c.depthBucket === bucket && c.staleness === staleness) continue;
         }
-        if (w !== tupleW || s !== tupleS || lo !== tupleLo || hi !== tupleHi) {
+        if (tuple === undefined || w !== tupleW || s !== tupleS || lo !== tupleLo || hi !== tupleHi) {
           tupleW = w;
           tupleS = s;
           tupleLo = lo;
           tupleHi = hi;
-          tuple = `${w}:${s}:${lo}:${hi}`;
-          byBucket.length = 0;
+          tuple = this.#tupleOf(w, s, lo, hi);
         }
-        let cls = byBucket[bucket];
-        if (cls === undefined) {
-          const key = `${tuple}:${bucket}:${staleness}`;
-          cls = this.#byKey.get(key) ?? this.#create(key, `${tuple}:${staleness}`, id, bucket, staleness);
-          byBucket[bucket] = cls;
-        }
+        let cls = tuple.classes[bucket * STALENESS + staleness]!;
+        if (cls === NO_CLASS) cls = this.#create(tuple, id, bucket, staleness);
         this.#stale[id] = staleness;
         if (old === cls) continue;
         // Count the new class first, so releasing the old one cannot recycle
         // a class this loop still caches.
         this.#classOf[id] = cls;
         this.#classes[cls]!.blocks++;
-        // A class recycled here may come back under another key: forget the cache.
-        if (old !== NO_CLASS && this.#release(old)) byBucket.length = 0;
+        // A recycled class leaves its tuple's slot (and an emptied tuple its
+        // index): the next block looks its tuple up again.
+        if (old !== NO_CLASS && this.#release(old)) tuple = undefined;
         changedIds[changed] = id;
         changedClasses[changed++] = cls;
       }
@@ -173,7 +190,37 @@ export class ClassBook {
     return this.#stale[blockId] === Staleness.Dead;
   }
 
-  #create(key: string, familyKey: string, id: number, bucket: number, staleness: Staleness): number {
+  /** The tuple of (workload, session, agent mask words), created empty when new. */
+  #tupleOf(w: number, s: number, lo: number, hi: number): Tuple {
+    let bySession = this.#tuples.get(w);
+    if (bySession === undefined) this.#tuples.set(w, (bySession = new Map()));
+    let byLo = bySession.get(s);
+    if (byLo === undefined) bySession.set(s, (byLo = new Map()));
+    let byHi = byLo.get(lo);
+    if (byHi === undefined) byLo.set(lo, (byHi = new Map()));
+    let tuple = byHi.get(hi);
+    if (tuple === undefined) {
+      tuple = { classes: new Int32Array(BUCKETS * STALENESS).fill(NO_CLASS), families: [undefined, undefined, undefined], live: 0 };
+      byHi.set(hi, tuple);
+    }
+    return tuple;
+  }
+
+  /** Forgets a tuple that holds no class, and the maps above it left empty. */
+  #dropTuple(entry: ClassEntry): void {
+    const bySession = this.#tuples.get(entry.workload);
+    const byLo = bySession?.get(entry.session);
+    const byHi = byLo?.get(entry.maskLo);
+    if (bySession === undefined || byLo === undefined || byHi === undefined) return;
+    byHi.delete(entry.maskHi);
+    if (byHi.size > 0) return;
+    byLo.delete(entry.maskLo);
+    if (byLo.size > 0) return;
+    bySession.delete(entry.session);
+    if (bySession.size === 0) this.#tuples.delete(entry.workload);
+  }
+
+  #create(tuple: Tuple, id: number, bucket: number, staleness: Staleness): number {
     const m = this.#manager.metadata;
     const cls = this.#free.pop() ?? this.#next++;
     if (cls >= this.#manager.maxClasses) {
@@ -181,15 +228,12 @@ export class ClassBook {
         `out of score classes (${this.#manager.maxClasses}); raise the block manager's maxClasses`,
       );
     }
-    let family = this.#families.get(familyKey);
-    if (family === undefined) {
-      family = { id: this.#freeFamilies.pop() ?? this.#nextFamily++, classes: 0 };
-      this.#families.set(familyKey, family);
-    }
+    let family = tuple.families[staleness];
+    if (family === undefined) tuple.families[staleness] = family = { id: this.#freeFamilies.pop() ?? this.#nextFamily++, classes: 0 };
     family.classes++;
-    const entry = {
+    const entry: ClassEntry = {
       id: cls,
-      key,
+      tuple,
       workload: m.workload[id]!,
       agentMask: m.agentMask[id]!,
       agents: maskBits(this.#maskWords[2 * id]!, this.#maskWords[2 * id + 1]!),
@@ -201,11 +245,12 @@ export class ClassBook {
       dead: staleness === Staleness.Dead,
       staleness,
       family: family.id,
-      familyKey,
       blocks: 0,
     };
     this.#classes[cls] = entry;
-    this.#byKey.set(key, cls);
+    tuple.classes[bucket * STALENESS + staleness] = cls;
+    tuple.live++;
+    this.#liveClasses++;
     const index = entry.session >= 0 ? this.#bySession : this.#byWorkload;
     const owner = entry.session >= 0 ? entry.session : entry.workload;
     let set = index.get(owner);
@@ -219,13 +264,15 @@ export class ClassBook {
   #release(cls: number): boolean {
     const entry = this.#classes[cls]!;
     if (--entry.blocks > 0) return false;
-    this.#byKey.delete(entry.key!);
-    entry.key = undefined;
-    const family = this.#families.get(entry.familyKey)!;
+    const tuple = entry.tuple;
+    tuple.classes[entry.depthBucket * STALENESS + entry.staleness] = NO_CLASS;
+    this.#liveClasses--;
+    const family = tuple.families[entry.staleness]!;
     if (--family.classes === 0) {
-      this.#families.delete(entry.familyKey);
+      tuple.families[entry.staleness] = undefined;
       this.#freeFamilies.push(family.id);
     }
+    if (--tuple.live === 0) this.#dropTuple(entry);
     const index = entry.session >= 0 ? this.#bySession : this.#byWorkload;
     const owner = entry.session >= 0 ? entry.session : entry.workload;
     const set = index.get(owner);

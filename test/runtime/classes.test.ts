@@ -196,6 +196,44 @@ describe('ClassBook', () => {
     expect(book.takeFresh()).toEqual([2]);
   });
 
+
+  it('gives classes one depth bucket apart one family, recycles the family with its last class, and files a tuple again after its last class left', () => {
+    const { manager, book } = setup();
+    // Depths 0, 1, 2: buckets 0, 1, 1 (one class holds the last two).
+    const ids = serve(manager, 1, [1n, 2n, 3n], { workload: 0, agent: 0, session: 0 });
+    const other = serve(manager, 2, [7n], { workload: 0, agent: 0, session: 1 });
+    book.classify(Int32Array.from([...ids, ...other]));
+    const [c0, c1, c2] = ids.map((id) => book.classOf(id));
+    expect(c1).toBe(c2);
+    expect(c0).not.toBe(c1);
+    const family = book.get(c0!)!.family;
+    expect(book.get(c1!)!.family).toBe(family);
+    const otherFamily = book.get(book.classOf(other[0]!))!.family;
+    expect(otherFamily).not.toBe(family);
+    // Stale blocks of the same tuple are another family.
+    book.classify(Int32Array.of(ids[2]!), Staleness.Stale);
+    const staleFamily = book.get(book.classOf(ids[2]!))!.family;
+    expect(staleFamily).not.toBe(family);
+    expect(book.liveClasses).toBe(4);
+
+    // Every block of session 0 leaves: its classes and both its families go.
+    expect(manager.drop(Int32Array.from([...ids].reverse()))).toBe(3);
+    for (const id of ids) book.removed(id);
+    expect(book.liveClasses).toBe(1);
+    expect([...book.ofSession(0)]).toEqual([]);
+
+    // The same tuple comes back: filed again, under recycled class and family ids.
+    const again = serve(manager, 3, [1n, 2n], { workload: 0, agent: 0, session: 0 });
+    book.classify(Int32Array.from(again));
+    const [d0, d1] = again.map((id) => book.classOf(id));
+    expect(d0).not.toBe(d1);
+    expect(book.get(d0!)).toMatchObject({ workload: 0, session: 0, depthBucket: 0, stale: false, blocks: 1 });
+    expect(book.get(d1!)).toMatchObject({ workload: 0, session: 0, depthBucket: 1, stale: false, blocks: 1 });
+    expect(book.get(d0!)!.family).toBe(book.get(d1!)!.family);
+    expect([family, staleFamily]).toContain(book.get(d0!)!.family);
+    expect(book.liveClasses).toBe(3);
+    expect(new Set([...book.ofSession(0)])).toEqual(new Set([d0, d1]));
+  });
   it("refuses a class past the manager's maxClasses", () => {
     const { manager, book } = setup(16, 1);
     const ids = serve(manager, 1, [1n, 2n], { workload: 0, agent: 0, session: 0 });
