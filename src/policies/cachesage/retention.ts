@@ -47,9 +47,16 @@ const UNTAGGED_VALUE = 0.25;
  * staleness) in the batch.
  */
 export function scoreClasses(state: CacheSageState, classIds: Int32Array, out: Float32Array): void {
-  const memo = new Map<number, ReuseBeforeDepth>();
-  for (let i = 0; i < classIds.length; i++) out[i] = classScore(state, classIds[i]!, memo);
+  // One map for every batch, emptied after: scoring never nests.
+  const memo = BATCH_MEMO;
+  try {
+    for (let i = 0; i < classIds.length; i++) out[i] = classScore(state, classIds[i]!, memo);
+  } finally {
+    memo.clear();
+  }
 }
+
+const BATCH_MEMO = new Map<number, ReuseBeforeDepth>();
 
 /** A class's retention score; without `memo`, computed from scratch (explain). */
 export function classScore(state: CacheSageState, classId: number, memo?: Map<number, ReuseBeforeDepth>): number {
@@ -59,8 +66,8 @@ export function classScore(state: CacheSageState, classId: number, memo?: Map<nu
   let base = memo.get(cls.family);
   if (base === undefined) memo.set(cls.family, (base = reuseBeforeDepth(state, classId)));
   const share = depthShare(base, cls.depthBucket);
-  const cross = crossSessionAt(base, cls.depthBucket);
-  return (base.value * share + (1 - base.probability * share) * cross.value) * depthCost;
+  const crossValue = base.cross === undefined ? 0 : crossSessionAt(base, cls.depthBucket).value;
+  return (base.value * share + (1 - base.probability * share) * crossValue) * depthCost;
 }
 
 /**
@@ -216,8 +223,10 @@ function crossSessionOf(
 ): ReuseBeforeDepth['cross'] {
   const tracker = state.crossSession;
   if (!tracker || known.length === 0) return undefined;
-  const rates = names.map((name) => tracker.peek(w.name, name));
-  if (rates.every((r) => r === undefined)) return undefined;
+  const rates: (CrossSessionReuse | undefined)[] = new Array(names.length);
+  let any = false;
+  for (let i = 0; i < names.length; i++) any = (rates[i] = tracker.peek(w.name, names[i]!)) !== undefined || any;
+  if (!any) return undefined;
   return { rates, shared: sharedReuse(state, w, table, known), stepSeconds: meanStepSeconds(w, state.settings.defaultGapSeconds) };
 }
 
@@ -230,20 +239,46 @@ function sharedReuse(state: CacheSageState, w: WorkloadState, table: SurvivalTab
   if (shared === undefined) {
     const arrivalsPerSecond = 1 / Math.max(1e-6, w.interArrival.mean() ?? Infinity);
     const newPerStep = arrivalsPerSecond * meanStepSeconds(w, state.settings.defaultGapSeconds);
+    // The live mix in the map's order (the product's), read once: forEach,
+    // not for-of, so no iterator or entry array per state and step.
+    liveEntries = 0;
+    w.liveAt.forEach(addLive);
     let value = 0;
     let previous = 0;
     for (let h = 1; h <= H; h++) {
       let none = 1;
-      for (const [at, count] of w.liveAt) none *= (1 - reachAny(table, at, agents, h)) ** count;
+      for (let i = 0; i < liveEntries; i++) none *= (1 - reachAny(table, liveStates[i]!, agents, h)) ** liveCounts[i]!;
       none *= Math.exp(-newPerStep * h * reachAny(table, START_INDEX, agents, h));
       const reach = 1 - none;
       value += (reach - previous) / h;
       previous = reach;
     }
-    shared = { probability: previous, value, reason: `shared: the first live or new session to reach its agents within ${H} steps` };
+    shared = { probability: previous, value, reason: sharedReasonOf(H) };
     w.sharedReach.set(key, shared);
   }
   return shared;
+}
+
+/** The live mix under way in sharedReuse: states and their live sessions (reused). */
+let liveStates = new Int32Array(16);
+let liveCounts = new Float64Array(16);
+let liveEntries = 0;
+function addLive(count: number, at: number): void {
+  if (liveEntries === liveStates.length) {
+    const states = new Int32Array(2 * liveEntries);
+    states.set(liveStates);
+    liveStates = states;
+    const counts = new Float64Array(2 * liveEntries);
+    counts.set(liveCounts);
+    liveCounts = counts;
+  }
+  liveStates[liveEntries] = at;
+  liveCounts[liveEntries++] = count;
+}
+
+const SHARED_REASONS: string[] = [];
+function sharedReasonOf(H: number): string {
+  return (SHARED_REASONS[H] ??= `shared: the first live or new session to reach its agents within ${H} steps`);
 }
 
 /**
