@@ -193,14 +193,27 @@ bool BlockManager::admit(int64_t requestId, const uint64_t* hashes, int32_t hash
     throw std::invalid_argument("admit: " + requestName(requestId) + " is already admitted");
   }
 
+  // Refused before, and nothing changed since: refused again (admit is a
+  // pure function of the state and the prompt until it succeeds).
+  if (refusedTokens_ == numTokens && refusedGeneration_ == generation_ &&
+      refusedHashes_.size() == static_cast<size_t>(hashCount) &&
+      std::equal(refusedHashes_.begin(), refusedHashes_.end(), hashes)) {
+    return false;
+  }
   LookupResult& hit = admitHit_;
   lookupInto(hashes, hashCount, hit);
   int32_t unpinnedHits = 0;
   for (int32_t i = 0; i < hit.deviceBlocks; ++i) {
     if (meta_->refCount[hit.ids[i]] == 0) ++unpinnedHits;
   }
-  if (needed - hit.deviceBlocks > deviceAvailable() - unpinnedHits) return false;
+  if (needed - hit.deviceBlocks > deviceAvailable() - unpinnedHits) {
+    refusedGeneration_ = generation_;
+    refusedTokens_ = numTokens;
+    refusedHashes_.assign(hashes, hashes + hashCount);
+    return false;
+  }
 
+  ++generation_;
   clock_ += 1;
   for (int32_t i = 0; i < hit.deviceBlocks + hit.hostBlocks; ++i) pin(hit.ids[i]);
   std::unordered_map<int64_t, Request>::node_type node;
@@ -250,6 +263,7 @@ bool BlockManager::append(int64_t requestId, int32_t numTokens, const uint64_t* 
   if (numTokens < 0) throw std::out_of_range("append: numTokens must be >= 0");
   if (hashCount < 0) throw std::out_of_range("append: hash count must be >= 0");
   Request& request = requestOrThrow(requestId, "append");
+  ++generation_;
   int64_t total = static_cast<int64_t>(request.numTokens) + numTokens;
   if (total > INT32_MAX) {
     throw std::out_of_range("append: " + requestName(requestId) + " would exceed 2^31 - 1 tokens");
@@ -323,6 +337,7 @@ const std::vector<int32_t>& BlockManager::commit(int64_t requestId, int32_t numB
                             " have known hashes in " + requestName(requestId));
   }
   if (numBlocks <= request.committed) return request.blocks;
+  ++generation_;
 
   // Validate the whole chain before changing anything: a cached block with
   // the same hash must sit under the same parent, and the new hashes must
@@ -437,6 +452,7 @@ void BlockManager::release(int64_t requestId) {
     throw std::invalid_argument("release: unknown " + requestName(requestId) +
                                 " (never admitted or already released)");
   }
+  ++generation_;
   clock_ += 1;
   const std::vector<int32_t>& blocks = it->second.blocks;
   for (size_t k = blocks.size(); k-- > 0;) {

@@ -232,6 +232,16 @@ class BlockManager {
   std::vector<std::unordered_map<int64_t, Request>::node_type> spareRequests_;
   // Scratch of admit's prefix lookup (the matched ids).
   LookupResult admitHit_;
+  // Bumped by every call that may change what an admit finds (the index,
+  // tiers, pins, free slots): admit, append, commit, release, evict,
+  // demote, drop, load. Scores, events and copy plans leave it.
+  uint64_t generation_ = 0;
+  // The last refused admit's prompt and the generation it was refused at:
+  // the same prompt asked again before anything changed is refused again
+  // without its lookup (a scheduler retries its queue's head every step).
+  uint64_t refusedGeneration_ = 0;
+  int32_t refusedTokens_ = -1;
+  std::vector<uint64_t> refusedHashes_;
   int32_t pinnedDevice_ = 0;
   double clock_ = 0;
   CopyPlanBuilder copies_;

@@ -106,6 +106,7 @@ int32_t BlockManager::evict(Tier tier, int32_t count) {
   if (tier != Tier::Device && tier != Tier::Host) {
     throw std::invalid_argument("evict: tier must be device or host");
   }
+  ++generation_;
   int32_t moved = 0;
   if (tier == Tier::Device) {
     while (moved < count && !deviceHeap_.empty()) {
@@ -125,6 +126,7 @@ int32_t BlockManager::demote(const int32_t* ids, int32_t count) {
   if (count < 0) throw std::out_of_range("demote: count must be >= 0");
   for (int32_t i = 0; i < count; ++i) checkBlockId(ids[i], "demote");
   int32_t moved = 0;
+  ++generation_;
   for (int32_t i = 0; i < count; ++i) {
     const int32_t id = ids[i];
     if (!deviceHeap_.contains(id) || config_.hostBlocks == 0) continue;
@@ -139,6 +141,7 @@ int32_t BlockManager::drop(const int32_t* ids, int32_t count) {
   if (count < 0) throw std::out_of_range("drop: count must be >= 0");
   for (int32_t i = 0; i < count; ++i) checkBlockId(ids[i], "drop");
   int32_t moved = 0;
+  ++generation_;
   for (int32_t i = 0; i < count; ++i) {
     const int32_t id = ids[i];
     const BlockMetadata& m = *meta_;
@@ -156,6 +159,7 @@ int32_t BlockManager::load(const int32_t* ids, int32_t count) {
   if (count < 0) throw std::out_of_range("load: count must be >= 0");
   for (int32_t i = 0; i < count; ++i) checkBlockId(ids[i], "load");
   int32_t moved = 0;
+  ++generation_;
   for (int32_t i = 0; i < count; ++i) {
     const int32_t id = ids[i];
     const BlockMetadata& m = *meta_;

@@ -34,6 +34,9 @@ type Op =
   | { kind: 'evict'; tier: 'device' | 'host'; count: number }
   | { kind: 'demote' | 'drop' | 'load'; ids: number[] }
   | { kind: 'take' }
+  // The last admit again, as a scheduler retries the head of its queue
+  // (refused before and nothing changed since: refused again, from memory).
+  | { kind: 'again' }
   | { kind: 'bad'; which: number; request: number };
 
 const token = fc.integer({ min: 0, max: 2 }); // a tiny alphabet makes shared prefixes common
@@ -119,6 +122,7 @@ function ops(badWeight: number): fc.Arbitrary<Op> {
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('evict' as const), tier: fc.constantFrom('device' as const, 'host' as const), count: fc.nat(4) }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('demote' as const, 'drop' as const, 'load' as const), ids: fc.array(id, { maxLength: 4 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('take' as const) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('again' as const) }) },
     { weight: badWeight, arbitrary: fc.record({ kind: fc.constant('bad' as const), which: fc.nat(REFUSALS.length - 1), request }) },
   );
 }
@@ -169,6 +173,7 @@ function apply(m: BlockManagerLike, o: Op, tokensOf: Map<number, RequestTokens>)
       case 'drop': return m.drop(Int32Array.from(o.ids));
       case 'load': return m.load(Int32Array.from(o.ids));
       case 'take': return [m.takeCopyPlan(), m.takeEvents()];
+      case 'again': return undefined;
       case 'bad': return REFUSALS[o.which]!.call(m, requestId(o.request));
     }
   } catch (error) {
@@ -263,7 +268,10 @@ function run(options: BlockManagerOptions, ops: Op[], bare = false): void {
   const native: BlockManagerLike = bare ? new RawNativeManager(options) : new BlockManager(options);
   const reference = new ReferenceBlockManager(options);
   const tokensOf = new Map<number, RequestTokens>();
-  for (const o of ops) {
+  let lastAdmit: Op | undefined;
+  for (const next of ops) {
+    const o = next.kind === 'again' ? (lastAdmit ?? next) : next;
+    if (o.kind === 'admit' || o.kind === 'admitRaw') lastAdmit = o;
     const pinnedBefore = new Set<number>();
     native.metadata.refCount.forEach((r, i) => { if (r > 0) pinnedBefore.add(i); });
     // A refusal changes nothing, so the reference after it is the state the native refusal is judged in.
