@@ -35,8 +35,8 @@ describe('hit_breakdown script', () => {
     for (const [, b, reusable, lru, belady] of rows) {
       blocks += b!;
       expect(reusable).toBeLessThanOrEqual(b!);
-      hits[0] += lru!;
-      hits[1] += belady!;
+      hits[0] = hits[0]! + lru!;
+      hits[1] = hits[1]! + belady!;
     }
     // The same replay through the library: hit tokens over prompt tokens.
     const { calls } = generateWorkload('groupchat', { sessions: 6 });
