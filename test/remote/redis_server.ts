@@ -4,7 +4,7 @@
  * simulate a server that dies and returns (empty, as a cache server would).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,14 +15,41 @@ import { openRedis, type RedisConnection } from '../../src/remote/redis.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A free loopback port below the kernel's ephemeral range. A port from the
+ * range (what listen(0) hands out) is free only until the kernel gives it
+ * to some outgoing connection as its source port: any of the many a test
+ * run opens, or a client reconnecting to that very port while nothing
+ * listens there yet (a sidecar started before its Redis), which then
+ * connects to itself. The connection or its TIME_WAIT holds the port, and
+ * Redis, started on it later or again after a kill, cannot bind it. Ports
+ * below the range are never handed out as source ports.
+ */
+export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free loopback port in [10000, ${low})`);
+}
+
+/** The first port of the kernel's ephemeral range (Linux's default when it cannot be read). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isSafeInteger(low) && low > 11_000) return low;
+  } catch {
+    // Not Linux: the IANA range starts at 49152, Linux's at 32768; below both.
+  }
+  return 32_768;
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 

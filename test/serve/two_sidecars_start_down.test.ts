@@ -3,11 +3,9 @@
  * and serves every call from its local tiers, says so, joins Redis once it
  * comes up, and stops cleanly.
  */
-import { createServer } from 'node:net';
-
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { RedisServer } from '../remote/redis_server.js';
+import { freePort, RedisServer } from '../remote/redis_server.js';
 import { BLOCK_SIZE, BYTES, call, getBlock, killAll, kvBytes, promptHashes, serveCall, startServe, waitFor } from './two_sidecars_fixture.js';
 
 const redis = new RedisServer();
@@ -17,18 +15,10 @@ afterAll(async () => {
   await redis.stop();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 describe('a sidecar whose Redis is down at start', () => {
   it('serves from its local tiers, reports it, and joins Redis when it comes up', async () => {
-    // The port Redis will have: nothing listens there yet.
+    // The port Redis will have: nothing listens there yet (outside the
+    // ephemeral range, so the sidecar's reconnects cannot take it).
     redis.port = await freePort();
     const sidecar = await startServe(['--device-blocks', '8', '--block-size', String(BLOCK_SIZE), '--bytes-per-block', String(BYTES), '--redis', redis.url, '--replica-id', 'lonely']);
     expect(sidecar.line).toMatch(/remote tier redis:\/\/127\.0\.0\.1:\d+ as lonely, not reachable yet/);
