@@ -66,6 +66,20 @@ export class HashLru {
     }
   }
 
+  /**
+   * Loads the home slots of `count` keys (words[2i], words[2i + 1]) into the
+   * cache ahead of their finds: independent loads, so the CPU overlaps
+   * their misses, where finds one after another pay them in turn. Returns
+   * a value of no meaning, for the caller to keep so the loads stay.
+   */
+  warm(words: Uint32Array, count: number): number {
+    const slots = this.#slots;
+    const mask = this.#mask;
+    let touched = 0;
+    for (let i = 0; i < count; i++) touched ^= slots[3 * slotOf(words[2 * i]!, words[2 * i + 1]!, mask) + 2]!;
+    return touched;
+  }
+
   /** Adds a hash that is not in the set, as the newest; returns its entry. */
   insert(lo: number, hi: number): number {
     if (2 * (this.#size + 1) > this.#mask + 1) this.#grow();

@@ -24,7 +24,11 @@ describe('HashLru', () => {
       // Few distinct hi words and colliding low words: long probe runs, wrapping ones included.
       const pool = Array.from({ length: 3000 }, (_, i) => (BigInt(Math.floor(random() * 4)) << 32n) | BigInt((i * 1024 + (i % 7)) >>> 0));
       const capacity = 1500;
+      // warm() only reads: calls to it among the operations change nothing the reference would see.
+      const batch = BigUint64Array.from(pool.slice(0, 96));
+      const batchWords = new Uint32Array(batch.buffer);
       for (let step = 0; step < 12000; step++) {
+        if (step % 13 === 0) expect(Number.isInteger(lru.warm(batchWords, 1 + (step % batch.length)))).toBe(true);
         const h = pool[Math.floor(random() * pool.length)]!;
         const [lo, hi] = words(h);
         const e = lru.find(lo, hi);

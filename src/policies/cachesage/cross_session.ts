@@ -75,6 +75,8 @@ export class CrossSessionTracker {
   readonly #stats: CrossSessionReuse[] = [];
   /** Index in #stats by workload, then agent: no key string built per read. */
   readonly #byKey = new Map<string, Map<string, number>>();
+  /** What the last warm() returned: kept so its loads are not optimised away. */
+  #warmed = 0;
   /** Per-call counts of written blocks by depth bucket, reused. */
   readonly #fresh = new Float64Array(DEPTH_BUCKETS);
 
@@ -235,6 +237,7 @@ export class CrossSessionTracker {
   admitted(hashes: BigUint64Array, sessionId: number, now: number): void {
     const words = wordsOf(hashes);
     const index = this.#index;
+    this.#warmed = index.warm(words, hashes.length);
     for (let i = 0; i < hashes.length; i++) {
       const e = index.find(words[2 * i]!, words[2 * i + 1]!);
       if (e < 0 || this.#reader[e] === sessionId) continue;
