@@ -17,11 +17,15 @@
  *
  * Options: --trace FILE | --workload NAME (--sessions N, default 24, as
  * `cachesage bench --quick`), --policies A,B[,...] (default cachesage,belady),
- * --capacity C (default 0.25), --host-capacity H (default 0: device only).
+ * --capacity C (default 0.25), --host-capacity H (default 0: device only);
+ * capacities in `cachesage replay`'s unit (a fraction of the peak live
+ * footprint, or a whole number of blocks), every flag checked as it checks
+ * them.
  */
 import { EventKind } from '../src/blocks/types.js';
 import type { Policy, PolicyContext, RuntimeEvent } from '../src/policies/types.js';
-import { REPLAY_POLICIES, replay } from '../src/sim/replay.js';
+import { capacityFlag, integerFlag, policiesFlag, UsageError } from '../src/cli/args.js';
+import { replay, type Capacity } from '../src/sim/replay.js';
 import { readTraceFile } from '../src/trace/reader.js';
 import type { TraceCall } from '../src/trace/format.js';
 import { generateWorkload, WORKLOAD_NAMES } from '../src/workloads/index.js';
@@ -31,49 +35,51 @@ interface Options {
   workload: string | undefined;
   sessions: number;
   policies: string[];
-  capacity: number;
-  hostCapacity: number;
+  capacity: Capacity;
+  hostCapacity: Capacity;
 }
 
+const SCRIPT = 'hit_breakdown';
+
 function fail(message: string): never {
-  process.stderr.write(`hit_breakdown: ${message}\n`);
+  process.stderr.write(`${message}\n`);
   process.exit(2);
 }
 
-function fraction(flag: string, raw: string | undefined, allowZero: boolean): number {
-  const value = Number(raw);
-  if (raw === undefined || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    fail(`${flag} must be a ${allowZero ? 'non-negative' : 'positive'} fraction of the peak live footprint, got ${JSON.stringify(raw)}`);
+/** The flags, checked as `cachesage replay` checks its own (src/cli/args.ts). */
+function parse(argv: string[]): Options {
+  const o: Options = { trace: undefined, workload: undefined, sessions: 24, policies: ['cachesage', 'belady'], capacity: { fraction: 0.25 }, hostCapacity: { blocks: 0 } };
+  try {
+    for (let i = 0; i < argv.length; i++) {
+      const flag = argv[i]!;
+      const value = argv[i + 1];
+      const known = ['--trace', '--workload', '--sessions', '--policies', '--capacity', '--host-capacity'];
+      if (!known.includes(flag)) throw new UsageError(`${SCRIPT}: unknown flag ${JSON.stringify(flag)} (expected ${known.join(', ')})`);
+      if (value === undefined) throw new UsageError(`${SCRIPT}: ${flag} needs a value`);
+      i++;
+      switch (flag) {
+        case '--trace': o.trace = value; break;
+        case '--workload':
+          if (!WORKLOAD_NAMES.includes(value)) throw new UsageError(`${SCRIPT}: --workload must be one of ${WORKLOAD_NAMES.join(', ')} (got ${JSON.stringify(value)})`);
+          o.workload = value;
+          break;
+        case '--sessions': o.sessions = integerFlag(SCRIPT, 'sessions', value, 1); break;
+        case '--policies': o.policies = policiesFlag(SCRIPT, value); break;
+        case '--capacity': o.capacity = capacityFlag(SCRIPT, 'capacity', value, false); break;
+        case '--host-capacity': o.hostCapacity = capacityFlag(SCRIPT, 'host-capacity', value, true); break;
+      }
+    }
+    if ((o.trace === undefined) === (o.workload === undefined)) throw new UsageError(`${SCRIPT}: give one of --trace FILE or --workload NAME`);
+  } catch (error) {
+    if (error instanceof UsageError) fail(error.message);
+    throw error;
   }
-  return value;
+  return o;
 }
 
-function parse(argv: string[]): Options {
-  const o: Options = { trace: undefined, workload: undefined, sessions: 24, policies: ['cachesage', 'belady'], capacity: 0.25, hostCapacity: 0 };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = argv[i + 1];
-    switch (flag) {
-      case '--trace': o.trace = value ?? fail('--trace needs a file'); i++; break;
-      case '--workload':
-        if (value === undefined || !WORKLOAD_NAMES.includes(value)) fail(`--workload must be one of ${WORKLOAD_NAMES.join(', ')}, got ${JSON.stringify(value)}`);
-        o.workload = value; i++; break;
-      case '--sessions':
-        o.sessions = Number(value);
-        if (!Number.isSafeInteger(o.sessions) || o.sessions < 1) fail(`--sessions must be a positive integer, got ${JSON.stringify(value)}`);
-        i++; break;
-      case '--policies':
-        o.policies = (value ?? '').split(',').filter((p) => p.length > 0);
-        for (const p of o.policies) if (!REPLAY_POLICIES.includes(p)) fail(`--policies: unknown policy ${JSON.stringify(p)} (known: ${REPLAY_POLICIES.join(', ')})`);
-        if (o.policies.length < 1) fail('--policies needs at least one policy');
-        i++; break;
-      case '--capacity': o.capacity = fraction('--capacity', value, false); i++; break;
-      case '--host-capacity': o.hostCapacity = fraction('--host-capacity', value, true); i++; break;
-      default: fail(`unknown flag ${JSON.stringify(flag)} (expected --trace, --workload, --sessions, --policies, --capacity, --host-capacity)`);
-    }
-  }
-  if ((o.trace === undefined) === (o.workload === undefined)) fail('give one of --trace FILE or --workload NAME');
-  return o;
+/** A capacity as the flags spell it. */
+function capacityText(c: Capacity): string {
+  return 'fraction' in c ? String(c.fraction) : `${c.blocks} blocks`;
 }
 
 /** Per (agent, nth call): calls, prompt blocks, blocks reusable from the agent's previous prompt, hits. */
@@ -139,7 +145,7 @@ async function callsOf(o: Options): Promise<{ name: string; calls: TraceCall[] }
   try {
     return { name: o.trace!, calls: (await readTraceFile(o.trace!)).calls };
   } catch (error) {
-    fail(`--trace ${o.trace}: ${(error as Error).message}`);
+    fail(`${SCRIPT}: --trace ${o.trace}: ${(error as Error).message}`);
   }
 }
 
@@ -152,8 +158,8 @@ for (const policy of o.policies) {
   const e = new Map<string, EvictionRow>();
   const report = replay(name, calls, {
     policies: [policy],
-    capacity: { fraction: o.capacity },
-    hostCapacity: o.hostCapacity > 0 ? { fraction: o.hostCapacity } : { blocks: 0 },
+    capacity: o.capacity,
+    hostCapacity: o.hostCapacity,
     observers: [observer(c, e)],
   });
   const result = report.results.find((r) => r.policy === policy)!;
@@ -163,7 +169,7 @@ for (const policy of o.policies) {
 }
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
-process.stdout.write(`\nhit blocks by agent and its nth call in the session (${name}, device ${o.capacity}, host ${o.hostCapacity})\n`);
+process.stdout.write(`\nhit blocks by agent and its nth call in the session (${name}, device ${capacityText(o.capacity)}, host ${capacityText(o.hostCapacity)})\n`);
 process.stdout.write(`${'agent, call'.padEnd(28)}${pad('calls', 7)}${pad('blocks', 9)}${pad('reusable', 10)}${o.policies.map((p) => pad(p, 12)).join('')}\n`);
 for (const key of [...callRows[0]!.keys()].sort()) {
   const first = callRows[0]!.get(key)!;

@@ -59,8 +59,9 @@ describe('hit_breakdown script', () => {
     for (const [args, message] of [
       [['--workload', 'nope'], /--workload must be one of/],
       [['--workload', 'react', '--policies', 'lru,bogus'], /--policies: unknown policy "bogus"/],
-      [['--workload', 'react', '--capacity', '0'], /--capacity must be a positive fraction/],
-      [['--workload', 'react', '--sessions', '1.5'], /--sessions must be a positive integer/],
+      [['--workload', 'react', '--capacity', '0'], /--capacity must be > 0: a fraction of the peak live footprint/],
+      [['--workload', 'react', '--capacity', '1.5'], /--capacity must be > 0: a fraction of the peak live footprint/],
+      [['--workload', 'react', '--sessions', '1.5'], /--sessions must be an integer >= 1/],
       [['--trace', 'missing.jsonl'], /--trace missing\.jsonl: /],
       [[], /give one of --trace FILE or --workload NAME/],
       [['--fast'], /unknown flag "--fast"/],
