@@ -10,9 +10,8 @@ import type { ScoreClass } from '../policies/types.js';
 
 const NO_CLASS = -1;
 const NO_CLASSES: number[] = [];
-/** Depth buckets (depthBucket's range) times staleness values: a tuple's class slots. */
-const BUCKETS = 32;
-const STALENESS = 3;
+/** The deepest depth bucket; a tuple has a class slot per bucket and staleness. */
+const MAX_BUCKET = 31;
 
 /**
  * How far a block's own chain has been left behind: live; stale (its agent
@@ -21,10 +20,11 @@ const STALENESS = 3;
  */
 export const Staleness = { Live: 0, Stale: 1, Dead: 2 } as const;
 export type Staleness = (typeof Staleness)[keyof typeof Staleness];
+const STALENESS = Object.keys(Staleness).length;
 
 /** floor(log2(depth + 1)), capped: deep blocks cost more to recompute. */
 export function depthBucket(depth: number): number {
-  return Math.min(31, 31 - Math.clz32(depth + 1));
+  return Math.min(MAX_BUCKET, 31 - Math.clz32(depth + 1));
 }
 
 /** A family: classes that differ only in depth bucket, with how many live. */
@@ -159,7 +159,7 @@ export class ClassBook {
         this.#stale[id] = staleness;
         if (old === cls) continue;
         // Count the new class first, so releasing the old one cannot recycle
-        // a class this loop still caches.
+        // it or drop the tuple it is filed in.
         this.#classOf[id] = cls;
         this.#classes[cls]!.blocks++;
         // A recycled class leaves its tuple's slot (and an emptied tuple its
@@ -200,7 +200,7 @@ export class ClassBook {
     if (byHi === undefined) byLo.set(lo, (byHi = new Map()));
     let tuple = byHi.get(hi);
     if (tuple === undefined) {
-      tuple = { classes: new Int32Array(BUCKETS * STALENESS).fill(NO_CLASS), families: [undefined, undefined, undefined], live: 0 };
+      tuple = { classes: new Int32Array((MAX_BUCKET + 1) * STALENESS).fill(NO_CLASS), families: [undefined, undefined, undefined], live: 0 };
       byHi.set(hi, tuple);
     }
     return tuple;

@@ -8,6 +8,7 @@
  * prompt reads; shared blocks when the first live or new session does.
  */
 import { MAX_AGENT } from '../../blocks/types.js';
+import { grown } from '../../util/hash_lru.js';
 import { prefixReuseAt, type PrefixReuse } from './prefix_reuse.js';
 import { crossSessionGapAt, crossSessionRateAt, sharedRereadRateAt, type CrossSessionReuse } from './cross_session.js';
 import { reachAny, tableOf, type SurvivalTable } from './tables.js';
@@ -66,8 +67,8 @@ export function classScore(state: CacheSageState, classId: number, memo?: Map<nu
   let base = memo.get(cls.family);
   if (base === undefined) memo.set(cls.family, (base = reuseBeforeDepth(state, classId)));
   const share = depthShare(base, cls.depthBucket);
-  const crossValue = base.cross === undefined ? 0 : crossSessionAt(base, cls.depthBucket).value;
-  return (base.value * share + (1 - base.probability * share) * crossValue) * depthCost;
+  const cross = crossSessionAt(base, cls.depthBucket);
+  return (base.value * share + (1 - base.probability * share) * cross.value) * depthCost;
 }
 
 /**
@@ -265,12 +266,8 @@ let liveCounts = new Float64Array(16);
 let liveEntries = 0;
 function addLive(count: number, at: number): void {
   if (liveEntries === liveStates.length) {
-    const states = new Int32Array(2 * liveEntries);
-    states.set(liveStates);
-    liveStates = states;
-    const counts = new Float64Array(2 * liveEntries);
-    counts.set(liveCounts);
-    liveCounts = counts;
+    liveStates = grown(liveStates, 2 * liveEntries);
+    liveCounts = grown(liveCounts, 2 * liveEntries);
   }
   liveStates[liveEntries] = at;
   liveCounts[liveEntries++] = count;
