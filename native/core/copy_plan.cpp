@@ -37,7 +37,9 @@ void CopyPlanBuilder::record(Tier srcTier, int32_t srcSlot, Tier dstTier, int32_
 }
 
 void CopyPlanBuilder::take(CopyPlan& out) {
-  out = std::move(plan_);
+  // Swapped, not moved: the pending plan keeps the buffers `out` held, so a
+  // caller that drains into the same plan every step allocates nothing.
+  std::swap(out, plan_);
   plan_.clear();
   // A new generation makes every stamp stale without touching the arrays.
   if (++stage_ == 0) {

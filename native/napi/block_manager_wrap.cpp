@@ -281,31 +281,30 @@ Napi::Value BlockManagerWrap::PinnedDeviceBlocks(const Napi::CallbackInfo& info)
   return Napi::Number::New(info.Env(), manager_->pinnedDeviceBlocks());
 }
 
+// takeCopyPlan() -> length: the pending copies written into the int scratch
+// as [n, stages, srcSlot x n, dstSlot x n, stageStarts x stages,
+// srcTier x n, dstTier x n] and drained; 0 when none is pending (most
+// scheduler steps move no bytes). A plan that does not fit is drained all
+// the same and waits for takeOverflow(), as every result does.
 Napi::Value BlockManagerWrap::TakeCopyPlan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  // Most scheduler steps move no bytes: answer them without allocating.
-  if (manager_->pendingCopyPlan().size() == 0) return env.Undefined();
-  CopyPlan plan;
-  manager_->takeCopyPlan(plan);
-  // One buffer for the five arrays, widest elements first so every view is
-  // aligned: one allocation per drain instead of five. Handed out as
-  // [srcTier, srcSlot, dstTier, dstSlot, stageStarts].
+  requireScratch(env, "takeCopyPlan");
+  if (manager_->pendingCopyPlan().size() == 0) return Napi::Number::New(env, 0);
+  manager_->takeCopyPlan(copyPlan_);
+  const CopyPlan& plan = copyPlan_;
   const size_t n = plan.srcSlot.size();
-  const size_t stages = plan.stageStarts.size();
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, n * 10 + stages * 4);
-  auto* base = static_cast<uint8_t*>(buffer.Data());
-  std::memcpy(base, plan.srcSlot.data(), n * 4);
-  std::memcpy(base + n * 4, plan.dstSlot.data(), n * 4);
-  if (stages > 0) std::memcpy(base + n * 8, plan.stageStarts.data(), stages * 4);
-  std::memcpy(base + n * 8 + stages * 4, plan.srcTier.data(), n);
-  std::memcpy(base + n * 9 + stages * 4, plan.dstTier.data(), n);
-  Napi::Array out = Napi::Array::New(env, 5);
-  out.Set(0u, Napi::Uint8Array::New(env, n, buffer, n * 8 + stages * 4));
-  out.Set(1u, Napi::Int32Array::New(env, n, buffer, 0));
-  out.Set(2u, Napi::Uint8Array::New(env, n, buffer, n * 9 + stages * 4));
-  out.Set(3u, Napi::Int32Array::New(env, n, buffer, n * 4));
-  out.Set(4u, Napi::Int32Array::New(env, stages, buffer, n * 8));
-  return out;
+  const int32_t header[2] = {static_cast<int32_t>(n), static_cast<int32_t>(plan.stageStarts.size())};
+  // Tiers travel widened to ints: one scratch, one copy out on the JS side.
+  tierScratch_.resize(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    tierScratch_[i] = plan.srcTier[i];
+    tierScratch_[n + i] = plan.dstTier[i];
+  }
+  return Napi::Number::New(env, emitInts({{header, 2},
+                                          {plan.srcSlot.data(), n},
+                                          {plan.dstSlot.data(), n},
+                                          {plan.stageStarts.data(), plan.stageStarts.size()},
+                                          {tierScratch_.data(), 2 * n}}));
 }
 
 // takeEvents() -> count: copied into the events scratch and drained; 0 when

@@ -77,6 +77,10 @@ class BlockManagerWrap : public Napi::ObjectWrap<BlockManagerWrap> {
   uint8_t* events_ = nullptr;
   size_t eventsCapacity_ = 0;
   std::vector<int32_t> overflow_;
+  // takeCopyPlan's drained plan and its tiers widened to ints, kept so that
+  // their capacity is reused from one drain to the next.
+  CopyPlan copyPlan_;
+  std::vector<int32_t> tierScratch_;
 };
 
 }  // namespace cachesage::napi

@@ -143,9 +143,12 @@ export interface NativeBlockManagerHandle {
   usedBlocks(tier: number): number;
   evictableBlocks(tier: number): number;
   pinnedDeviceBlocks(): number;
-  /** Undefined when no copy is pending. */
-  /** [srcTier, srcSlot, dstTier, dstSlot, stageStarts], views of one buffer; undefined when no copy is pending. */
-  takeCopyPlan(): [Uint8Array, Int32Array, Uint8Array, Int32Array, Int32Array] | undefined;
+  /**
+   * Drains the pending copies into the int scratch as [n, stages,
+   * srcSlot x n, dstSlot x n, stageStarts x stages, srcTier x n,
+   * dstTier x n]; returns its length (written code), 0 when none is pending.
+   */
+  takeCopyPlan(): number;
   /** Copies the pending events into the events scratch and drains them; returns their count, or -count (not drained) when they do not fit. */
   takeEvents(): number;
   checkInvariants(): string;

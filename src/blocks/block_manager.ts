@@ -253,9 +253,8 @@ export class BlockManager implements BlockManagerLike {
 
   /** Drains the copies queued since the last call, for a data plane to run. */
   takeCopyPlan(): CopyPlan {
-    const plan = this.#native.takeCopyPlan();
-    if (plan === undefined) return EMPTY_COPY_PLAN;
-    return { srcTier: plan[0], srcSlot: plan[1], dstTier: plan[2], dstSlot: plan[3], stageStarts: plan[4] };
+    const code = this.#native.takeCopyPlan();
+    return code === 0 ? EMPTY_COPY_PLAN : this.#scratch.copyPlan(code);
   }
 
   /** Drains the block events queued since the last call. */

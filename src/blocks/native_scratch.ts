@@ -15,7 +15,7 @@
  * never moves), bound to the native side once and again when one grows.
  */
 import type { NativeBlockManagerHandle } from './addon.js';
-import type { AdmitResult, BlockEvents, LookupResult } from './types.js';
+import type { AdmitResult, BlockEvents, CopyPlan, LookupResult } from './types.js';
 
 const EMPTY_EVENTS: BlockEvents = Object.freeze({
   kind: Object.freeze(new Uint8Array(0)),
@@ -46,6 +46,8 @@ export class NativeScratch {
   #tier = new Uint8Array(0);
   #slab = new ArrayBuffer(0);
   #slabUsed = 0;
+  /** Where the last #carve's room starts in the buffer it returned. */
+  #carvedAt = 0;
 
   constructor(native: NativeBlockManagerHandle, ints: number, events: number) {
     this.#native = native;
@@ -115,20 +117,57 @@ export class NativeScratch {
     return { kind, block, hash, tier };
   }
 
-  /** A fresh copy of `ints[from, from + n)`, carved from the current slab when it fits. */
+  /**
+   * What takeCopyPlan wrote: [n, stages, srcSlot x n, dstSlot x n,
+   * stageStarts x stages, srcTier x n, dstTier x n], copied into one
+   * carved region (ints first, so every view is aligned).
+   */
+  copyPlan(code: number): CopyPlan {
+    this.written(code);
+    const ints = this.ints;
+    const n = ints[0]!;
+    const stages = ints[1]!;
+    const buffer = this.#carve(10 * n + 4 * stages);
+    const at = this.#carvedAt;
+    const srcSlot = new Int32Array(buffer, at, n);
+    const dstSlot = new Int32Array(buffer, at + 4 * n, n);
+    const stageStarts = new Int32Array(buffer, at + 8 * n, stages);
+    const srcTier = new Uint8Array(buffer, at + 8 * n + 4 * stages, n);
+    const dstTier = new Uint8Array(buffer, at + 9 * n + 4 * stages, n);
+    const tiers = 2 + 2 * n + stages;
+    srcSlot.set(ints.subarray(2, 2 + n));
+    dstSlot.set(ints.subarray(2 + n, 2 + 2 * n));
+    stageStarts.set(ints.subarray(2 + 2 * n, tiers));
+    srcTier.set(ints.subarray(tiers, tiers + n));
+    dstTier.set(ints.subarray(tiers + n, tiers + 2 * n));
+    return { srcTier, srcSlot, dstTier, dstSlot, stageStarts };
+  }
+
+  /** A fresh copy of `ints[from, from + n)`. */
   #copy(from: number, n: number): Int32Array {
-    const bytes = 4 * n;
-    if (bytes > MAX_CARVED_BYTES) return this.ints.slice(from, from + n);
+    const out = new Int32Array(this.#carve(4 * n), this.#carvedAt, n);
+    out.set(this.ints.subarray(from, from + n));
+    return out;
+  }
+
+  /**
+   * Room for `bytes` that nothing else will write: the buffer, with the
+   * offset in #carvedAt (8-aligned). Carved from the current slab when it
+   * fits, else a buffer of its own.
+   */
+  #carve(bytes: number): ArrayBuffer {
+    if (bytes > MAX_CARVED_BYTES) {
+      this.#carvedAt = 0;
+      return new ArrayBuffer(bytes);
+    }
     let used = this.#slabUsed;
     if (used + bytes > this.#slab.byteLength) {
       this.#slab = new ArrayBuffer(SLAB_BYTES);
       used = 0;
     }
-    const out = new Int32Array(this.#slab, used, n);
-    out.set(this.ints.subarray(from, from + n));
-    // Every view starts 8-aligned, whatever its element type.
+    this.#carvedAt = used;
     this.#slabUsed = (used + bytes + 7) & ~7;
-    return out;
+    return this.#slab;
   }
 
   /** Binds scratch arrays of at least these sizes, at least doubling one that grows. */

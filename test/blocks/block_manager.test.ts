@@ -112,13 +112,14 @@ describe('block manager edge cases', () => {
     // to the next; those over 4,096 blocks get buffers of their own. The
     // property test checks each answer against the reference when returned.
     const m = new BlockManager({ blockSize: 1, deviceBlocks: 5_000, hostBlocks: 1_000 });
+    let copies = 0;
     let seed = 7;
     const random = (n: number): number => {
       seed = (seed * 1103515245 + 12345) % 2147483648;
       return seed % n;
     };
-    const kept: { label: string; got: Int32Array; values: number[] }[] = [];
-    const keep = (label: string, got: Int32Array): void => {
+    const kept: { label: string; got: Int32Array | Uint8Array; values: number[] }[] = [];
+    const keep = (label: string, got: Int32Array | Uint8Array): void => {
       kept.push({ label, got, values: [...got] });
     };
     for (let id = 1; id <= 300; id++) {
@@ -131,8 +132,13 @@ describe('block manager edge cases', () => {
       keep(`admit ${id} table`, admitted!.blockTable);
       keep(`commit ${id}`, m.commit(id, length));
       keep(`lookup ${id}`, m.lookup(hashes).blockIds);
+      // Admits past the device tier's size demote: copy plans come out too.
+      const plan = m.takeCopyPlan();
+      copies += plan.srcSlot.length;
+      for (const field of ['srcTier', 'srcSlot', 'dstTier', 'dstSlot', 'stageStarts'] as const) keep(`copy plan ${id} ${field}`, plan[field]);
       m.release(id);
     }
+    expect(copies).toBeGreaterThan(1_000);
     for (const { label, got, values } of kept) {
       // The first difference, or -1: deep equality on thousands of elements is slow.
       let first = got.length === values.length ? -1 : 0;

@@ -171,7 +171,8 @@ const MANAGER_RESULTS: Record<string, (v: unknown) => boolean> = {
   setClassScores: (v) => v === undefined,
   numRequests: isCount, clock: isCount, usedBlocks: isCount, evictableBlocks: isCount, pinnedDeviceBlocks: isCount,
   evict: isCount, demote: isCount, drop: isCount, load: isCount,
-  takeCopyPlan: (v) => v === undefined || (Array.isArray(v) && v.length === 5 && v[0] instanceof Uint8Array && v[0].length > 0 && isIds(v[1]) && v[2] instanceof Uint8Array && isIds(v[3]) && isIds(v[4])),
+  // 0, or [n, stages, ...] with at least one copy and one stage.
+  takeCopyPlan: (v) => v === 0 || isWritten(2 + 4 + 1)(v),
   takeEvents: isInt,
   checkInvariants: (v) => v === '',
   metadata: (v) => typeof v === 'object' && v !== null && [...METADATA_FIELDS, 'classScore'].every((f) => ArrayBuffer.isView((v as Record<string, unknown>)[f])),
@@ -340,7 +341,7 @@ export class ManagerTarget implements Target {
       if (!this.#before.equals(this.#after)) ctx.violation(entry, args, 'a refused call changed the metadata');
       const now = this.#counters();
       if (now.some((v, i) => v !== counters[i])) ctx.violation(entry, args, `a refused call changed the counters ${counters} -> ${now}`);
-      if (drained && (handle.takeCopyPlan() !== undefined || handle.takeEvents() !== 0)) {
+      if (drained && (handle.takeCopyPlan() !== 0 || handle.takeEvents() !== 0)) {
         ctx.violation(entry, args, 'a refused call queued copies or events');
       }
     } else if (!MANAGER_RESULTS[name]!(outcome.value)) {

@@ -82,11 +82,11 @@ export class RawNativeManager implements BlockManagerLike {
   pinnedDeviceBlocks(): number { return this.handle.pinnedDeviceBlocks(); }
 
   takeCopyPlan(): CopyPlan {
-    const plan = this.handle.takeCopyPlan();
-    if (plan === undefined) {
+    const code = this.handle.takeCopyPlan();
+    if (code === 0) {
       return { srcTier: new Uint8Array(0), srcSlot: new Int32Array(0), dstTier: new Uint8Array(0), dstSlot: new Int32Array(0), stageStarts: new Int32Array(0) };
     }
-    return { srcTier: plan[0], srcSlot: plan[1], dstTier: plan[2], dstSlot: plan[3], stageStarts: plan[4] };
+    return this.#scratch.copyPlan(code);
   }
 
   takeEvents(): BlockEvents {
