@@ -196,7 +196,7 @@ export function replayTable(report: ReplayReport): string {
       fixed(r.overheadUsPerCall, 1),
       change(comparison[i]!.meanTtftVsVanilla),
       change(comparison[i]!.throughputVsVanilla),
-      targetMarks(comparison[i]!.targets),
+      targetMarks(comparison[i]!.targets, comparison[i]!.minMisses),
     ]),
   ) + TARGETS_LEGEND + '\n';
 }

@@ -80,6 +80,14 @@ export interface ResultComparison {
   gapClosedShown: number | null;
   /** The targets, for online policies other than the baselines; null for those. */
   targets: TargetVerdicts | null;
+  /**
+   * The targets this row misses that MIN with the same tiers (the offline
+   * bound on the eviction order) misses too, in TARGET_KEYS order: no
+   * eviction order meets them in this replay, so the miss is the
+   * workload's and the serving model's, not the policy's. Empty where MIN
+   * did not run.
+   */
+  minMisses: (keyof TargetVerdicts)[];
 }
 
 /** A replay's results read against the baselines: `comparison` in the JSON. */
@@ -207,32 +215,47 @@ export function compareReport(report: ReplayReport): Comparison {
       ? `no ${vanilla ? 'infinite' : 'vanilla'} result to measure the headroom against`
       : `an infinite cache is only ${pp(infiniteHeadroom)} above vanilla (under ${pp(TARGETS.vanillaHeadroom)}): caching cannot move TTFT much`;
 
-  const rows = allResults(report).map((r): ResultComparison => {
-    // The capacity bound always runs without a host tier (it needs none).
-    const hostTier = report.hostCapacityBlocks > 0 && !(report.deviceOnlyResults ?? []).includes(r) && basePolicy(r.policy) !== UNBOUNDED_POLICY;
+  // The device-only runs are held to the device-only MIN.
+  const minOf = (hostTier: boolean) => (hostTier ? min : minAlone);
+  const targetsOf = (r: PolicyResult, hostTier: boolean): { verdicts: TargetVerdicts; shown: number | null; meanVs: number | null; throughputVs: number | null; p99Vs: number | null } => {
     // The LRU of the same tiers: a device-only run is held to vanilla.
     const sameTiers = hostTier ? lru : vanilla;
-    const contender = !isBoundResult(r.policy) && basePolicy(r.policy) !== BASELINE_POLICY;
-    const gapClosedShown = (hostTier ? gapApplies : deviceOnlyGapApplies) ? r.gapClosed : null;
+    const shown = (hostTier ? gapApplies : deviceOnlyGapApplies) ? r.gapClosed : null;
     const meanVs = ratio(r.meanTtftMs, vanilla?.meanTtftMs);
     const throughputVs = ratio(r.throughputTokPerS, vanilla?.throughputTokPerS);
     const p99Vs = ratio(r.p99TtftMs, sameTiers?.p99TtftMs);
     return {
+      shown,
+      meanVs,
+      throughputVs,
+      p99Vs,
+      verdicts: {
+        gapClosed: verdict(shown !== null, (shown ?? 0) >= TARGETS.gapClosed),
+        hitRate: verdict(sameTiers !== undefined, r.tokenHitRate >= (sameTiers?.tokenHitRate ?? 0)),
+        p99Ttft: verdict(p99Vs !== null, (p99Vs ?? 0) <= TARGETS.p99TtftVsLru),
+        meanTtft: verdict(vanillaApplies && meanVs !== null, (meanVs ?? 0) <= TARGETS.meanTtftVsVanilla),
+        throughput: verdict(vanillaApplies && throughputVs !== null, (throughputVs ?? 0) >= TARGETS.throughputVsVanilla),
+      },
+    };
+  };
+
+  const rows = allResults(report).map((r): ResultComparison => {
+    // The capacity bound always runs without a host tier (it needs none).
+    const hostTier = report.hostCapacityBlocks > 0 && !(report.deviceOnlyResults ?? []).includes(r) && basePolicy(r.policy) !== UNBOUNDED_POLICY;
+    const contender = !isBoundResult(r.policy) && basePolicy(r.policy) !== BASELINE_POLICY;
+    const own = targetsOf(r, hostTier);
+    const bound = minOf(hostTier);
+    // MIN held to the same targets, the same way (its gap closed is 1 by definition).
+    const boundVerdicts = contender && bound !== undefined ? targetsOf(bound, hostTier).verdicts : null;
+    return {
       policy: r.policy,
       hostTier,
-      meanTtftVsVanilla: meanVs,
-      throughputVsVanilla: throughputVs,
-      p99TtftVsLru: p99Vs,
-      gapClosedShown,
-      targets: contender
-        ? {
-            gapClosed: verdict(gapClosedShown !== null, (gapClosedShown ?? 0) >= TARGETS.gapClosed),
-            hitRate: verdict(sameTiers !== undefined, r.tokenHitRate >= (sameTiers?.tokenHitRate ?? 0)),
-            p99Ttft: verdict(p99Vs !== null, (p99Vs ?? 0) <= TARGETS.p99TtftVsLru),
-            meanTtft: verdict(vanillaApplies && meanVs !== null, (meanVs ?? 0) <= TARGETS.meanTtftVsVanilla),
-            throughput: verdict(vanillaApplies && throughputVs !== null, (throughputVs ?? 0) >= TARGETS.throughputVsVanilla),
-          }
-        : null,
+      meanTtftVsVanilla: own.meanVs,
+      throughputVsVanilla: own.throughputVs,
+      p99TtftVsLru: own.p99Vs,
+      gapClosedShown: own.shown,
+      targets: contender ? own.verdicts : null,
+      minMisses: boundVerdicts === null ? [] : TARGET_KEYS.filter((key) => key !== 'gapClosed' && own.verdicts[key] === 'miss' && boundVerdicts[key] === 'miss'),
     };
   });
   return {
@@ -252,10 +275,14 @@ export function withComparison(report: ReplayReport): ComparedReport {
   return { ...report, comparison: compareReport(report) };
 }
 
-/** A row's targets as five characters: `+` met, `x` missed, `.` not applicable; empty for baselines and bounds. */
-export function targetMarks(targets: TargetVerdicts | null): string {
+/**
+ * A row's targets as five characters: `+` met, `x` missed, `m` missed where
+ * MIN with the same tiers misses it too (`minMisses`), `.` not applicable;
+ * empty for baselines and bounds.
+ */
+export function targetMarks(targets: TargetVerdicts | null, minMisses: readonly (keyof TargetVerdicts)[] = []): string {
   if (targets === null) return '';
-  return TARGET_KEYS.map((key) => (targets[key] === 'pass' ? '+' : targets[key] === 'miss' ? 'x' : '.')).join('');
+  return TARGET_KEYS.map((key) => (targets[key] === 'pass' ? '+' : targets[key] === 'miss' ? (minMisses.includes(key) ? 'm' : 'x') : '.')).join('');
 }
 
 /** The legend of {@link targetMarks}, one line. */
@@ -263,4 +290,4 @@ export const TARGETS_LEGEND =
   `targets, in order: gap closed >= ${TARGETS.gapClosed} where MIN >= LRU + ${TARGETS.gapClosedHeadroom * 100} pp; ` +
   `token hit >= LRU's; p99 TTFT <= ${TARGETS.p99TtftVsLru}x LRU's; ` +
   `mean TTFT <= ${TARGETS.meanTtftVsVanilla}x vanilla's and tok/s >= ${TARGETS.throughputVsVanilla.toFixed(2)}x vanilla's where infinite >= vanilla + ${TARGETS.vanillaHeadroom * 100} pp ` +
-  `(LRU: the one with the same tiers). + met, x missed, . not applicable`;
+  `(LRU: the one with the same tiers). + met, x missed, m missed and MIN with the same tiers misses it too (no eviction order meets it here), . not applicable`;

@@ -42,6 +42,7 @@ export const DEFINITIONS: readonly (readonly [string, string])[] = [
       `gap closed ≥ ${TARGETS.gapClosed} where MIN is ≥ ${pp(TARGETS.gapClosedHeadroom)} above LRU; ` +
       `token hit never below LRU's; p99 TTFT ≤ ${TARGETS.p99TtftVsLru}× LRU's; ` +
       `mean TTFT ≤ ${TARGETS.meanTtftVsVanilla}× vanilla's and throughput ≥ ${TARGETS.throughputVsVanilla.toFixed(2)}× vanilla's wherever infinite is ≥ ${pp(TARGETS.vanillaHeadroom)} above vanilla ` +
-      `(with less headroom no cache can move TTFT that much). "LRU" is the one with the same tiers: lru for a row with a host tier, vanilla for a device-only row. Baselines and bounds are not scored.`,
+      `(with less headroom no cache can move TTFT that much). "LRU" is the one with the same tiers: lru for a row with a host tier, vanilla for a device-only row. ` +
+      `"✗ MIN too" (m in the terminal tables) marks a miss that MIN with the same tiers, held to the same target, misses as well: no eviction order meets that target in this replay, so the workload and the serving model set it, not the policy. Baselines and bounds are not scored.`,
   ],
 ];

@@ -55,9 +55,10 @@ function points(delta: number | null): string {
   return `${delta >= 0 ? '+' : '−'}${Math.abs(delta * 100).toFixed(1)} pp`;
 }
 
-function verdictCell(v: Verdict, text = ''): string {
-  const mark = v === 'pass' ? '✓' : v === 'miss' ? '✗' : '–';
-  const cls = v === 'pass' ? 'pass' : v === 'miss' ? 'miss' : 'na';
+/** A target's cell: ✓ met, ✗ missed (✗ MIN too: MIN with the same tiers misses it as well), – not applicable. */
+function verdictCell(v: Verdict, text = '', minMisses = false): string {
+  const mark = v === 'pass' ? '✓' : v === 'miss' ? (minMisses ? '✗ MIN too' : '✗') : '–';
+  const cls = v === 'pass' ? 'pass' : v === 'miss' ? (minMisses ? 'miss bound' : 'miss') : 'na';
   return `<td class="${cls}">${text ? `${escapeHtml(text)} ` : ''}${mark}</td>`;
 }
 
@@ -129,10 +130,10 @@ export function targetsTable(run: BenchRun): string {
           `<td>${points(c.hostTier ? comparison.minHeadroom : comparison.deviceOnlyMinHeadroom)}</td><td>${i === 0 ? points(comparison.infiniteHeadroom) : ''}</td>` +
           `<td class="name">${escapeHtml(c.policy)}</td>` +
           verdictCell(t.gapClosed, c.gapClosedShown === null ? '' : num(c.gapClosedShown, 3)) +
-          verdictCell(t.hitRate, sameTiers ? points(r.tokenHitRate - sameTiers.tokenHitRate) : '') +
-          verdictCell(t.p99Ttft, c.p99TtftVsLru === null ? '' : `${num(c.p99TtftVsLru, 2)}×`) +
-          verdictCell(t.meanTtft, c.meanTtftVsVanilla === null ? '' : `${num(c.meanTtftVsVanilla, 2)}×`) +
-          verdictCell(t.throughput, c.throughputVsVanilla === null ? '' : `${num(c.throughputVsVanilla, 2)}×`) +
+          verdictCell(t.hitRate, sameTiers ? points(r.tokenHitRate - sameTiers.tokenHitRate) : '', c.minMisses.includes('hitRate')) +
+          verdictCell(t.p99Ttft, c.p99TtftVsLru === null ? '' : `${num(c.p99TtftVsLru, 2)}×`, c.minMisses.includes('p99Ttft')) +
+          verdictCell(t.meanTtft, c.meanTtftVsVanilla === null ? '' : `${num(c.meanTtftVsVanilla, 2)}×`, c.minMisses.includes('meanTtft')) +
+          verdictCell(t.throughput, c.throughputVsVanilla === null ? '' : `${num(c.throughputVsVanilla, 2)}×`, c.minMisses.includes('throughput')) +
           `</tr>`,
       );
     });
@@ -140,13 +141,13 @@ export function targetsTable(run: BenchRun): string {
   if (rows.length === 0) return `<p class="note">No ${escapeHtml(FLAGSHIP_POLICY)} run in this bench: no targets to score.</p>`;
   const head = ['workload', 'capacity', 'MIN − LRU', 'infinite − vanilla', 'run', 'gap closed', 'hit vs LRU', 'p99 TTFT vs LRU', 'mean TTFT vs vanilla', 'tok/s vs vanilla'];
   return `<table class="targets"><thead><tr>${head.map((h, i) => `<th class="${i === 0 || i === 4 ? 'name' : ''}">${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
-<p class="note">✓ met, ✗ missed, – not applicable (the headroom columns say why: gap closed needs MIN ≥ 2 pp above LRU, the vanilla targets need infinite ≥ 10 pp above vanilla). Ratios: the run's figure over the baseline's; "LRU" is lru for the run with a host tier, vanilla for the one without, and "MIN" likewise MIN with the same tiers (belady-nohost for the run without).</p>`;
+<p class="note">✓ met, ✗ missed, ✗ MIN too: missed, and MIN with the same tiers misses it as well (no eviction order meets it in this replay: the workload and the serving model set it, not the policy), – not applicable (the headroom columns say why: gap closed needs MIN ≥ 2 pp above LRU, the vanilla targets need infinite ≥ 10 pp above vanilla). Ratios: the run's figure over the baseline's; "LRU" is lru for the run with a host tier, vanilla for the one without, and "MIN" likewise MIN with the same tiers (belady-nohost for the run without).</p>`;
 }
 
 function resultRow(entry: BenchRunEntry, r: PolicyResult, c: ResultComparison, first: boolean, best: number | undefined): string {
   const bound = isBoundResult(r.policy);
   const hitClass = bound ? 'bound' : r.tokenHitRate === best ? 'best' : '';
-  const targets = c.targets === null ? TARGET_KEYS.map(() => '<td class="na"></td>').join('') : TARGET_KEYS.map((key) => verdictCell(c.targets![key])).join('');
+  const targets = c.targets === null ? TARGET_KEYS.map(() => '<td class="na"></td>').join('') : TARGET_KEYS.map((key) => verdictCell(c.targets![key], '', c.minMisses.includes(key))).join('');
   return (
     `<tr class="${first ? 'group' : ''}">` +
     `<td>${first ? pct(entry.capacity) : ''}</td><td>${first ? num(entry.report.capacityBlocks, 0) : ''}</td>` +

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 
+import { benchNotes } from '../../src/cli/bench_command.js';
 import { allResults, compareReport, deviceOnlyRuns, targetMarks } from '../../src/report/baselines.js';
+import type { BenchRun } from '../../src/report/results.js';
 import type { PolicyResult, ReplayReport } from '../../src/sim/replay.js';
 
 function result(policy: string, hit: number, meanTtftMs: number, p99TtftMs: number, throughputTokPerS: number, gapClosed: number | null = null): PolicyResult {
@@ -97,6 +99,7 @@ describe('compareReport', () => {
       p99TtftVsLru: 1.04,
       gapClosedShown: 0.9,
       targets: { gapClosed: 'pass', hitRate: 'pass', p99Ttft: 'pass', meanTtft: 'pass', throughput: 'pass' },
+      minMisses: [],
     });
     // Without its host tier it is held to vanilla: 0.38 < 0.40, 130 > 1.05 x 120.
     expect(row('cachesage-nohost')).toEqual({
@@ -107,8 +110,15 @@ describe('compareReport', () => {
       p99TtftVsLru: 1.0833,
       gapClosedShown: -0.2,
       targets: { gapClosed: 'miss', hitRate: 'miss', p99Ttft: 'miss', meanTtft: 'miss', throughput: 'miss' },
+      // belady-nohost, held to the same targets: 90 > 0.75 x 100 and 102 < 1.10 x 100 miss too; its hit and p99 pass.
+      minMisses: ['meanTtft', 'throughput'],
     });
-    for (const p of ['vanilla', 'lru', 'belady', 'belady-nohost', 'infinite']) expect(row(p).targets, p).toBeNull();
+    expect(targetMarks(row('cachesage-nohost').targets, row('cachesage-nohost').minMisses)).toBe('xxxmm');
+    expect(targetMarks(row('cachesage-nohost').targets)).toBe('xxxxx');
+    for (const p of ['vanilla', 'lru', 'belady', 'belady-nohost', 'infinite']) {
+      expect(row(p).targets, p).toBeNull();
+      expect(row(p).minMisses, p).toEqual([]);
+    }
     expect(row('infinite').hostTier).toBe(false);
     expect(row('vanilla').meanTtftVsVanilla).toBe(1);
   });
@@ -124,7 +134,9 @@ describe('compareReport', () => {
     const cachesage = c.rows.find((r) => r.policy === 'cachesage')!;
     expect(cachesage.gapClosedShown).toBeNull();
     expect(cachesage.targets).toEqual({ gapClosed: null, hitRate: 'pass', p99Ttft: 'miss', meanTtft: null, throughput: null });
-    expect(targetMarks(cachesage.targets)).toBe('.+x..');
+    // MIN's p99 is LRU's: the miss is the policy's.
+    expect(cachesage.minMisses).toEqual([]);
+    expect(targetMarks(cachesage.targets, cachesage.minMisses)).toBe('.+x..');
     expect(targetMarks(null)).toBe('');
   });
 
@@ -146,6 +158,32 @@ describe('compareReport', () => {
     const noBound = compareReport(report(flatAlone.results, flatAlone.deviceOnlyResults!.slice(0, 2)));
     expect(noBound.deviceOnlyGapClosedWhyBlank).toBe('no MIN without a host tier (belady-nohost) result to measure the gap against');
     expect(noBound.rows.find((r) => r.policy === 'cachesage-nohost')!.gapClosedShown).toBeNull();
+  });
+
+  it('marks the misses MIN with the same tiers misses too: belady for the host-tier run, belady-nohost for the device-only one', () => {
+    const slowTail = report(
+      [result('lru', 0.4, 80, 100, 105, 0), result('cachesage', 0.45, 78, 110, 106, 0.5), result('belady', 0.5, 75, 108, 107, 1), result('infinite', 0.7, 50, 90, 115, 3)],
+      [result('vanilla', 0.4, 100, 120, 100, 0), result('cachesage-nohost', 0.42, 97, 130, 101, 0.2), result('belady-nohost', 0.5, 90, 121, 102, 1)],
+    );
+    const c = compareReport(slowTail);
+    const row = (p: string) => c.rows.find((r) => r.policy === p)!;
+    // With the host tier: p99 1.10x and belady's 1.08x both miss; mean TTFT
+    // 0.78 and tok/s 1.06 miss while belady's 0.75 and 1.07 are held to the
+    // same marks (0.75 passes, 1.07 misses).
+    expect(row('cachesage').targets).toEqual({ gapClosed: 'miss', hitRate: 'pass', p99Ttft: 'miss', meanTtft: 'miss', throughput: 'miss' });
+    expect(row('cachesage').minMisses).toEqual(['p99Ttft', 'throughput']);
+    expect(targetMarks(row('cachesage').targets, row('cachesage').minMisses)).toBe('x+mxm');
+    // Device only: p99 130 against vanilla's 120 misses, belady-nohost's 121 passes.
+    expect(row('cachesage-nohost').minMisses).toEqual(['meanTtft', 'throughput']);
+    expect(targetMarks(row('cachesage-nohost').targets, row('cachesage-nohost').minMisses)).toBe('x+xmm');
+    // The bench's tally counts them apart.
+    const run = { runs: [{ workload: 'w', capacity: 0.25, report: slowTail }] } as unknown as BenchRun;
+    const tally = benchNotes(run).split('\n');
+    expect(tally).toContain('cachesage met: gap closed 0/1, token hit 1/1, p99 TTFT 0/1 (1 missed by MIN too), mean TTFT 0/1, tok/s 0/1 (1 missed by MIN too)');
+    expect(tally).toContain('cachesage-nohost met: gap closed 0/1, token hit 1/1, p99 TTFT 0/1, mean TTFT 0/1 (1 missed by MIN too), tok/s 0/1 (1 missed by MIN too)');
+    // Without a MIN of the same tiers nothing is marked.
+    const noMin = compareReport(report(slowTail.results.filter((r) => r.policy !== 'belady'), slowTail.deviceOnlyResults!.slice(0, 2)));
+    for (const p of ['cachesage', 'cachesage-nohost']) expect(noMin.rows.find((r) => r.policy === p)!.minMisses, p).toEqual([]);
   });
 
   it('says which bound is missing when the report has none', () => {
