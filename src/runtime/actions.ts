@@ -26,29 +26,77 @@ export const HOLD_ID_BASE = 2 ** 52;
 export function mergeActions(actions: readonly Action[]): Action[] {
   // Most act() calls between steps have nothing to do.
   if (actions.length === 0) return [];
-  const order: Action['type'][] = ['unpin', 'pin', 'demote', 'evict', 'prefetch'];
-  const pinnedLeaves = new Set(actions.filter((a) => a.type === 'pin').map((a) => (a as { leafBlockId: number }).leafBlockId));
-  const seenPrefetch = new Set<number>();
+  let pinnedLeaves: Set<number> | null = null;
+  for (const a of actions) if (a.type === 'pin') (pinnedLeaves ??= new Set()).add(a.leafBlockId);
+  const seen = newPrefetchRound();
   const out: Action[] = [];
-  for (const type of order) {
+  for (const type of MERGE_ORDER) {
     for (const a of actions) {
       if (a.type !== type) continue;
       if (a.type === 'demote' || a.type === 'evict') {
-        const ids = a.blockIds.filter((id) => !pinnedLeaves.has(id));
+        const ids = pinnedLeaves === null ? a.blockIds.slice() : keepIds(a.blockIds, (id) => !pinnedLeaves.has(id));
         if (ids.length > 0) out.push({ type: a.type, blockIds: ids });
       } else if (a.type === 'prefetch') {
-        const ids = a.blockIds.filter((id) => {
-          if (seenPrefetch.has(id)) return false;
-          seenPrefetch.add(id);
-          return true;
-        });
+        const ids = keepIds(a.blockIds, (id) => firstSight(seen, id));
         if (ids.length > 0) out.push({ type: 'prefetch', blockIds: ids });
       } else {
         out.push(a);
       }
     }
   }
+  SEEN_ELSEWHERE.clear();
   return out;
+}
+
+const MERGE_ORDER: readonly Action['type'][] = ['unpin', 'pin', 'demote', 'evict', 'prefetch'];
+
+/**
+ * mergeActions' prefetch dedup, for one merge at a time (merges never
+ * nest): ids below STAMPED_IDS by a stamp per id, the current round's
+ * number when seen (no Set lookups for the usual block ids), any other
+ * value in a Set.
+ */
+const STAMPED_IDS = 1 << 24;
+let seenStamps = new Uint32Array(1024);
+let seenRound = 0;
+const SEEN_ELSEWHERE = new Set<number>();
+
+/** Starts a dedup round: returns its stamp. */
+function newPrefetchRound(): number {
+  if (++seenRound === 0xffffffff) {
+    seenStamps.fill(0);
+    seenRound = 1;
+  }
+  SEEN_ELSEWHERE.clear();
+  return seenRound;
+}
+
+/** Whether this is the first time `id` is seen in round `round` (and marks it seen). */
+function firstSight(round: number, id: number): boolean {
+  if (Number.isInteger(id) && id >= 0 && id < STAMPED_IDS) {
+    if (id >= seenStamps.length) {
+      const grown = new Uint32Array(Math.min(STAMPED_IDS, Math.max(id + 1, 2 * seenStamps.length)));
+      grown.set(seenStamps);
+      seenStamps = grown;
+    }
+    if (seenStamps[id] === round) return false;
+    seenStamps[id] = round;
+    return true;
+  }
+  if (SEEN_ELSEWHERE.has(id)) return false;
+  SEEN_ELSEWHERE.add(id);
+  return true;
+}
+
+/** The ids `keep` accepts, in order, in a fresh array (Int32Array.prototype.filter's result, without its per-element callback machinery). */
+function keepIds(ids: Int32Array, keep: (id: number) => boolean): Int32Array {
+  const out = new Int32Array(ids.length);
+  let n = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (keep(id)) out[n++] = id;
+  }
+  return n === ids.length ? out : out.slice(0, n);
 }
 
 export class ActionRunner {
@@ -131,6 +179,14 @@ export class ActionRunner {
   }
 }
 
+/**
+ * The ids that name a cached block. The merged action's own array when all
+ * do (the usual case): callers only read it, during the call.
+ */
 function liveIds(manager: BlockManagerLike, ids: Int32Array): Int32Array {
-  return ids.filter((id) => id >= 0 && id < manager.numBlockIds && manager.metadata.tier[id] !== Tier.Free);
+  const n = manager.numBlockIds;
+  const tier = manager.metadata.tier;
+  const live = (id: number) => id >= 0 && id < n && tier[id] !== Tier.Free;
+  for (let i = 0; i < ids.length; i++) if (!live(ids[i]!)) return keepIds(ids, live);
+  return ids;
 }

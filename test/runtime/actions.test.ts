@@ -80,6 +80,25 @@ describe('mergeActions', () => {
     expect(mergeActions([{ type: 'prefetch', blockIds: ids(1, 2, 2, 1, 3) }])).toEqual([{ type: 'prefetch', blockIds: ids(1, 2, 3) }]);
   });
 
+  it('dedups prefetches as a plain Set would, merge after merge, for any ids (negative, past 2^24, repeated across merges)', () => {
+    let seed = 11;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const anyId = (): number => (random(10) === 0 ? [-1, -7, 2 ** 24, 2 ** 24 + 3, 2 ** 31 - 1][random(5)]! : random(3000));
+    for (let round = 0; round < 300; round++) {
+      const lists = Array.from({ length: 1 + random(3) }, () => Int32Array.from({ length: random(40) }, anyId));
+      const actions: Action[] = lists.map((blockIds) => ({ type: 'prefetch', blockIds }));
+      const seen = new Set<number>();
+      const want = lists
+        .map((blockIds) => blockIds.filter((id) => (seen.has(id) ? false : (seen.add(id), true))))
+        .filter((kept) => kept.length > 0)
+        .map((kept) => ({ type: 'prefetch', blockIds: kept }));
+      expect(mergeActions(actions), `round ${round}`).toEqual(want);
+    }
+  });
+
   it('drops empty demotions, evictions and prefetches, and merges nothing to nothing', () => {
     const empty: Action[] = [
       { type: 'demote', blockIds: ids() },
