@@ -490,7 +490,14 @@ void BlockManager::recordCopy(Tier srcTier, int32_t srcSlot, Tier dstTier, int32
 
 void BlockManager::takeCopyPlan(CopyPlan& out) { copies_.take(out); }
 
-void BlockManager::recordEvent(EventKind kind, int32_t id) { events_.record(kind, id, *meta_); }
+void BlockManager::recordEvent(EventKind kind, int32_t id) {
+  if (recordEvents_) events_.record(kind, id, *meta_);
+}
+
+void BlockManager::setRecordEvents(bool on) {
+  recordEvents_ = on;
+  if (!on) events_.clear();
+}
 
 void BlockManager::takeEvents(Events& out) { events_.take(out); }
 

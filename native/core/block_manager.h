@@ -161,6 +161,11 @@ class BlockManager {
   void clearEvents() { events_.clear(); }
   const CopyPlan& pendingCopyPlan() const { return copies_.pending(); }
   size_t pendingEvents() const { return events_.size(); }
+  // Whether block events are recorded (on by default). An owner that reads
+  // none turns them off: nothing is queued from then on, and what was
+  // queued is dropped. Decisions never depend on it.
+  void setRecordEvents(bool on);
+  bool recordsEvents() const { return recordEvents_; }
 
   // Full structural check; returns "" when every invariant holds, otherwise
   // a description of the first broken one. O(blocks).
@@ -246,6 +251,7 @@ class BlockManager {
   double clock_ = 0;
   CopyPlanBuilder copies_;
   EventQueue events_;
+  bool recordEvents_ = true;
   // Scratch of commit's duplicate check, reused so a commit allocates nothing.
   std::vector<uint64_t> commitHashes_;
   std::vector<int32_t> commitExisting_;

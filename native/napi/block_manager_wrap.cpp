@@ -70,6 +70,7 @@ Napi::Function BlockManagerWrap::Define(Napi::Env env) {
           InstanceMethod<&BlockManagerWrap::PinnedDeviceBlocks>("pinnedDeviceBlocks"),
           InstanceMethod<&BlockManagerWrap::TakeCopyPlan>("takeCopyPlan"),
           InstanceMethod<&BlockManagerWrap::TakeEvents>("takeEvents"),
+          InstanceMethod<&BlockManagerWrap::SetRecordEvents>("setRecordEvents"),
           InstanceMethod<&BlockManagerWrap::CheckInvariants>("checkInvariants"),
           InstanceMethod<&BlockManagerWrap::Clock>("clock"),
           InstanceMethod<&BlockManagerWrap::Metadata>("metadata"),
@@ -324,6 +325,16 @@ Napi::Value BlockManagerWrap::TakeEvents(const Napi::CallbackInfo& info) {
     manager_->clearEvents();
   }
   return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// setRecordEvents(on: boolean): whether block events are queued from now on
+// (off drops the queued ones).
+Napi::Value BlockManagerWrap::SetRecordEvents(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value on = arg(info, 0);
+  if (!on.IsBoolean()) throw Napi::TypeError::New(env, argName("setRecordEvents", 0) + " must be a boolean");
+  manager_->setRecordEvents(on.As<Napi::Boolean>().Value());
+  return env.Undefined();
 }
 
 // bindScratch(ints: Int32Array, events: Uint8Array): the arrays results are

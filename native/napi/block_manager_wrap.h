@@ -40,6 +40,7 @@ class BlockManagerWrap : public Napi::ObjectWrap<BlockManagerWrap> {
   Napi::Value PinnedDeviceBlocks(const Napi::CallbackInfo& info);
   Napi::Value TakeCopyPlan(const Napi::CallbackInfo& info);
   Napi::Value TakeEvents(const Napi::CallbackInfo& info);
+  Napi::Value SetRecordEvents(const Napi::CallbackInfo& info);
   Napi::Value CheckInvariants(const Napi::CallbackInfo& info);
   Napi::Value Clock(const Napi::CallbackInfo& info);
   Napi::Value Metadata(const Napi::CallbackInfo& info);

@@ -151,6 +151,8 @@ export interface NativeBlockManagerHandle {
   takeCopyPlan(): number;
   /** Copies the pending events into the events scratch and drains them; returns their count, or -count (not drained) when they do not fit. */
   takeEvents(): number;
+  /** Whether block events are queued from now on; off drops the queued ones. */
+  setRecordEvents(on: boolean): void;
   checkInvariants(): string;
   clock(): number;
   metadata(): Record<string, ArrayBufferView>;

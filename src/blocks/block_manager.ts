@@ -19,6 +19,7 @@ import {
   checkHashes,
   checkIds,
   checkOptions,
+  checkRecordEvents,
   checkRequestId,
   checkScoreClasses,
   checkScores,
@@ -269,6 +270,16 @@ export class BlockManager implements BlockManagerLike {
    */
   takeEventViews(): BlockEvents {
     return this.#scratch.takeEvents(false);
+  }
+
+  /**
+   * Whether block events are recorded from now on (default on). An owner
+   * that reads none turns them off: nothing is queued, what was queued is
+   * dropped, and no decision changes.
+   */
+  setRecordEvents(on: boolean): void {
+    checkRecordEvents(on);
+    this.#native.setRecordEvents(on);
   }
 
   checkInvariants(): string {

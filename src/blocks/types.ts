@@ -160,6 +160,12 @@ export interface BlockManagerLike {
    * optional: callers fall back to takeEvents.
    */
   takeEventViews?(): BlockEvents;
+  /**
+   * Whether block events are recorded from now on (default on); off drops
+   * the queued ones and queues none, for an owner that reads none.
+   * Decisions never depend on it. Optional: managers without it always record.
+   */
+  setRecordEvents?(on: boolean): void;
   /** "" when every invariant holds, else the first broken one. O(blocks). */
   checkInvariants(): string;
 }

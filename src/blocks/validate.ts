@@ -98,6 +98,11 @@ export function checkTier(value: unknown, op: string): TierName {
   return value;
 }
 
+export function checkRecordEvents(value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`setRecordEvents: on must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
 /** Block ids in range (free ids allowed) and classes in [-1, maxClasses). */
 export function checkScoreClasses(ids: unknown, classes: unknown, numBlockIds: number, maxClasses: number): void {
   checkIds(ids, 'setScoreClasses: blockIds');

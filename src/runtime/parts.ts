@@ -31,6 +31,13 @@ export interface RuntimeParts {
   readonly clock: Pick<PhaseClock, 'enter' | 'switchTo'>;
   /** The tier below the runtime's own (RuntimeOptions.remote), or null. */
   readonly remote: RuntimeRemote | null;
+  /**
+   * Whether anything reads block events: a policy that observes or acts
+   * (act's prefetches are tracked through them), the remote tier or the
+   * class book. When nothing does, the manager records none and draining
+   * is skipped.
+   */
+  readonly blockEvents: boolean;
 }
 
 /** observe: hands an event to every policy, in priority order. */
@@ -53,6 +60,7 @@ export function rescore(parts: RuntimeParts, touched?: Int32Array): void {
  * policies observe the batch.
  */
 export function drainBlockEvents(parts: RuntimeParts, time: number): void {
+  if (!parts.blockEvents) return;
   const previous = parts.clock.enter('events');
   // Views valid until the next drain: every reader below reads them now.
   const events = parts.manager.takeEventViews?.() ?? parts.manager.takeEvents();

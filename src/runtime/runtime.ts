@@ -122,11 +122,16 @@ export class Runtime {
     this.#salter = HashSalter.of(policies);
     this.registry = new NameRegistry();
     const timeWentBack = { count: 0, largestSeconds: 0, last: null };
+    const scoring = new Scoring(manager, policies, options.combine ?? 'sum');
+    const remote = checkRemote(options.remote);
+    const blockEvents = remote !== null || scoring.mode === 'classes' || policies.some((p) => p.observe !== undefined || p.act !== undefined);
+    // Nothing reads them: the manager stops queueing events nobody drains.
+    if (!blockEvents) manager.setRecordEvents?.(false);
     this.#parts = {
       manager,
       registry: this.registry,
       sessions: new SessionBook(this.registry, timeWentBack),
-      scoring: new Scoring(manager, policies, options.combine ?? 'sum'),
+      scoring,
       policies,
       copies: new CopyQueue(manager),
       selection,
@@ -141,7 +146,8 @@ export class Runtime {
       prefetched: new Set(),
       now,
       clock: this.#clock ?? NO_CLOCK,
-      remote: checkRemote(options.remote),
+      remote,
+      blockEvents,
     };
     this.#requests = new RequestBook(this.#parts);
     this.#actions = new ActionRunner(this.#parts);

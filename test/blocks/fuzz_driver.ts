@@ -174,6 +174,7 @@ const MANAGER_RESULTS: Record<string, (v: unknown) => boolean> = {
   // 0, or [n, stages, ...] with at least one copy and one stage.
   takeCopyPlan: (v) => v === 0 || isWritten(2 + 4 + 1)(v),
   takeEvents: isInt,
+  setRecordEvents: (v) => v === undefined,
   checkInvariants: (v) => v === '',
   metadata: (v) => typeof v === 'object' && v !== null && [...METADATA_FIELDS, 'classScore'].every((f) => ArrayBuffer.isView((v as Record<string, unknown>)[f])),
 };
@@ -183,7 +184,7 @@ const MANAGER_METHODS: readonly string[] = Object.entries({
   admit: 8, commit: 6, release: 5, append: 3, lookup: 2, hasRequest: 1, requestBlocks: 1, numRequests: 1, setScores: 2,
   setAllScores: 1, setScoreClasses: 2, setClassScores: 2, evict: 2, demote: 2, drop: 2, load: 2, usedBlocks: 1,
   evictableBlocks: 1, pinnedDeviceBlocks: 1, takeCopyPlan: 1, takeEvents: 1, checkInvariants: 1, clock: 1, metadata: 1,
-  bindScratch: 1, takeOverflow: 1,
+  bindScratch: 1, takeOverflow: 1, setRecordEvents: 1,
 }).flatMap(([name, weight]) => new Array<string>(weight).fill(name));
 
 const MANAGER_FIELDS = [...METADATA_FIELDS, 'classScore'] as const;
@@ -307,6 +308,8 @@ export class ManagerTarget implements Target {
       case 'demote': case 'drop': case 'load': return [this.#ids(rand.range(0, 3))];
       case 'usedBlocks': case 'evictableBlocks': return [rand.range(0, 3)];
       case 'bindScratch': return this.#scratch();
+      // Mostly on: the drains below check what a refused call queued.
+      case 'setRecordEvents': return [rand.chance(0.8)];
       default: return [];
     }
   }

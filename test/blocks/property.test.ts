@@ -37,6 +37,8 @@ type Op =
   // The last admit again, as a scheduler retries the head of its queue
   // (refused before and nothing changed since: refused again, from memory).
   | { kind: 'again' }
+  // Events recorded or not: the state must not care.
+  | { kind: 'record'; on: boolean }
   | { kind: 'bad'; which: number; request: number };
 
 const token = fc.integer({ min: 0, max: 2 }); // a tiny alphabet makes shared prefixes common
@@ -123,6 +125,7 @@ function ops(badWeight: number): fc.Arbitrary<Op> {
     { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('demote' as const, 'drop' as const, 'load' as const), ids: fc.array(id, { maxLength: 4 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('take' as const) }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('again' as const) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('record' as const), on: fc.boolean() }) },
     { weight: badWeight, arbitrary: fc.record({ kind: fc.constant('bad' as const), which: fc.nat(REFUSALS.length - 1), request }) },
   );
 }
@@ -174,6 +177,7 @@ function apply(m: BlockManagerLike, o: Op, tokensOf: Map<number, RequestTokens>)
       case 'load': return m.load(Int32Array.from(o.ids));
       case 'take': return [m.takeCopyPlan(), m.takeEvents()];
       case 'again': return undefined;
+      case 'record': return m.setRecordEvents!(o.on);
       case 'bad': return REFUSALS[o.which]!.call(m, requestId(o.request));
     }
   } catch (error) {
@@ -305,6 +309,38 @@ describe('native block manager against the reference model', () => {
       numRuns: 300,
       seed: 7,
     });
+  });
+
+  it('decides the same with block events recorded or not', () => {
+    // Two native managers, one recording no events: same results, same state after every operation.
+    const recorded = (o: Op) => o.kind !== 'record' && o.kind !== 'take';
+    fc.assert(
+      fc.property(config, fc.array(op, { minLength: 1, maxLength: 80 }), (c, sequence) => {
+        const [on, off] = [new BlockManager(c), new BlockManager(c)];
+        off.setRecordEvents(false);
+        const tokensOf = new Map<number, RequestTokens>();
+        let lastAdmit: Op | undefined;
+        for (const next of sequence.filter(recorded)) {
+          const o = next.kind === 'again' ? (lastAdmit ?? next) : next;
+          if (o.kind === 'admit' || o.kind === 'admitRaw') lastAdmit = o;
+          const outcome = (m: BlockManagerLike) => {
+            try {
+              return apply(m, o, tokensOf);
+            } catch (error) {
+              return `threw ${(error as Error).message}`;
+            }
+          };
+          const got = outcome(off);
+          expect(got, `${o.kind} result`).toEqual(outcome(on));
+          if (typeof got !== 'string') track(o, got, tokensOf, c.blockSize ?? 16);
+          expect(stateOf(off)).toEqual(stateOf(on));
+          expect(off.takeCopyPlan()).toEqual(on.takeCopyPlan());
+          on.takeEvents();
+          expect(off.takeEvents().kind).toHaveLength(0);
+        }
+      }),
+      { numRuns: 500, seed: 20261206 },
+    );
   });
 
   it('refuses with the reference\'s or the documented message, state unchanged, with no TypeScript checks in front', () => {

@@ -93,5 +93,7 @@ export class RawNativeManager implements BlockManagerLike {
     return this.#scratch.takeEvents(true);
   }
 
+  setRecordEvents(on: boolean): void { this.handle.setRecordEvents(on); }
+
   checkInvariants(): string { return this.handle.checkInvariants(); }
 }

@@ -463,6 +463,25 @@ describe('Runtime policy context', () => {
   });
 });
 
+describe('Runtime block events', () => {
+  it('has the manager record none when nothing reads them, and decides the same as with a reader', () => {
+    // lru reads no events; the same lru beside an observer gets every batch.
+    const batches: number[] = [];
+    const observer = { name: 'watch', observe: (e: { type: string; events?: { kind: Uint8Array } }) => void (e.type === 'blocks' && batches.push(e.events!.kind.length)) };
+    const bare = runtime(6, 4, ['lru']);
+    const watched = new Runtime({ blocks: { blockSize: BS, deviceBlocks: 6, hostBlocks: 4, bytesPerBlock: 1 << 20 }, policies: ['lru', observer], now: () => 0 });
+    for (let i = 0; i < 12; i++) {
+      const p = prompt(piece(`shared-${i % 3}`, 2), piece(`own-${i}`, 1 + (i % 3)));
+      for (const rt of [bare, watched]) call(rt, i + 1, `S${i % 4}`, 'w', 'a', p, i);
+      expect(bare.manager.takeEvents().kind, `call ${i}`).toHaveLength(0);
+      expect([...bare.manager.metadata.tier]).toEqual([...watched.manager.metadata.tier]);
+      expect([...bare.manager.metadata.hash]).toEqual([...watched.manager.metadata.hash]);
+    }
+    expect(batches.reduce((a, b) => a + b, 0)).toBeGreaterThan(20);
+    expect(bare.manager.checkInvariants()).toBe('');
+  });
+});
+
 describe('Runtime phase clock', () => {
   it('charges each phase once when asked to profile, and costs nothing otherwise', () => {
     const hashes = BigUint64Array.of(1n, 2n, 3n);

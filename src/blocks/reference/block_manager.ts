@@ -32,7 +32,7 @@ import {
   type LookupResult,
   type RequestTags,
 } from '../types.js';
-import { checkHashes, checkRequestId, checkTags, type NormalizedTags } from '../validate.js';
+import { checkHashes, checkRecordEvents, checkRequestId, checkTags, type NormalizedTags } from '../validate.js';
 import { checkInt } from '../../util/check.js';
 import { INT32_MAX, ReferenceBlockTiers } from './block_manager_tiers.js';
 import { NO_BLOCK, resetBlock, touchBlock } from './block_metadata.js';
@@ -362,6 +362,12 @@ export class ReferenceBlockManager extends ReferenceBlockTiers implements BlockM
   /** Returns and clears the events recorded since the last call. */
   takeEvents(): BlockEvents {
     return this.events.take();
+  }
+
+  /** Whether events are recorded from now on (off drops the queued ones); decisions never depend on it. */
+  setRecordEvents(on: boolean): void {
+    checkRecordEvents(on);
+    this.events.setOn(on);
   }
 
   /**
