@@ -339,42 +339,38 @@ const std::vector<int32_t>& BlockManager::commit(int64_t requestId, int32_t numB
   if (numBlocks <= request.committed) return request.blocks;
   ++generation_;
 
-  // Validate the whole chain before changing anything: a cached block with
-  // the same hash must sit under the same parent, and the new hashes must
-  // not repeat. The common case finds nothing wrong without allocating;
-  // when something is wrong, refuseCommit names the first offender.
+  // Validate the whole chain: a cached block with the same hash must sit
+  // under the same parent, and the new hashes must not repeat. The new
+  // hashes go into the index as they are checked, so a repeat finds its
+  // earlier copy there (an uncommitted block: only this commit's are);
+  // when something is wrong they come out again and refuseCommit names
+  // the first offender, the manager as it was.
   int32_t previous = request.committed > 0 ? request.blocks[request.committed - 1] : kNoBlock;
   bool consistent = true;
-  // Repeats among the new hashes show up in a scratch hash set, emptied
-  // again below: linear in the batch, where sorting it was not.
-  const int32_t batch = numBlocks - request.committed;
-  if (commitSeenCapacity_ < batch) {
-    commitSeenCapacity_ = std::max(batch, 2 * commitSeenCapacity_);
-    commitSeen_ = std::make_unique<HashIndex>(commitSeenCapacity_);
-  }
   commitHashes_.clear();
-  // What the index holds for each hash, looked up once: the commit below
-  // inserts only hashes found absent here, none twice, so it would find the same.
+  // What the index held for each hash before this commit.
   commitExisting_.clear();
   for (int32_t i = request.committed; i < numBlocks; ++i) {
     const uint64_t hash = request.hashes[i];
-    int32_t existing = index_.find(hash);
-    commitExisting_.push_back(existing);
+    const int32_t existing = index_.find(hash);
     if (existing >= 0) {
-      if (meta_->parent[existing] != previous) consistent = false;
+      if (!meta_->committed[existing] || meta_->parent[existing] != previous) {
+        consistent = false;
+        break;
+      }
       previous = existing;
     } else {
-      if (commitSeen_->find(hash) >= 0) {
-        consistent = false;
-      } else {
-        commitSeen_->insert(hash, i);
-        commitHashes_.push_back(hash);
-      }
-      previous = request.blocks[i];
+      const int32_t own = request.blocks[i];
+      index_.insert(hash, own);
+      commitHashes_.push_back(hash);
+      previous = own;
     }
+    commitExisting_.push_back(existing);
   }
-  for (uint64_t hash : commitHashes_) commitSeen_->erase(hash);
-  if (!consistent) refuseCommit(request, requestId, numBlocks);
+  if (!consistent) {
+    for (uint64_t hash : commitHashes_) index_.erase(hash);
+    refuseCommit(request, requestId, numBlocks);
+  }
 
   clock_ += 1;
   for (int32_t i = request.committed; i < numBlocks; ++i) {
@@ -385,7 +381,6 @@ const std::vector<int32_t>& BlockManager::commit(int64_t requestId, int32_t numB
     if (existing < 0) {
       meta_->hash[own] = hash;
       meta_->committed[own] = 1;
-      index_.insert(hash, own);
       linkChild(parentId, own);
       touch(own, request.tags);
       recordEvent(EventKind::Stored, own);

@@ -255,12 +255,10 @@ class BlockManager {
   // Scratch of commit's duplicate check, reused so a commit allocates nothing.
   std::vector<uint64_t> commitHashes_;
   std::vector<int32_t> commitExisting_;
-  std::unique_ptr<HashIndex> commitSeen_;
   // The block being dropped or demoted while its parent's heap entry is
   // refreshed: a parent that becomes evictable takes its place in the heap
   // (EvictionQueue::replace). kNoBlock otherwise.
   int32_t leaving_ = kNoBlock;
-  int32_t commitSeenCapacity_ = 0;
 };
 
 }  // namespace cachesage
