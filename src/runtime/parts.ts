@@ -32,12 +32,13 @@ export interface RuntimeParts {
   /** The tier below the runtime's own (RuntimeOptions.remote), or null. */
   readonly remote: RuntimeRemote | null;
   /**
-   * Whether anything reads block events: a policy that observes or acts
-   * (act's prefetches are tracked through them), the remote tier or the
-   * class book. When nothing does, the manager records none and draining
-   * is skipped.
+   * Whether anything reads events: a policy that observes (engine and
+   * block events) or acts (act's prefetches are tracked through block
+   * events), the remote tier or the class book. When nothing does, the
+   * manager records no block events, draining is skipped, and so is the
+   * work done only to describe an admit to observers.
    */
-  readonly blockEvents: boolean;
+  readonly eventsRead: boolean;
 }
 
 /** observe: hands an event to every policy, in priority order. */
@@ -60,7 +61,7 @@ export function rescore(parts: RuntimeParts, touched?: Int32Array): void {
  * policies observe the batch.
  */
 export function drainBlockEvents(parts: RuntimeParts, time: number): void {
-  if (!parts.blockEvents) return;
+  if (!parts.eventsRead) return;
   const previous = parts.clock.enter('events');
   // Views valid until the next drain: every reader below reads them now.
   const events = parts.manager.takeEventViews?.() ?? parts.manager.takeEvents();

@@ -97,29 +97,32 @@ export class RequestBook {
     if (session !== undefined && agent !== undefined) {
       sessions.noteTime(session, time, 'admit');
       // The previous prompt of this agent in this session, past where the new
-      // one diverges, is dead for it (cachesage.md: stale chains).
-      previous = this.#markPreviousStale(session, agent, request.hashes);
+      // one diverges, is dead for it (cachesage.md: stale chains). Only
+      // observers and the class book care.
+      if (parts.eventsRead) previous = this.#markPreviousStale(session, agent, request.hashes);
       moved = sessions.admitted(session, agent, request.hashes, time);
     }
     drainBlockEvents(parts, time);
     parts.scoring.classify(admitted.blockIds);
-    for (const event of moved) emit(parts, event);
-    // Built whole, one shape for every admit: conditional spreads cost microseconds here.
-    emit(parts, {
-      type: 'admit',
-      time,
-      requestId,
-      session,
-      agent,
-      hashes: request.hashes,
-      blockIds: admitted.blockIds,
-      numTokens: request.numTokens,
-      cachedDeviceTokens: admitted.cachedDeviceTokens,
-      loadedBlocks: admitted.loadedBlocks,
-      extendsPrevious: previous === undefined ? undefined : previous.shared >= previous.length,
-      sharedWithPrevious: previous?.shared,
-      previousBlocks: previous?.length,
-    });
+    if (parts.eventsRead) {
+      for (const event of moved) emit(parts, event);
+      // Built whole, one shape for every admit: conditional spreads cost microseconds here.
+      emit(parts, {
+        type: 'admit',
+        time,
+        requestId,
+        session,
+        agent,
+        hashes: request.hashes,
+        blockIds: admitted.blockIds,
+        numTokens: request.numTokens,
+        cachedDeviceTokens: admitted.cachedDeviceTokens,
+        loadedBlocks: admitted.loadedBlocks,
+        extendsPrevious: previous === undefined ? undefined : previous.shared >= previous.length,
+        sharedWithPrevious: previous?.shared,
+        previousBlocks: previous?.length,
+      });
+    }
     rescore(parts, admitted.blockIds);
     return decision;
   }

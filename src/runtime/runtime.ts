@@ -124,9 +124,9 @@ export class Runtime {
     const timeWentBack = { count: 0, largestSeconds: 0, last: null };
     const scoring = new Scoring(manager, policies, options.combine ?? 'sum');
     const remote = checkRemote(options.remote);
-    const blockEvents = remote !== null || scoring.mode === 'classes' || policies.some((p) => p.observe !== undefined || p.act !== undefined);
+    const eventsRead = remote !== null || scoring.mode === 'classes' || policies.some((p) => p.observe !== undefined || p.act !== undefined);
     // Nothing reads them: the manager stops queueing events nobody drains.
-    if (!blockEvents) manager.setRecordEvents?.(false);
+    if (!eventsRead) manager.setRecordEvents?.(false);
     this.#parts = {
       manager,
       registry: this.registry,
@@ -147,7 +147,7 @@ export class Runtime {
       now,
       clock: this.#clock ?? NO_CLOCK,
       remote,
-      blockEvents,
+      eventsRead,
     };
     this.#requests = new RequestBook(this.#parts);
     this.#actions = new ActionRunner(this.#parts);
