@@ -418,6 +418,20 @@ int32_t cs_bm_pending_events(cs_block_manager* bm, int32_t* count) {
   });
 }
 
+int32_t cs_bm_set_record_events(cs_block_manager* bm, int32_t on) {
+  return withManager(bm, [&]() -> int32_t {
+    if (on != 0 && on != 1) {
+      throw std::invalid_argument("set_record_events: on must be 0 or 1, got " + str(on));
+    }
+    bm->core.setRecordEvents(on == 1);
+    if (on == 0) {
+      bm->pending.clear();
+      bm->incoming.clear();
+    }
+    return CS_OK;
+  });
+}
+
 int32_t cs_bm_take_copy_plan(cs_block_manager* bm, cs_copy_plan* plan) {
   return withManager(bm, [&]() -> int32_t {
     const char* op = "take_copy_plan";

@@ -341,6 +341,14 @@ CS_API int32_t cs_bm_take_copy_plan(cs_block_manager* bm, cs_copy_plan* plan);
 CS_API int32_t cs_bm_take_events(cs_block_manager* bm, cs_events* events);
 
 /*
+ * Whether block events are recorded from now on (on: 1, the default, or 0).
+ * An engine that never takes events turns them off so they do not pile
+ * up: nothing is queued from then on, and what was queued is dropped. No
+ * decision depends on it. CS_ERR_INVALID_ARGUMENT for any other value.
+ */
+CS_API int32_t cs_bm_set_record_events(cs_block_manager* bm, int32_t on);
+
+/*
  * Full structural check, O(blocks). CS_OK when every invariant holds;
  * otherwise CS_ERR_INVARIANT with a description of the first broken one in
  * msg (may be NULL) and in cs_bm_last_error().

@@ -144,6 +144,7 @@ _SIGNATURES = {
     "cs_bm_pending_events": (c_int32, [_h, _i32p]),
     "cs_bm_take_copy_plan": (c_int32, [_h, POINTER(CopyPlan)]),
     "cs_bm_take_events": (c_int32, [_h, POINTER(Events)]),
+    "cs_bm_set_record_events": (c_int32, [_h, c_int32]),
     "cs_bm_check_invariants": (c_int32, [_h, c_char_p, c_size_t]),
     "cs_dp_create": (_h, [POINTER(Config), c_char_p, c_size_t]),
     "cs_dp_destroy": (None, [_h]),
@@ -274,6 +275,10 @@ class BlockManager:
         self._check(self.lib.cs_bm_take_events(self.handle, ctypes.byref(events)))
         return [(kind[i], block[i], hashes[i], tier[i]) for i in range(events.count)]
 
+    def set_record_events(self, on):
+        """Whether block events are queued from now on; off drops the queued ones."""
+        self._check(self.lib.cs_bm_set_record_events(self.handle, 1 if on else 0))
+
     def check_invariants(self):
         msg = ctypes.create_string_buffer(512)
         if self.lib.cs_bm_check_invariants(self.handle, msg, len(msg)) != OK:
@@ -350,6 +355,17 @@ def self_test(lib):
         bm.release(1)
         bm.release(2)
         expect(bm.used_blocks(TIER_DEVICE) == 4, "uncommitted block 4 freed, the rest cached")
+        bm.check_invariants()
+
+        # An engine that reads no events turns them off: nothing queues.
+        expect(lib.cs_bm_set_record_events(bm.handle, 2) == ERR_INVALID_ARGUMENT, "record events 2")
+        bm.set_record_events(False)
+        hc = bm.hash_tokens(list(range(100, 108)))
+        bm.admit(3, hc, 8)
+        bm.commit(3, 2)
+        expect(bm.take_events() == [], "no events while off")
+        bm.set_record_events(True)
+        bm.release(3)
         bm.check_invariants()
     print("ctypes ok")
 

@@ -950,6 +950,25 @@ static void test_bytes(void) {
   BM_OK(bm, cs_bm_lookup(bm, ha, 4, ids, MAXN, &lr));
   CHECK(lr.device_blocks == 3 && lr.host_blocks == 0);
 
+  /* Recording off drops what is queued and queues nothing; on, events come back. */
+  BM_RET(bm, cs_bm_set_record_events(bm, 2), CS_ERR_INVALID_ARGUMENT, "on must be 0 or 1, got 2");
+  BM_RET(bm, cs_bm_evict(bm, CS_TIER_DEVICE, 1), 1, NULL);
+  BM_OK(bm, cs_bm_pending_events(bm, &n));
+  CHECK_EQ(n, 1);
+  BM_OK(bm, cs_bm_set_record_events(bm, 0));
+  BM_OK(bm, cs_bm_pending_events(bm, &n));
+  CHECK_EQ(n, 0);
+  BM_RET(bm, cs_bm_evict(bm, CS_TIER_DEVICE, 1), 1, NULL);
+  BM_OK(bm, cs_bm_pending_events(bm, &n));
+  CHECK_EQ(n, 0);
+  BM_OK(bm, cs_bm_set_record_events(bm, 1));
+  BM_RET(bm, cs_bm_evict(bm, CS_TIER_HOST, 1), 1, NULL);
+  CHECK_EQ(take_events(bm, &ev, __LINE__), 1);
+  CHECK(ev.kind[0] == CS_EVENT_REMOVED);
+  run_plan(bm, dp, &pb, 2, __LINE__);
+  verify_bytes(bm, dp, __LINE__);
+  INV(bm);
+
   cs_bm_destroy(bm);
   cs_dp_destroy(dp);
 }
