@@ -296,11 +296,17 @@ void BlockManager::dropBlock(int32_t id) {
                            " that is pinned or has children");
   }
   if (m.committed[id]) {
-    index_.erase(m.hash[id]);
+    // The hash's slot in the index is a cache miss of its own at scale:
+    // start loading it, unlink from the parent (its heaps) meanwhile, then
+    // erase. The index and the tree are independent, so the order changes
+    // nothing else.
+    const uint64_t hash = m.hash[id];
+    index_.prefetch(hash);
     const int32_t outer = leaving_;
     leaving_ = id;
     unlinkChild(id);
     leaving_ = outer;
+    index_.erase(hash);
   }
   recordEvent(EventKind::Removed, id);
   freeBlock(id);
