@@ -165,7 +165,6 @@ class BlockManager {
   // none turns them off: nothing is queued from then on, and what was
   // queued is dropped. Decisions never depend on it.
   void setRecordEvents(bool on);
-  bool recordsEvents() const { return recordEvents_; }
 
   // Full structural check; returns "" when every invariant holds, otherwise
   // a description of the first broken one. O(blocks).

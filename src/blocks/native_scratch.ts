@@ -87,7 +87,7 @@ export class NativeScratch {
     const total = this.written(code);
     const blocks = (total - 2) / 2;
     const ints = this.ints;
-    // Ids and table share one fresh buffer: each buffer costs an allocation.
+    // Ids and table are one copy, two views of it.
     const both = this.#copy(2, total - 2);
     return { cachedDeviceTokens: ints[0]!, loadedBlocks: ints[1]!, blockIds: both.subarray(0, blocks), blockTable: both.subarray(blocks) };
   }
@@ -129,18 +129,20 @@ export class NativeScratch {
     const stages = ints[1]!;
     const buffer = this.#carve(10 * n + 4 * stages);
     const at = this.#carvedAt;
-    const srcSlot = new Int32Array(buffer, at, n);
-    const dstSlot = new Int32Array(buffer, at + 4 * n, n);
-    const stageStarts = new Int32Array(buffer, at + 8 * n, stages);
+    // Slots and stage starts lie in the same order in both: one copy.
+    const tiers = 2 + 2 * n + stages;
+    new Int32Array(buffer, at, tiers - 2).set(ints.subarray(2, tiers));
     const srcTier = new Uint8Array(buffer, at + 8 * n + 4 * stages, n);
     const dstTier = new Uint8Array(buffer, at + 9 * n + 4 * stages, n);
-    const tiers = 2 + 2 * n + stages;
-    srcSlot.set(ints.subarray(2, 2 + n));
-    dstSlot.set(ints.subarray(2 + n, 2 + 2 * n));
-    stageStarts.set(ints.subarray(2 + 2 * n, tiers));
     srcTier.set(ints.subarray(tiers, tiers + n));
     dstTier.set(ints.subarray(tiers + n, tiers + 2 * n));
-    return { srcTier, srcSlot, dstTier, dstSlot, stageStarts };
+    return {
+      srcTier,
+      srcSlot: new Int32Array(buffer, at, n),
+      dstTier,
+      dstSlot: new Int32Array(buffer, at + 4 * n, n),
+      stageStarts: new Int32Array(buffer, at + 8 * n, stages),
+    };
   }
 
   /** A fresh copy of `ints[from, from + n)`. */

@@ -215,8 +215,6 @@ export function compareReport(report: ReplayReport): Comparison {
       ? `no ${vanilla ? 'infinite' : 'vanilla'} result to measure the headroom against`
       : `an infinite cache is only ${pp(infiniteHeadroom)} above vanilla (under ${pp(TARGETS.vanillaHeadroom)}): caching cannot move TTFT much`;
 
-  // The device-only runs are held to the device-only MIN.
-  const minOf = (hostTier: boolean) => (hostTier ? min : minAlone);
   const targetsOf = (r: PolicyResult, hostTier: boolean): { verdicts: TargetVerdicts; shown: number | null; meanVs: number | null; throughputVs: number | null; p99Vs: number | null } => {
     // The LRU of the same tiers: a device-only run is held to vanilla.
     const sameTiers = hostTier ? lru : vanilla;
@@ -244,7 +242,8 @@ export function compareReport(report: ReplayReport): Comparison {
     const hostTier = report.hostCapacityBlocks > 0 && !(report.deviceOnlyResults ?? []).includes(r) && basePolicy(r.policy) !== UNBOUNDED_POLICY;
     const contender = !isBoundResult(r.policy) && basePolicy(r.policy) !== BASELINE_POLICY;
     const own = targetsOf(r, hostTier);
-    const bound = minOf(hostTier);
+    // The device-only runs are held to the device-only MIN.
+    const bound = hostTier ? min : minAlone;
     // MIN held to the same targets, the same way (its gap closed is 1 by definition).
     const boundVerdicts = contender && bound !== undefined ? targetsOf(bound, hostTier).verdicts : null;
     return {

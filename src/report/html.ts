@@ -44,7 +44,7 @@ tr.group td { border-top: 2px solid #bbb; }
 td.bound { color: #777; }
 td.pass { color: #1a7f37; }
 td.miss { color: #b42318; font-weight: 600; }
-td.miss.bound { color: #9a6700; font-weight: 400; }
+td.miss.min-too { color: #9a6700; font-weight: 400; }
 td.na { color: #999; }
 .note { color: #555; font-size: 13px; }
 .wide { overflow-x: auto; }

@@ -58,7 +58,7 @@ function points(delta: number | null): string {
 /** A target's cell: ✓ met, ✗ missed (✗ MIN too: MIN with the same tiers misses it as well), – not applicable. */
 function verdictCell(v: Verdict, text = '', minMisses = false): string {
   const mark = v === 'pass' ? '✓' : v === 'miss' ? (minMisses ? '✗ MIN too' : '✗') : '–';
-  const cls = v === 'pass' ? 'pass' : v === 'miss' ? (minMisses ? 'miss bound' : 'miss') : 'na';
+  const cls = v === 'pass' ? 'pass' : v === 'miss' ? (minMisses ? 'miss min-too' : 'miss') : 'na';
   return `<td class="${cls}">${text ? `${escapeHtml(text)} ` : ''}${mark}</td>`;
 }
 

@@ -44,7 +44,6 @@ export function mergeActions(actions: readonly Action[]): Action[] {
       }
     }
   }
-  SEEN_ELSEWHERE.clear();
   return out;
 }
 
@@ -61,7 +60,7 @@ let seenStamps = new Uint32Array(1024);
 let seenRound = 0;
 const SEEN_ELSEWHERE = new Set<number>();
 
-/** Starts a dedup round: returns its stamp. */
+/** Starts a dedup round (forgetting the last one's other values): returns its stamp. */
 function newPrefetchRound(): number {
   if (++seenRound === 0xffffffff) {
     seenStamps.fill(0);

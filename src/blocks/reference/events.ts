@@ -11,7 +11,7 @@ export class EventQueue {
   private readonly hash: bigint[] = [];
   private readonly tier: number[] = [];
   /** Whether events are recorded (setRecordEvents). */
-  on = true;
+  private on = true;
 
   // Hash and tier as they are right after the event; a removed block
   // reports tier Free but still its hash (cleared only when it is freed).
